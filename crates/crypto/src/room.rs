@@ -1,0 +1,317 @@
+//! The room secret, the invite link that carries it, and the keys derived from it.
+//!
+//! A room is nothing but 32 random bytes made in a client. The invite link carries
+//! them in its fragment (`https://HOST/#<43 base64url chars>`), which browsers never
+//! send to a server. HKDF-SHA256 (salt `"streamchat/v1"`) turns the secret into the
+//! [`RoomId`] (info `"room-id"`, 16 bytes), the only room identifier the server ever
+//! sees, and the [`MessageKey`] (info `"message-key"`, 32 bytes) for AES-256-GCM.
+//! Knowing the room id does not help to derive the key: both are independent HKDF
+//! outputs of a secret the server never holds.
+
+use std::fmt;
+use std::str::FromStr;
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::DOMAIN;
+use crate::encoding::{self, DecodeError, base64url_serde};
+use crate::random::{self, RandomnessUnavailable};
+
+/// Bytes in a room secret.
+pub const ROOM_SECRET_LEN: usize = 32;
+/// Characters in a link fragment: 32 bytes as base64url without padding.
+pub const LINK_FRAGMENT_LEN: usize = 43;
+/// Bytes in a room id.
+pub const ROOM_ID_LEN: usize = 16;
+/// Bytes in a message key (AES-256).
+pub const MESSAGE_KEY_LEN: usize = 32;
+
+const ROOM_ID_INFO: &[u8] = b"room-id";
+const MESSAGE_KEY_INFO: &[u8] = b"message-key";
+
+/// The 32-byte secret that is the room: whoever holds it can read and write.
+///
+/// Never printed: `Debug` shows `RoomSecret(..)` and there is no `Display`; the only
+/// text form is [`RoomSecret::link_fragment`], for the invite link.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct RoomSecret([u8; ROOM_SECRET_LEN]);
+
+/// Text is not an invite link or fragment that carries a room secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a StreamChat invite link: {reason}")]
+pub struct BadLink {
+    reason: &'static str,
+}
+
+impl RoomSecret {
+    /// A new room: 32 bytes from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self, RandomnessUnavailable> {
+        random::random_array().map(Self)
+    }
+
+    /// Wraps known bytes (tests, vectors).
+    pub fn from_bytes(bytes: [u8; ROOM_SECRET_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The secret's bytes, the HKDF input keying material.
+    pub fn as_bytes(&self) -> &[u8; ROOM_SECRET_LEN] {
+        &self.0
+    }
+
+    /// Reads the secret from an invite link (`https://host/path#<fragment>`), from
+    /// `#<fragment>`, or from the bare 43-character fragment. Surrounding whitespace
+    /// is ignored, since links are pasted.
+    pub fn from_link(link: &str) -> Result<Self, BadLink> {
+        let link = link.trim();
+        let fragment = match link.split_once('#') {
+            Some((before, after)) => {
+                let is_web_url = before.starts_with("https://") || before.starts_with("http://");
+                if !before.is_empty() && !is_web_url {
+                    return Err(BadLink {
+                        reason: "a link must start with https:// or http://",
+                    });
+                }
+                after
+            }
+            None if link.contains("://") => {
+                return Err(BadLink {
+                    reason: "the link has no '#' fragment with the room secret",
+                });
+            }
+            None => link,
+        };
+        if fragment.len() != LINK_FRAGMENT_LEN {
+            return Err(BadLink {
+                reason: "the room secret must be 43 base64url characters",
+            });
+        }
+        encoding::decode_array(ROOM_SECRET_NAME, fragment)
+            .map(Self)
+            .map_err(|_| BadLink {
+                reason: "the room secret is not base64url",
+            })
+    }
+
+    /// The link fragment: the secret as 43 base64url characters, no padding.
+    pub fn link_fragment(&self) -> String {
+        encoding::encode(&self.0)
+    }
+
+    /// The invite link for a client served at `base_url`, e.g.
+    /// `https://chat.example` → `https://chat.example/#<fragment>`. A fragment already
+    /// on `base_url` is replaced; a path on it is kept.
+    pub fn invite_link(&self, base_url: &str) -> String {
+        let base = base_url.split_once('#').map_or(base_url, |(base, _)| base);
+        // A bare origin gets the root path, so the fragment follows "/" as in crypto.md.
+        let has_path = match base.split_once("://") {
+            Some((_, rest)) => rest.contains('/'),
+            None => base.ends_with('/'),
+        };
+        let slash = if has_path { "" } else { "/" };
+        format!("{base}{slash}#{}", self.link_fragment())
+    }
+
+    /// Derives the room's id and message key.
+    pub fn room_keys(&self) -> RoomKeys {
+        RoomKeys::from_secret(self)
+    }
+
+    fn derive<const N: usize>(&self, info: &[u8]) -> [u8; N] {
+        let hkdf = Hkdf::<Sha256>::new(Some(DOMAIN), &self.0);
+        let mut okm = [0u8; N];
+        // Invariant: HKDF-SHA256 fails only past 255 × 32 bytes; N is 16 or 32.
+        hkdf.expand(info, &mut okm)
+            .expect("HKDF-SHA256 output of at most 32 bytes is always valid");
+        okm
+    }
+}
+
+const ROOM_SECRET_NAME: &str = "room secret";
+
+impl fmt::Debug for RoomSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RoomSecret(..)")
+    }
+}
+
+impl FromStr for RoomSecret {
+    type Err = BadLink;
+
+    /// Same as [`RoomSecret::from_link`].
+    fn from_str(link: &str) -> Result<Self, BadLink> {
+        Self::from_link(link)
+    }
+}
+
+/// A room's public identifier: 16 bytes derived from the secret, shown as 22
+/// base64url characters. The server routes by it; it reveals nothing of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId([u8; ROOM_ID_LEN]);
+
+impl RoomId {
+    /// Wraps known bytes.
+    pub fn from_bytes(bytes: [u8; ROOM_ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes written into every aad and signature (`room_bytes`).
+    pub fn as_bytes(&self) -> &[u8; ROOM_ID_LEN] {
+        &self.0
+    }
+
+    /// The 22-character base64url form the server sees.
+    pub fn to_base64url(&self) -> String {
+        encoding::encode(&self.0)
+    }
+
+    /// Parses the 22-character base64url form.
+    pub fn from_base64url(text: &str) -> Result<Self, DecodeError> {
+        encoding::decode_array("room id", text).map(Self)
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_base64url())
+    }
+}
+
+impl fmt::Debug for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomId({self})")
+    }
+}
+
+impl FromStr for RoomId {
+    type Err = DecodeError;
+    fn from_str(text: &str) -> Result<Self, DecodeError> {
+        Self::from_base64url(text)
+    }
+}
+
+base64url_serde!(RoomId);
+
+/// The room's AES-256-GCM key for sealed payloads. Zeroized on drop, never printed.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct MessageKey([u8; MESSAGE_KEY_LEN]);
+
+impl MessageKey {
+    /// The raw key bytes (for comparing with test vectors; keep them in memory only).
+    pub fn as_bytes(&self) -> &[u8; MESSAGE_KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageKey(..)")
+    }
+}
+
+/// What a client keeps per room after reading the link: the id it joins by and the
+/// key it seals with. The secret itself is needed only to make invite links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomKeys {
+    id: RoomId,
+    message_key: MessageKey,
+}
+
+impl RoomKeys {
+    /// Derives both values from the secret with HKDF-SHA256 (crypto.md).
+    pub fn from_secret(secret: &RoomSecret) -> Self {
+        Self {
+            id: RoomId(secret.derive(ROOM_ID_INFO)),
+            message_key: MessageKey(secret.derive(MESSAGE_KEY_INFO)),
+        }
+    }
+
+    /// The room id.
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// The message key.
+    pub fn message_key(&self) -> &MessageKey {
+        &self.message_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> RoomSecret {
+        RoomSecret::from_bytes(std::array::from_fn(|i| i as u8))
+    }
+
+    const FRAGMENT: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    #[test]
+    fn link_round_trip_and_forms_accepted() {
+        let secret = secret();
+        assert_eq!(secret.link_fragment(), FRAGMENT);
+        for link in [
+            format!("https://chat.example/#{FRAGMENT}"),
+            format!("http://localhost:3000/room/#{FRAGMENT}"),
+            format!("  #{FRAGMENT}\n"),
+            FRAGMENT.to_owned(),
+        ] {
+            assert_eq!(RoomSecret::from_link(&link).unwrap(), secret, "{link}");
+        }
+    }
+
+    #[test]
+    fn bad_links_are_refused() {
+        for link in [
+            "",
+            "https://chat.example/",
+            "https://chat.example/#",
+            &format!("ftp://chat.example/#{FRAGMENT}"),
+            &format!("https://chat.example/#{FRAGMENT}A"),
+            &FRAGMENT[1..],
+            &FRAGMENT.replace('A', "+"),
+            // 43 characters whose last one carries non-zero unused bits.
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9",
+        ] {
+            assert!(RoomSecret::from_link(link).is_err(), "{link:?}");
+        }
+    }
+
+    #[test]
+    fn invite_links() {
+        let secret = secret();
+        let expected = format!("https://chat.example/#{FRAGMENT}");
+        assert_eq!(secret.invite_link("https://chat.example"), expected);
+        assert_eq!(secret.invite_link("https://chat.example/"), expected);
+        assert_eq!(secret.invite_link("https://chat.example/#old"), expected);
+        assert_eq!(
+            secret.invite_link("https://chat.example/app/"),
+            format!("https://chat.example/app/#{FRAGMENT}")
+        );
+        for base in ["https://chat.example", "http://127.0.0.1:8080/x"] {
+            let link = secret.invite_link(base);
+            assert_eq!(RoomSecret::from_link(&link).unwrap(), secret);
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = secret();
+        let keys = secret.room_keys();
+        let printed = format!("{secret:?} {keys:?}");
+        assert!(!printed.contains(FRAGMENT), "{printed}");
+        assert!(printed.contains(&keys.id().to_string()));
+    }
+
+    #[test]
+    fn room_id_text_round_trip() {
+        let id = secret().room_keys().id();
+        assert_eq!(id.to_string().len(), 22);
+        assert_eq!(id.to_string().parse::<RoomId>().unwrap(), id);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<RoomId>(&json).unwrap(), id);
+    }
+}

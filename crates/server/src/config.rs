@@ -1,0 +1,195 @@
+//! Server configuration: one typed struct, read once from flags, environment and an
+//! optional `.env` file (in that order of precedence), validated, then passed down.
+//!
+//! The original StreamChat's `HOST` and `PORT` keep working; everything else is
+//! `STREAMCHAT_*`. Every field documents its default, and `streamchat serve --help`
+//! prints them.
+
+use clap::Args;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use streamchat_protocol::Limits;
+
+/// Configuration of `streamchat serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on. 127.0.0.1 keeps the server private to this machine; use
+    /// 0.0.0.0 (with TLS) to serve a network.
+    #[arg(long, env = "HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Largest sealed message (`msg` data), in bytes.
+    #[arg(long, env = "STREAMCHAT_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Largest file chunk (`chunk` data), in bytes.
+    #[arg(long, env = "STREAMCHAT_MAX_CHUNK_BYTES", default_value_t = 1024 * 1024)]
+    pub max_chunk_bytes: usize,
+
+    /// Chunks per file (`seq` must be below this). With 256 KiB chunks the default
+    /// allows 256 MiB files.
+    #[arg(long, env = "STREAMCHAT_MAX_FILE_CHUNKS", default_value_t = 1024)]
+    pub max_file_chunks: u32,
+
+    /// Largest file a room accepts, in bytes, announced to clients.
+    #[arg(long, env = "STREAMCHAT_MAX_FILE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
+    /// Largest sealed profile handed over on `join`, in base64url characters.
+    #[arg(long, env = "STREAMCHAT_MAX_PROFILE_BYTES", default_value_t = 4096)]
+    pub max_profile_bytes: usize,
+
+    /// Sustained `msg` events per second per connection (token bucket refill rate).
+    #[arg(long, env = "STREAMCHAT_MESSAGES_PER_SECOND", default_value_t = 20)]
+    pub messages_per_second: u32,
+
+    /// `msg` events a connection may send in a burst (token bucket size).
+    #[arg(long, env = "STREAMCHAT_MESSAGE_BURST", default_value_t = 40)]
+    pub message_burst: u32,
+
+    /// Sustained bytes per second per connection, messages and chunks together.
+    #[arg(long, env = "STREAMCHAT_BYTES_PER_SECOND", default_value_t = 16 * 1024 * 1024)]
+    pub bytes_per_second: u64,
+
+    /// Bytes a connection may send in a burst; at least the largest message and chunk.
+    #[arg(long, env = "STREAMCHAT_BYTE_BURST", default_value_t = 16 * 1024 * 1024)]
+    pub byte_burst: u64,
+
+    /// Members a room may hold.
+    #[arg(long, env = "STREAMCHAT_MAX_MEMBERS_PER_ROOM", default_value_t = 1000)]
+    pub max_members_per_room: usize,
+
+    /// Rooms one connection may be in at once.
+    #[arg(long, env = "STREAMCHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 16)]
+    pub max_rooms_per_connection: usize,
+
+    /// Concurrent connections from one IP address.
+    #[arg(long, env = "STREAMCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+
+    /// Packets queued for one connection before it counts as too slow and is cut off
+    /// (announced to its rooms as `leave` with reason `timeout`).
+    #[arg(long, env = "STREAMCHAT_SEND_BUFFER_PACKETS", default_value_t = 256)]
+    pub send_buffer_packets: usize,
+
+    /// Seconds to wait for a pong before a connection counts as gone.
+    #[arg(long, env = "STREAMCHAT_PING_TIMEOUT_SECS", default_value_t = 20)]
+    pub ping_timeout_secs: u64,
+
+    /// Seconds between pings.
+    #[arg(long, env = "STREAMCHAT_PING_INTERVAL_SECS", default_value_t = 25)]
+    pub ping_interval_secs: u64,
+
+    /// Include client IP addresses in logs (off: logs carry no address).
+    #[arg(long, env = "STREAMCHAT_LOG_IPS", default_value_t = false)]
+    pub log_ips: bool,
+
+    /// Deprecated: the original StreamChat's server-held Fernet key. Ignored with a
+    /// warning: keys now live only in clients.
+    #[arg(long, env = "ENCRYPTION_KEY", hide = true)]
+    pub encryption_key: Option<String>,
+}
+
+/// A configuration that cannot work, with a one-line reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is out of its allowed range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ServeConfig {
+    /// The address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Checks the values against each other; the error is one line for people.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let positive = [
+            ("--max-message-bytes", self.max_message_bytes as u64),
+            ("--max-chunk-bytes", self.max_chunk_bytes as u64),
+            ("--max-file-chunks", u64::from(self.max_file_chunks)),
+            ("--max-file-bytes", self.max_file_bytes),
+            ("--max-profile-bytes", self.max_profile_bytes as u64),
+            ("--messages-per-second", u64::from(self.messages_per_second)),
+            ("--message-burst", u64::from(self.message_burst)),
+            ("--bytes-per-second", self.bytes_per_second),
+            ("--max-members-per-room", self.max_members_per_room as u64),
+            ("--max-rooms-per-connection", self.max_rooms_per_connection as u64),
+            ("--max-connections-per-ip", u64::from(self.max_connections_per_ip)),
+            ("--send-buffer-packets", self.send_buffer_packets as u64),
+            ("--ping-interval-secs", self.ping_interval_secs),
+            ("--ping-timeout-secs", self.ping_timeout_secs),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be at least 1"));
+        }
+        let largest = self.max_message_bytes.max(self.max_chunk_bytes) as u64;
+        if self.byte_burst < largest {
+            return invalid(format!(
+                "--byte-burst ({}) must be at least the largest message or chunk ({largest})",
+                self.byte_burst
+            ));
+        }
+        // socketioxide refuses a packet whose attachments exceed its binary buffer; the
+        // chunk limit must stay well inside websocket frame limits too.
+        if self.max_chunk_bytes > 16 * 1024 * 1024 || self.max_message_bytes > 16 * 1024 * 1024 {
+            return invalid("--max-chunk-bytes and --max-message-bytes must be at most 16 MiB".into());
+        }
+        if self.max_profile_bytes > 64 * 1024 {
+            return invalid("--max-profile-bytes must be at most 65536".into());
+        }
+        Ok(())
+    }
+
+    /// The limits clients are told in the join ack.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_message_bytes: self.max_message_bytes,
+            max_chunk_bytes: self.max_chunk_bytes,
+            max_file_chunks: self.max_file_chunks,
+            max_file_bytes: self.max_file_bytes,
+            max_members_per_room: self.max_members_per_room,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    fn parse(args: &[&str]) -> ServeConfig {
+        Cli::try_parse_from(std::iter::once("streamchat").chain(args.iter().copied()))
+            .unwrap()
+            .serve
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse(&[]);
+        c.validate().unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.max_message_bytes, 65536);
+        assert_eq!(c.max_chunk_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn zero_limits_and_small_bursts_are_refused_with_the_flag_name() {
+        let e = parse(&["--max-members-per-room", "0"]).validate().unwrap_err();
+        assert!(e.to_string().contains("--max-members-per-room"));
+        let e = parse(&["--byte-burst", "10"]).validate().unwrap_err();
+        assert!(e.to_string().contains("--byte-burst"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Per-connection state: its address, its rooms, its rate buckets and why it is closing.
+//!
+//! Stored in the socket's extensions when it connects and dropped with it, so nothing
+//! outlives the connection. Also the per-address connection counter.
+
+use crate::limits::{Cost, RateLimiter};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use streamchat_protocol::RoomId;
+use tokio::time::Instant;
+
+/// State of one Socket.IO connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// Where it comes from; logged only with `--log-ips`.
+    pub ip: IpAddr,
+    /// Rooms it is in (at most `max_rooms_per_connection`). Locked briefly, never across
+    /// an await.
+    rooms: Mutex<Vec<RoomId>>,
+    /// Its two token buckets.
+    limiter: Mutex<RateLimiter>,
+    /// Set when the server cuts it off for not reading: its rooms hear `timeout`.
+    slow: AtomicBool,
+}
+
+/// Why a room could not be reserved for a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reserve {
+    /// Reserved: the join may go on (and must `release` on failure).
+    Reserved,
+    /// It is already in the room.
+    AlreadyIn,
+    /// It is in the maximum of rooms.
+    TooMany,
+}
+
+impl Connection {
+    /// A new connection with full buckets.
+    pub fn new(ip: IpAddr, config: &crate::ServeConfig) -> Self {
+        Self {
+            ip,
+            rooms: Mutex::new(Vec::new()),
+            limiter: Mutex::new(RateLimiter::new(config, Instant::now())),
+            slow: AtomicBool::new(false),
+        }
+    }
+
+    /// Reserves a place for `room` among its rooms, atomically with the check.
+    pub fn reserve_room(&self, room: &RoomId, max_rooms: usize) -> Reserve {
+        let mut rooms = self.rooms.lock();
+        if rooms.contains(room) {
+            Reserve::AlreadyIn
+        } else if rooms.len() >= max_rooms {
+            Reserve::TooMany
+        } else {
+            rooms.push(room.clone());
+            Reserve::Reserved
+        }
+    }
+
+    /// Forgets `room`; false if it was not there.
+    pub fn release_room(&self, room: &RoomId) -> bool {
+        let mut rooms = self.rooms.lock();
+        let before = rooms.len();
+        rooms.retain(|r| r != room);
+        rooms.len() != before
+    }
+
+    /// True if it is in `room`.
+    pub fn in_room(&self, room: &RoomId) -> bool {
+        self.rooms.lock().contains(room)
+    }
+
+    /// Takes every room, for disconnect.
+    pub fn take_rooms(&self) -> Vec<RoomId> {
+        std::mem::take(&mut *self.rooms.lock())
+    }
+
+    /// Spends from its buckets; false means `rate_limited`.
+    pub fn try_spend(&self, cost: Cost) -> bool {
+        self.limiter.lock().try_spend(cost, Instant::now())
+    }
+
+    /// Marks it as cut off for not reading.
+    pub fn mark_slow(&self) {
+        self.slow.store(true, Ordering::Relaxed);
+    }
+
+    /// True if it was cut off for not reading.
+    pub fn is_slow(&self) -> bool {
+        self.slow.load(Ordering::Relaxed)
+    }
+}
+
+/// Open connections per IP address, bounded by `max_connections_per_ip`.
+#[derive(Debug, Default)]
+pub struct AddressCounter {
+    /// Address → open connections; an address leaves the map at zero.
+    counts: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl AddressCounter {
+    /// Counts a new connection from `ip` unless it already has `max`.
+    pub fn try_acquire(&self, ip: IpAddr, max: u32) -> bool {
+        let mut counts = self.counts.lock();
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            if *n == 0 {
+                counts.remove(&ip);
+            }
+            false
+        } else {
+            *n += 1;
+            true
+        }
+    }
+
+    /// Uncounts a closed connection from `ip`.
+    pub fn release(&self, ip: IpAddr) {
+        let mut counts = self.counts.lock();
+        if let Some(n) = counts.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Shared handle to a connection's state.
+pub type ConnectionRef = Arc<Connection>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_counter_bounds_and_forgets() {
+        let c = AddressCounter::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(c.try_acquire(ip, 2));
+        assert!(c.try_acquire(ip, 2));
+        assert!(!c.try_acquire(ip, 2));
+        c.release(ip);
+        c.release(ip);
+        assert!(c.counts.lock().is_empty());
+    }
+}

@@ -1,0 +1,85 @@
+//! Plain HTTP: `/health`, `/metrics`, the web client's files, and the security headers
+//! every response carries.
+
+use crate::assets;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The Content-Security-Policy of every response: scripts, styles and connections from
+/// this origin only, media from blob: URLs (decrypted files), no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; \
+font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; \
+frame-ancestors 'none'";
+
+/// Routes of the plain HTTP side, with the security headers.
+pub fn router(state: AppState) -> Router {
+    let headers: [(HeaderName, &'static str); 6] = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ),
+    ];
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(get(static_file))
+        .with_state(state);
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+    }
+    router
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({
+        "status": if state.is_shutting_down() { "shutting_down" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": state.presence.backend(),
+        "connections": state.metrics.connections.get(),
+        "rooms": state.rooms.room_count(),
+        "web_client": crate::assets::WEB_CLIENT_BUILT,
+    });
+    let status = if state.is_shutting_down() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn static_file(uri: Uri) -> Response {
+    let path = uri.path();
+    match assets::find(path) {
+        Some(bytes) => {
+            // Vite fingerprints everything under /assets/: cache it for good.
+            let cache = if path.starts_with("/assets/") {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            ([(header::CONTENT_TYPE, assets::content_type(path)), (header::CACHE_CONTROL, cache)], bytes)
+                .into_response()
+        }
+        None if path == "/" || path == "/index.html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+            assets::FALLBACK_INDEX,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}

@@ -1,0 +1,83 @@
+//! The StreamChat server: a router of sealed bytes over Socket.IO.
+//!
+//! `run` takes a bound listener, a validated configuration and a shutdown future, so
+//! tests start the real server on `127.0.0.1:0` and the binary stays thin. The server
+//! never holds a key and never parses message content (ARCHITECTURE.md): it checks
+//! membership, sizes and rates, and relays.
+
+mod assets;
+mod config;
+mod connection;
+mod error;
+mod http;
+mod limits;
+mod metrics;
+mod presence;
+mod room;
+mod socket;
+mod state;
+
+pub use config::{ConfigError, ServeConfig};
+pub use http::CONTENT_SECURITY_POLICY;
+pub use presence::{ClusterPresence, SingleNode};
+pub use state::AppState;
+
+use socketioxide::{ParserConfig, SocketIo};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use streamchat_protocol::{Notice, events, notice_codes};
+use tokio::net::TcpListener;
+
+/// How long graceful shutdown waits for the shutdown notice to reach clients before
+/// closing their connections.
+const NOTICE_GRACE: Duration = Duration::from_millis(250);
+
+/// Serves StreamChat on `listener` until `shutdown` resolves, then shuts down gracefully:
+/// a `notice` to every client, `leave` with reason `server_restart`, connections closed.
+/// The caller bounds the total time (the binary gives it 5 s).
+pub async fn run(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(config, Arc::new(SingleNode));
+    let (app, io) = app(state.clone());
+    let drain = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        state.begin_shutdown();
+        let notice = Notice {
+            code: notice_codes::SHUTTING_DOWN.into(),
+            message: "the server is restarting; reconnect in a moment".into(),
+        };
+        if let Err(e) = io.emit(events::NOTICE, &notice).await {
+            tracing::debug!(error = %e, "shutdown notice not queued for every client");
+        }
+        tokio::time::sleep(NOTICE_GRACE).await;
+        io.close().await;
+    };
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(drain)
+        .await
+}
+
+/// The whole application: Socket.IO on `/socket.io/` and plain HTTP beside it.
+pub fn app(state: AppState) -> (axum::Router, SocketIo) {
+    let c = &state.config;
+    // Room for the JSON header beside the largest binary attachment.
+    let largest_packet = c.max_message_bytes.max(c.max_chunk_bytes) + 64 * 1024;
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(c.send_buffer_packets)
+        .ping_interval(Duration::from_secs(c.ping_interval_secs))
+        .ping_timeout(Duration::from_secs(c.ping_timeout_secs))
+        .max_payload(largest_packet as u64)
+        .ws_max_message_size(largest_packet)
+        .ws_max_frame_size(largest_packet)
+        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(largest_packet))
+        .with_state(state.clone())
+        .build_layer();
+    socket::register(&io);
+    (http::router(state).layer(layer), io)
+}

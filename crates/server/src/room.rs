@@ -1,0 +1,219 @@
+//! Local fan-out: the sockets of this node in each room, and delivery in room order.
+//!
+//! Every delivery to a room happens under that room's lock, with the server timestamp
+//! taken inside it, so all receivers see one total order per room and `ts` never goes
+//! backwards. Emitting never waits: each socket has a bounded queue, and a socket whose
+//! queue is full is reported back as slow (never silently skipped) so the caller can cut
+//! it off after the locks are released.
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use socketioxide::extract::SocketRef;
+use socketioxide::{SendError, SocketError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use streamchat_protocol::{MemberId, MemberInfo, RoomId};
+
+/// Server Unix time in milliseconds.
+pub fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Which members of a room receive a delivery.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Everyone but this member (the sender is never echoed).
+    AllExcept(&'a MemberId),
+    /// Only this member (direct delivery).
+    Only(&'a MemberId),
+}
+
+/// The outcome of one delivery.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// The server timestamp given to the event.
+    pub ts: u64,
+    /// Sockets that got the event queued.
+    pub delivered: u64,
+    /// Sockets whose queue was full: they must be cut off, as they missed this event.
+    pub slow: Vec<SocketRef>,
+}
+
+/// A member connected to this node.
+#[derive(Debug)]
+pub struct LocalMember {
+    /// Its member id (Socket.IO id).
+    pub id: MemberId,
+    /// Where to deliver.
+    pub socket: SocketRef,
+    /// When it joined (server ms).
+    pub at: u64,
+    /// Its sealed profile (base64url), kept only while it is present.
+    pub profile: Arc<str>,
+}
+
+impl LocalMember {
+    fn info(&self) -> MemberInfo {
+        MemberInfo { member: self.id.clone(), at: self.at, profile: self.profile.to_string() }
+    }
+}
+
+/// The room already holds its maximum of members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomFull;
+
+#[derive(Debug, Default)]
+struct LocalRoom {
+    members: Vec<LocalMember>,
+    /// Last timestamp handed out, so `ts` is monotonic within the room.
+    last_ts: u64,
+}
+
+impl LocalRoom {
+    fn deliver<T: Serialize>(
+        &mut self,
+        event: &str,
+        audience: Audience<'_>,
+        make: impl FnOnce(u64) -> T,
+    ) -> Delivery {
+        let ts = now_millis().max(self.last_ts);
+        self.last_ts = ts;
+        let payload = make(ts);
+        let mut delivery = Delivery { ts, ..Delivery::default() };
+        for member in &self.members {
+            let wanted = match audience {
+                Audience::AllExcept(sender) => &member.id != sender,
+                Audience::Only(to) => &member.id == to,
+            };
+            if !wanted {
+                continue;
+            }
+            match member.socket.emit(event, &payload) {
+                Ok(()) => delivery.delivered += 1,
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                    delivery.slow.push(member.socket.clone());
+                }
+                // Closed: its disconnect is already under way and will announce it.
+                Err(SendError::Socket(SocketError::Closed)) => {}
+                Err(e) => tracing::error!(error = %e, "event could not be serialized"),
+            }
+        }
+        delivery
+    }
+}
+
+/// The rooms of this node and their local sockets.
+#[derive(Debug, Default)]
+pub struct RoomRegistry {
+    /// Room → its local members. Taken briefly to find a room, and for the whole of a
+    /// join or leave so that a room emptied and removed cannot lose a concurrent joiner.
+    /// Lock order: `rooms`, then a room's own lock.
+    rooms: Mutex<HashMap<RoomId, Arc<Mutex<LocalRoom>>>>,
+}
+
+impl RoomRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Admits a joiner atomically: checks capacity (counting `remote` members of other
+    /// nodes), hands `admitted` the members already present (so the joiner's ack is
+    /// queued before any event of the room reaches it), announces the joiner to the
+    /// local members, then adds it.
+    pub fn join<T: Serialize>(
+        &self,
+        room: &RoomId,
+        joiner: LocalMember,
+        remote: Vec<MemberInfo>,
+        max_members: usize,
+        admitted: impl FnOnce(Vec<MemberInfo>),
+        event: &str,
+        make_event: impl FnOnce(u64) -> T,
+    ) -> Result<Delivery, RoomFull> {
+        let mut rooms = self.rooms.lock();
+        let local_arc = rooms.entry(room.clone()).or_default().clone();
+        let mut local = local_arc.lock();
+        if local.members.len() + remote.len() >= max_members {
+            if local.members.is_empty() {
+                drop(local);
+                rooms.remove(room);
+            }
+            return Err(RoomFull);
+        }
+        let mut present: Vec<MemberInfo> = local.members.iter().map(LocalMember::info).collect();
+        present.extend(remote);
+        present.sort_by_key(|m| m.at);
+        admitted(present);
+        let delivery = local.deliver(event, Audience::AllExcept(&joiner.id), make_event);
+        local.members.push(joiner);
+        Ok(delivery)
+    }
+
+    /// The members of `room` on this node.
+    pub fn members(&self, room: &RoomId) -> Vec<MemberInfo> {
+        let Some(local) = self.rooms.lock().get(room).cloned() else {
+            return Vec::new();
+        };
+        local.lock().members.iter().map(LocalMember::info).collect()
+    }
+
+    /// Room memberships on this node.
+    pub fn member_count(&self) -> usize {
+        self.rooms.lock().values().map(|r| r.lock().members.len()).sum()
+    }
+
+    /// Removes a member and announces it to those who remain; drops an emptied room.
+    /// Returns `None` if the member was not in the room.
+    pub fn remove<T: Serialize>(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        make_event: impl FnOnce(u64) -> T,
+        event: &str,
+    ) -> Option<Delivery> {
+        let mut rooms = self.rooms.lock();
+        let local_arc = rooms.get(room)?.clone();
+        let mut local = local_arc.lock();
+        let before = local.members.len();
+        local.members.retain(|m| &m.id != member);
+        if local.members.len() == before {
+            return None;
+        }
+        let delivery = local.deliver(event, Audience::AllExcept(member), make_event);
+        if local.members.is_empty() {
+            drop(local);
+            rooms.remove(room);
+        }
+        Some(delivery)
+    }
+
+    /// Delivers an event to part of a room, in room order.
+    pub fn deliver<T: Serialize>(
+        &self,
+        room: &RoomId,
+        event: &str,
+        audience: Audience<'_>,
+        make_event: impl FnOnce(u64) -> T,
+    ) -> Delivery {
+        let Some(local) = self.rooms.lock().get(room).cloned() else {
+            return Delivery { ts: now_millis(), ..Delivery::default() };
+        };
+        let mut local = local.lock();
+        local.deliver(event, audience, make_event)
+    }
+
+    /// True if `member` is in `room` on this node.
+    pub fn contains(&self, room: &RoomId, member: &MemberId) -> bool {
+        let Some(local) = self.rooms.lock().get(room).cloned() else {
+            return false;
+        };
+        local.lock().members.iter().any(|m| &m.id == member)
+    }
+
+    /// Rooms with at least one local member.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().len()
+    }
+}

@@ -1,0 +1,429 @@
+//! Socket.IO handlers: admission, `join`, `leave`, `msg`, `chunk` and disconnect.
+//!
+//! Each handler parses its payload into the protocol's types (a failure is a
+//! `bad_request`, never a dropped connection), checks membership, size and rate, then
+//! hands the sealed bytes to the room registry for delivery. Nothing here looks inside
+//! `data` or `profile`: they are opaque sealed bytes.
+
+use crate::connection::{Connection, ConnectionRef, Reserve};
+use crate::error::RequestError;
+use crate::limits::Cost;
+use crate::room::{Audience, Delivery, LocalMember, now_millis};
+use crate::state::AppState;
+use serde::Serialize;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::socket::{DisconnectReason, Socket};
+use socketioxide::{ParserError, SocketIo};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use streamchat_protocol::{
+    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId,
+    MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
+};
+use tracing::{debug, info};
+
+/// Registers the handlers on the default namespace.
+pub fn register(io: &SocketIo) {
+    io.ns("/", on_connect.with(admit));
+}
+
+/// Why a connection was refused at the door; the client sees it in `connect_error`.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("rate_limited: too many connections from this address")]
+    TooManyConnections,
+    #[error("unavailable: the server is shutting down")]
+    ShuttingDown,
+}
+
+fn peer_ip(s: &SocketRef) -> IpAddr {
+    s.req_parts()
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        // Served without connect info (in-process tests): one shared bucket.
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Connect middleware: counts the address and refuses it above its limit.
+async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusal> {
+    if state.is_shutting_down() {
+        return Err(Refusal::ShuttingDown);
+    }
+    let ip = peer_ip(&s);
+    if !state.addresses.try_acquire(ip, state.config.max_connections_per_ip) {
+        state.metrics.reject(streamchat_protocol::ErrorCode::RateLimited);
+        if state.config.log_ips {
+            info!(%ip, "connection refused: too many from this address");
+        } else {
+            info!("connection refused: too many from one address");
+        }
+        return Err(Refusal::TooManyConnections);
+    }
+    s.extensions.insert::<ConnectionRef>(Arc::new(Connection::new(ip, &state.config)));
+    Ok(())
+}
+
+async fn on_connect(s: SocketRef, State(state): State<AppState>) {
+    state.metrics.connections.inc();
+    if state.config.log_ips {
+        debug!(sid = %s.id, ip = %peer_ip(&s), "connected");
+    } else {
+        debug!(sid = %s.id, "connected");
+    }
+    s.on(events::JOIN, on_join);
+    s.on(events::LEAVE, on_leave);
+    s.on(events::MSG, on_msg);
+    s.on(events::CHUNK, on_chunk);
+    s.on_disconnect(on_disconnect);
+}
+
+/// The ack of the current event, and whether the client asked for one: an ack-less
+/// event's error goes out as a `notice` instead, so it is never silent.
+struct Reply {
+    ack: AckSender,
+    wants_ack: bool,
+}
+
+impl FromMessageParts<LocalAdapter> for Reply {
+    type Error = Infallible;
+    fn from_message_parts(
+        s: &Arc<Socket<LocalAdapter>>,
+        v: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let ack = AckSender::from_message_parts(s, v, ack_id)?;
+        Ok(Self { ack, wants_ack: ack_id.is_some() })
+    }
+}
+
+impl Reply {
+    fn send<T: Serialize>(self, s: &SocketRef, state: &AppState, result: Result<T, RequestError>) {
+        match result {
+            Ok(ok) => self.ack_or_ignore(&ok),
+            Err(e) => {
+                state.metrics.reject(e.code());
+                debug!(sid = %s.id, code = %e.code(), "request refused");
+                if self.wants_ack {
+                    self.ack_or_ignore(&e.to_ack());
+                } else {
+                    let notice = Notice { code: e.code().as_str().into(), message: e.to_string() };
+                    // A full queue here means the client is not reading: the next
+                    // delivery to it will cut it off.
+                    let _ = s.emit(events::NOTICE, &notice);
+                }
+            }
+        }
+    }
+
+    fn ack_or_ignore<T: Serialize>(self, value: &T) {
+        // The ack can only fail if the socket is closed or its queue is full; either
+        // way the client is going and there is nobody to tell.
+        let _ = self.ack.send(value);
+    }
+}
+
+fn connection(s: &SocketRef) -> Result<ConnectionRef, RequestError> {
+    // Every admitted socket has one (see `admit`); only a shutdown race can miss it.
+    s.extensions.get::<ConnectionRef>().ok_or(RequestError::ShuttingDown)
+}
+
+fn member_id(s: &SocketRef) -> MemberId {
+    // A Socket.IO id is 16 base64 characters, inside MemberId's 1..=64 bytes.
+    MemberId::new(s.id.to_string()).unwrap_or_else(|_| unreachable!("sid is 16 characters"))
+}
+
+fn parsed<T>(data: Result<T, ParserError>) -> Result<T, RequestError> {
+    data.map_err(|e| RequestError::Malformed(e.to_string()))
+}
+
+fn is_base64url(s: &str) -> bool {
+    s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+/// Cuts off receivers whose queue was full; their rooms hear `leave` with `timeout`.
+fn cut_off_slow(state: &AppState, delivery: Delivery) {
+    for socket in delivery.slow {
+        if let Some(conn) = socket.extensions.get::<ConnectionRef>() {
+            conn.mark_slow();
+        }
+        state.metrics.slow_receiver_disconnects.inc();
+        info!(sid = %socket.id, "receiver too slow: disconnecting");
+        // Already closed: its disconnect handler runs anyway.
+        let _ = socket.disconnect();
+    }
+}
+
+fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
+    state.metrics.deliveries.inc_by(delivery.delivered);
+    state.metrics.bytes_relayed.inc_by(delivery.delivered * bytes as u64);
+}
+
+async fn on_join(
+    s: SocketRef,
+    TryData(data): TryData<JoinRequest>,
+    reply: Reply,
+    State(state): State<AppState>,
+) {
+    // The ack is sent from inside the room lock on success, so that it reaches the
+    // joiner before any event of the room; on failure it is sent here.
+    let mut reply = Some(reply);
+    let result = join(&s, &state, data, &mut reply).await;
+    if let (Some(reply), Err(e)) = (reply, result) {
+        reply.send::<()>(&s, &state, Err(e));
+    }
+}
+
+async fn join(
+    s: &SocketRef,
+    state: &AppState,
+    data: Result<JoinRequest, ParserError>,
+    reply: &mut Option<Reply>,
+) -> Result<(), RequestError> {
+    let req = parsed(data)?;
+    if state.is_shutting_down() {
+        return Err(RequestError::ShuttingDown);
+    }
+    let max = state.config.max_profile_bytes;
+    if req.profile.len() > max {
+        return Err(RequestError::ProfileTooLarge { size: req.profile.len(), max });
+    }
+    if req.profile.is_empty() || !is_base64url(&req.profile) {
+        return Err(RequestError::ProfileNotBase64Url);
+    }
+    let conn = connection(s)?;
+    let member = member_id(s);
+    match conn.reserve_room(&req.room, state.config.max_rooms_per_connection) {
+        Reserve::Reserved => {}
+        Reserve::TooMany => {
+            return Err(RequestError::TooManyRooms(state.config.max_rooms_per_connection));
+        }
+        Reserve::AlreadyIn => {
+            // Idempotent: the same answer as the first time, and nobody is told again.
+            let all = state.rooms.members(&req.room);
+            let at = all.iter().find(|m| m.member == member).map_or(0, |m| m.at);
+            let members = all.into_iter().filter(|m| m.member != member).collect();
+            let ack = JoinAck { ok: true, member, at, members, limits: state.limits };
+            if let Some(reply) = reply.take() {
+                reply.send(s, state, Ok(ack));
+            }
+            return Ok(());
+        }
+    }
+    let remote = match state.presence.remote_members(&req.room).await {
+        Ok(remote) => remote,
+        Err(_) => {
+            conn.release_room(&req.room);
+            return Err(RequestError::DependencyDown);
+        }
+    };
+    let at = now_millis();
+    let profile: Arc<str> = Arc::from(req.profile);
+    let joiner = LocalMember { id: member.clone(), socket: s.clone(), at, profile: profile.clone() };
+    let room = req.room;
+    let limits = state.limits;
+    let joined = state.rooms.join(
+        &room,
+        joiner,
+        remote,
+        state.config.max_members_per_room,
+        |members| {
+            if let Some(reply) = reply.take() {
+                let ack = JoinAck { ok: true, member: member.clone(), at, members, limits };
+                reply.send(s, state, Ok(ack));
+            }
+        },
+        events::PRESENCE,
+        |_| PresenceEvent::Join {
+            room: room.clone(),
+            member: member.clone(),
+            at,
+            profile: profile.to_string(),
+        },
+    );
+    let delivery = match joined {
+        Ok(delivery) => delivery,
+        Err(_full) => {
+            conn.release_room(&room);
+            return Err(RequestError::RoomFull(state.config.max_members_per_room));
+        }
+    };
+    state.metrics.members.inc();
+    state.metrics.rooms.set(state.rooms.room_count() as i64);
+    count_delivery(state, &delivery, 0);
+    cut_off_slow(state, delivery);
+    let info = streamchat_protocol::MemberInfo { member, at, profile: profile.to_string() };
+    if state.presence.joined(&room, &info).await.is_err() {
+        debug!("presence store unavailable: join recorded locally only");
+    }
+    Ok(())
+}
+
+/// Takes a member out of a room and tells the others why. False if it was not there.
+async fn depart(state: &AppState, room: &RoomId, member: &MemberId, reason: LeaveReason) -> bool {
+    let at = now_millis();
+    let removed = state.rooms.remove(
+        room,
+        member,
+        |_| PresenceEvent::Leave { room: room.clone(), member: member.clone(), at, reason },
+        events::PRESENCE,
+    );
+    let Some(delivery) = removed else {
+        return false;
+    };
+    state.metrics.members.dec();
+    state.metrics.rooms.set(state.rooms.room_count() as i64);
+    count_delivery(state, &delivery, 0);
+    cut_off_slow(state, delivery);
+    if state.presence.left(room, member).await.is_err() {
+        debug!("presence store unavailable: leave recorded locally only");
+    }
+    true
+}
+
+async fn on_leave(
+    s: SocketRef,
+    TryData(data): TryData<LeaveRequest>,
+    reply: Reply,
+    State(state): State<AppState>,
+) {
+    let result = leave(&s, &state, data).await;
+    reply.send(&s, &state, result);
+}
+
+async fn leave(
+    s: &SocketRef,
+    state: &AppState,
+    data: Result<LeaveRequest, ParserError>,
+) -> Result<OkAck, RequestError> {
+    let req = parsed(data)?;
+    let conn = connection(s)?;
+    if !conn.release_room(&req.room) {
+        return Err(RequestError::NotMember);
+    }
+    depart(state, &req.room, &member_id(s), LeaveReason::Left).await;
+    Ok(OkAck::OK)
+}
+
+async fn on_msg(
+    s: SocketRef,
+    TryData(data): TryData<MsgRequest>,
+    reply: Reply,
+    State(state): State<AppState>,
+) {
+    let result = msg(&s, &state, data);
+    reply.send(&s, &state, result);
+}
+
+fn msg(
+    s: &SocketRef,
+    state: &AppState,
+    data: Result<MsgRequest, ParserError>,
+) -> Result<MsgAck, RequestError> {
+    let req = parsed(data)?;
+    let conn = connection(s)?;
+    if !conn.in_room(&req.room) {
+        return Err(RequestError::NotMember);
+    }
+    let size = req.data.len();
+    let max = state.config.max_message_bytes;
+    if size > max {
+        return Err(RequestError::MessageTooLarge { size, max });
+    }
+    if !conn.try_spend(Cost { messages: 1, bytes: size as u64 }) {
+        return Err(RequestError::RateLimited);
+    }
+    let from = member_id(s);
+    if let Some(to) = &req.to {
+        if to == &from || !state.rooms.contains(&req.room, to) {
+            return Err(RequestError::RecipientNotMember);
+        }
+    }
+    let audience = match &req.to {
+        Some(to) => Audience::Only(to),
+        None => Audience::AllExcept(&from),
+    };
+    let delivery = state.rooms.deliver(&req.room, events::MSG, audience, |ts| MsgEvent {
+        room: req.room.clone(),
+        from: from.clone(),
+        ts,
+        data: req.data.clone(),
+        to: req.to.clone(),
+    });
+    state.metrics.messages_relayed.inc();
+    count_delivery(state, &delivery, size);
+    let ts = delivery.ts;
+    cut_off_slow(state, delivery);
+    Ok(MsgAck { ok: true, ts })
+}
+
+async fn on_chunk(
+    s: SocketRef,
+    TryData(data): TryData<ChunkRequest>,
+    reply: Reply,
+    State(state): State<AppState>,
+) {
+    let result = chunk(&s, &state, data);
+    reply.send(&s, &state, result);
+}
+
+fn chunk(
+    s: &SocketRef,
+    state: &AppState,
+    data: Result<ChunkRequest, ParserError>,
+) -> Result<OkAck, RequestError> {
+    let req = parsed(data)?;
+    let conn = connection(s)?;
+    if !conn.in_room(&req.room) {
+        return Err(RequestError::NotMember);
+    }
+    let size = req.data.len();
+    let max = state.config.max_chunk_bytes;
+    if size > max {
+        return Err(RequestError::ChunkTooLarge { size, max });
+    }
+    let max_chunks = state.config.max_file_chunks;
+    if req.seq >= max_chunks {
+        return Err(RequestError::FileTooLarge { seq: req.seq, max: max_chunks });
+    }
+    // A file is paced by bytes, not by chunk count.
+    if !conn.try_spend(Cost { messages: 0, bytes: size as u64 }) {
+        return Err(RequestError::RateLimited);
+    }
+    let from = member_id(s);
+    let delivery =
+        state.rooms.deliver(&req.room, events::CHUNK, Audience::AllExcept(&from), |_| ChunkEvent {
+            room: req.room.clone(),
+            from: from.clone(),
+            file: req.file.clone(),
+            seq: req.seq,
+            data: req.data.clone(),
+        });
+    state.metrics.chunks_relayed.inc();
+    count_delivery(state, &delivery, size);
+    cut_off_slow(state, delivery);
+    Ok(OkAck::OK)
+}
+
+async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): State<AppState>) {
+    state.metrics.connections.dec();
+    let Some(conn) = s.extensions.get::<ConnectionRef>() else {
+        return;
+    };
+    state.addresses.release(conn.ip);
+    let leave_reason = if state.is_shutting_down() {
+        LeaveReason::ServerRestart
+    } else if conn.is_slow() || reason == DisconnectReason::HeartbeatTimeout {
+        LeaveReason::Timeout
+    } else {
+        LeaveReason::Disconnected
+    };
+    debug!(sid = %s.id, %reason, "disconnected");
+    let member = member_id(&s);
+    for room in conn.take_rooms() {
+        depart(&state, &room, &member, leave_reason).await;
+    }
+}

@@ -1,0 +1,67 @@
+//! The server's shared state: a cheap cloneable handle passed to every handler.
+
+use crate::ServeConfig;
+use crate::connection::AddressCounter;
+use crate::metrics::Metrics;
+use crate::presence::ClusterPresence;
+use crate::room::RoomRegistry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use streamchat_protocol::Limits;
+
+/// Handle to everything a handler needs. Cloning it is one atomic increment.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What the handle points to.
+#[derive(Debug)]
+pub struct Inner {
+    /// The validated configuration.
+    pub config: ServeConfig,
+    /// The limits announced to clients (derived from `config`).
+    pub limits: Limits,
+    /// This node's sockets per room, for delivery.
+    pub rooms: RoomRegistry,
+    /// Members on other nodes (none for a single node).
+    pub presence: Arc<dyn ClusterPresence>,
+    /// Open connections per address.
+    pub addresses: AddressCounter,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: Metrics,
+    /// Set when graceful shutdown begins: new connections are refused and departures
+    /// are announced as `server_restart`.
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    /// State for a server with this configuration and presence store.
+    pub fn new(config: ServeConfig, presence: Arc<dyn ClusterPresence>) -> Self {
+        let limits = config.limits();
+        Self(Arc::new(Inner {
+            config,
+            limits,
+            rooms: RoomRegistry::new(),
+            presence,
+            addresses: AddressCounter::default(),
+            metrics: Metrics::new(),
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// Marks the start of graceful shutdown.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// True once graceful shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,113 @@
+//! What is inside a sealed payload: the v1 body types of crypto.md (`profile`, `text`,
+//! `file`, `typing`) as UTF-8 JSON, how the client writes them, and how it validates them
+//! after decryption. A body from another member is untrusted input like any other:
+//! unknown types and fields are ignored (forward compatibility), malformed ones refused.
+
+import { type Bytes, fromUtf8, isBase64UrlOfLength, utf8 } from './encoding';
+import { FILE_KEY_BYTES, NONCE_PREFIX_BYTES, PUBLIC_KEY_BYTES } from './crypto';
+import { isFileId, isRecord } from './protocol';
+
+export const MAX_NAME_CHARS = 64;
+/** Longest text the composer accepts; the server's sealed message limit may be lower. */
+export const MAX_TEXT_CHARS = 16_000;
+const MAX_FILE_NAME_CHARS = 255;
+const MAX_MIME_CHARS = 127;
+
+export interface ProfileBody { readonly type: 'profile'; readonly name: string; readonly key: string; readonly sentAt: number }
+export interface TextBody { readonly type: 'text'; readonly text: string; readonly sentAt: number }
+export interface TypingBody { readonly type: 'typing'; readonly sentAt: number }
+export interface FileBody {
+  readonly type: 'file';
+  readonly id: string;
+  readonly name: string;
+  readonly mime: string;
+  readonly size: number;
+  readonly chunkSize: number;
+  readonly chunks: number;
+  readonly sha256: string;
+  readonly key: string;
+  readonly noncePrefix: string;
+  readonly sentAt: number;
+}
+/** A well-formed body of a type this client does not know: ignored. */
+export interface UnknownBody { readonly type: 'unknown'; readonly sentAt: number }
+
+export type Body = ProfileBody | TextBody | TypingBody | FileBody | UnknownBody;
+
+/** Removes control and bidi-override characters and surrounding space from a name, and bounds its length. */
+export function cleanName(name: string, maxChars: number = MAX_NAME_CHARS): string {
+  return name.replace(/[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '').trim().slice(0, maxChars);
+}
+
+export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody): Bytes {
+  switch (body.type) {
+    case 'profile':
+      return utf8(JSON.stringify({ type: 'profile', name: body.name, key: body.key, sent_at: body.sentAt }));
+    case 'text':
+      return utf8(JSON.stringify({ type: 'text', text: body.text, sent_at: body.sentAt }));
+    case 'typing':
+      return utf8(JSON.stringify({ type: 'typing', sent_at: body.sentAt }));
+    case 'file':
+      return utf8(JSON.stringify({
+        type: 'file', id: body.id, name: body.name, mime: body.mime, size: body.size,
+        chunk_size: body.chunkSize, chunks: body.chunks, sha256: body.sha256, key: body.key,
+        nonce_prefix: body.noncePrefix, sent_at: body.sentAt,
+      }));
+  }
+}
+
+function isSentAt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isSize(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Decodes and validates a body; null when it is not a well-formed v1 body. */
+export function decodeBody(bytes: Uint8Array): Body | null {
+  const text = fromUtf8(bytes);
+  if (text === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e: unknown) {
+    if (e instanceof SyntaxError) return null;
+    throw e;
+  }
+  if (!isRecord(value) || typeof value.type !== 'string' || !isSentAt(value.sent_at)) return null;
+  const sentAt = value.sent_at;
+  switch (value.type) {
+    case 'profile': {
+      const { name, key } = value;
+      if (typeof name !== 'string' || !isBase64UrlOfLength(key, PUBLIC_KEY_BYTES)) return null;
+      const clean = cleanName(name);
+      return clean.length === 0 ? null : { type: 'profile', name: clean, key, sentAt };
+    }
+    case 'text': {
+      const { text: message } = value;
+      if (typeof message !== 'string' || message.length === 0 || message.length > MAX_TEXT_CHARS) return null;
+      return { type: 'text', text: message, sentAt };
+    }
+    case 'typing':
+      return { type: 'typing', sentAt };
+    case 'file':
+      return decodeFileBody(value, sentAt);
+    default:
+      return { type: 'unknown', sentAt };
+  }
+}
+
+function decodeFileBody(value: Record<string, unknown>, sentAt: number): FileBody | null {
+  const { id, name, mime, size, chunk_size: chunkSize, chunks, sha256, key, nonce_prefix: noncePrefix } = value;
+  if (!isFileId(id) || typeof name !== 'string' || typeof mime !== 'string') return null;
+  if (!isSize(size) || !isSize(chunkSize) || chunkSize === 0 || !isSize(chunks) || chunks === 0) return null;
+  if (chunks !== Math.max(1, Math.ceil(size / chunkSize))) return null;
+  if (!isBase64UrlOfLength(sha256, 32) || !isBase64UrlOfLength(key, FILE_KEY_BYTES)) return null;
+  if (!isBase64UrlOfLength(noncePrefix, NONCE_PREFIX_BYTES)) return null;
+  const cleanFileName = cleanName(name.replace(/[/\\]/g, '_'), MAX_FILE_NAME_CHARS) || 'file';
+  const cleanMime = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i.test(mime) && mime.length <= MAX_MIME_CHARS
+    ? mime.toLowerCase()
+    : 'application/octet-stream';
+  return { type: 'file', id, name: cleanFileName, mime: cleanMime, size, chunkSize, chunks, sha256, key, noncePrefix, sentAt };
+}

@@ -1,0 +1,505 @@
+//! One person's session in one room: the state between the connection and the UI. It
+//! seals what this person sends, opens and verifies what others send (each member's
+//! profile proves their key; every later message must be signed by it), drops replays,
+//! keeps the member list and the outbox (messages typed while offline are sent after
+//! the next join, or marked as not sent), and tells the UI what changed. The UI calls
+//! methods here; it never sees the socket or a key.
+
+import { Connection, type ConnectionState } from './connection';
+import {
+  type Identity, type RoomKeys, OpenError, deriveRoomKeys, fingerprintOf, generateIdentity,
+  importPublicKey, openEnvelope, seal, verifyEnvelope,
+} from './crypto';
+import { type Body, type FileBody, MAX_TEXT_CHARS, decodeBody, encodeBody } from './content';
+import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
+import { type PresenceAlert, presenceAlertText, typingText } from './format';
+import type { ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Notice, Presence } from './protocol';
+import { ReplayGuard, replayKey } from './replay';
+
+/** A member as the UI shows them. */
+export interface MemberView {
+  readonly member: string;
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly joinedAt: number;
+  readonly self: boolean;
+}
+
+export interface Author {
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly self: boolean;
+}
+
+/** Where one of this person's own messages stands. */
+export type OutgoingStatus =
+  | { readonly kind: 'queued' }
+  | { readonly kind: 'sending' }
+  | { readonly kind: 'sent' }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+export type ChatItem =
+  | {
+      readonly kind: 'text';
+      readonly id: string;
+      readonly author: Author;
+      readonly text: string;
+      /** Server time; for an own message not yet acknowledged, the local time it was typed. */
+      readonly ts: number;
+      readonly status: OutgoingStatus;
+      readonly direct: boolean;
+    }
+  | { readonly kind: 'alert'; readonly id: string; readonly text: string; readonly ts: number; readonly tone: 'info' | 'warning'; readonly count: number };
+
+export interface RoomListener {
+  connection(state: ConnectionState): void;
+  members(members: readonly MemberView[]): void;
+  added(item: ChatItem): void;
+  updated(item: ChatItem): void;
+  typing(text: string): void;
+  /** A file announcement or chunk, for the file-transfer module. */
+  file?(event: FileEvent): void;
+}
+
+export type FileEvent =
+  | { readonly kind: 'announced'; readonly body: FileBody; readonly author: Author; readonly from: string; readonly ts: number }
+  | { readonly kind: 'chunk'; readonly chunk: IncomingChunk };
+
+export interface RoomOptions {
+  readonly secret: Bytes;
+  readonly name: string;
+  readonly url?: string;
+  /** Override for tests; default Date.now. */
+  readonly now?: () => number;
+}
+
+interface KnownMember {
+  readonly view: MemberView;
+  readonly publicKey: CryptoKey;
+  /** base64url public key: the person's identity across reconnections (a new member id each time). */
+  readonly keyText: string;
+}
+
+const TYPING_SEND_INTERVAL_MS = 3000;
+const TYPING_SHOW_MS = 6000;
+/** People who left, remembered by key so that their return reads "rejoined"; bounded. */
+const MAX_REMEMBERED_PEOPLE = 256;
+
+export class RoomSession {
+  readonly keys: RoomKeys;
+  readonly identity: Identity;
+  readonly name: string;
+  readonly #listener: RoomListener;
+  readonly #connection: Connection;
+  readonly #now: () => number;
+  readonly #members = new Map<string, KnownMember>();
+  readonly #departed = new Map<string, string>();
+  readonly #replay = new ReplayGuard();
+  readonly #outbox: { id: string; text: string; typedAt: number }[] = [];
+  readonly #typing = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Incoming events are handled one at a time, in the order the server sent them. */
+  #queue: Promise<void> = Promise.resolve();
+  #member: string | null = null;
+  #limits: Limits | null = null;
+  #lastTypingSent = 0;
+  #nextId = 0;
+  #lastAlert: Extract<ChatItem, { kind: 'alert' }> | null = null;
+  #wentOfflineAt: number | null = null;
+
+  private constructor(keys: RoomKeys, identity: Identity, options: RoomOptions, listener: RoomListener) {
+    this.keys = keys;
+    this.identity = identity;
+    this.name = options.name;
+    this.#listener = listener;
+    this.#now = options.now ?? Date.now;
+    this.#connection = new Connection(
+      {
+        roomId: keys.roomId,
+        sealProfile: (member) => this.#sealProfile(member),
+        ...(options.url === undefined ? {} : { url: options.url }),
+      },
+      {
+        state: (state) => this.#onState(state),
+        joined: (ack, rejoin) => this.#enqueue(() => this.#onJoined(ack, rejoin)),
+        presence: (presence) => this.#enqueue(() => this.#onPresence(presence)),
+        message: (message) => this.#enqueue(() => this.#onMessage(message)),
+        chunk: (chunk) => this.#listener.file?.({ kind: 'chunk', chunk }),
+        notice: (notice) => this.#onNotice(notice),
+      },
+    );
+  }
+
+  /** Derives the room's keys, makes this session's identity and connects. */
+  static async open(options: RoomOptions, listener: RoomListener): Promise<RoomSession> {
+    const keys = await deriveRoomKeys(options.secret);
+    const identity = await generateIdentity();
+    const session = new RoomSession(keys, identity, options, listener);
+    session.#connection.start();
+    return session;
+  }
+
+  get connection(): Connection {
+    return this.#connection;
+  }
+
+  get limits(): Limits | null {
+    return this.#limits;
+  }
+
+  get memberId(): string | null {
+    return this.#member;
+  }
+
+  get members(): readonly MemberView[] {
+    return this.#memberViews();
+  }
+
+  get self(): Author {
+    return { name: this.name, fingerprint: this.identity.fingerprint, self: true };
+  }
+
+  /** Sends a text now, or queues it until the connection is back. */
+  sendText(text: string): void {
+    const trimmed = text.replace(/^\s*\n|\s+$/g, '');
+    if (trimmed.trim().length === 0) return;
+    const id = this.#newId();
+    const typedAt = this.#now();
+    const item: ChatItem = {
+      kind: 'text', id, author: this.self, text: trimmed.slice(0, MAX_TEXT_CHARS), ts: typedAt,
+      status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
+    };
+    this.#add(item);
+    if (trimmed.length > MAX_TEXT_CHARS) {
+      this.#listener.updated({ ...item, status: { kind: 'failed', reason: `longer than ${MAX_TEXT_CHARS} characters` } });
+      return;
+    }
+    this.#outbox.push({ id, text: item.text, typedAt });
+    if (this.#connection.state.kind === 'online') void this.#flushOutbox();
+  }
+
+  /** Tries a failed message again. */
+  retry(item: ChatItem): void {
+    if (item.kind !== 'text' || !item.author.self || item.status.kind !== 'failed') return;
+    this.#listener.updated({ ...item, status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' } });
+    this.#outbox.push({ id: item.id, text: item.text, typedAt: item.ts });
+    if (this.#connection.state.kind === 'online') void this.#flushOutbox();
+  }
+
+  /** Called on every keystroke in the composer; sends a sealed `typing` at most every 3 s. */
+  typing(): void {
+    const now = this.#now();
+    if (this.#member === null || now - this.#lastTypingSent < TYPING_SEND_INTERVAL_MS) return;
+    this.#lastTypingSent = now;
+    void this.#sealAndSend(encodeBody({ type: 'typing', sentAt: now }), true);
+  }
+
+  /** Seals a body and sends it (used by the file-transfer module for `file` bodies). */
+  async sendBody(body: Bytes): Promise<{ ok: true; ts: number } | ErrorAck> {
+    const ack = await this.#sealAndSend(body, false);
+    return ack.ok ? { ok: true, ts: ack.value.ts } : ack;
+  }
+
+  async leave(): Promise<void> {
+    this.#clearTyping();
+    await this.#connection.leave();
+  }
+
+  /** For `pagehide`: leave without waiting. */
+  leaveNow(): void {
+    this.#connection.leaveNow();
+  }
+
+  /** Looks a member up by id, for the file module (announcements and chunks name members). */
+  author(member: string): Author | null {
+    const known = this.#members.get(member);
+    return known === undefined ? null : { name: known.view.name, fingerprint: known.view.fingerprint, self: known.view.self };
+  }
+
+  // ---- Sending ---------------------------------------------------------------------------
+
+  async #sealProfile(member: string): Promise<string> {
+    const body = encodeBody({ type: 'profile', name: this.name, key: toBase64Url(this.identity.publicKeyBytes), sentAt: this.#now() });
+    return toBase64Url(await seal(this.keys, this.identity, member, body));
+  }
+
+  async #sealAndSend(body: Bytes, volatile: boolean) {
+    const member = this.#member;
+    if (member === null || this.#connection.state.kind !== 'online') {
+      return { ok: false, code: 'offline', message: 'not connected' } as const;
+    }
+    const sealed = await seal(this.keys, this.identity, member, body);
+    if (this.#limits !== null && sealed.length > this.#limits.maxMessageBytes) {
+      return { ok: false, code: 'too_large', message: 'too large for this server' } as const;
+    }
+    return this.#connection.sendMsg(sealed, { volatile });
+  }
+
+  #flushing = false;
+
+  async #flushOutbox(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      while (this.#outbox.length > 0 && this.#connection.state.kind === 'online') {
+        const next = this.#outbox.shift();
+        if (next === undefined) break;
+        const base = { kind: 'text', id: next.id, author: this.self, text: next.text, direct: false } as const;
+        this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'sending' } });
+        const ack = await this.#sealAndSend(encodeBody({ type: 'text', text: next.text, sentAt: this.#now() }), false);
+        if (ack.ok) {
+          this.#listener.updated({ ...base, ts: ack.value.ts, status: { kind: 'sent' } });
+        } else if (ack.code === 'offline') {
+          // Went offline before it left: it goes out after the next join.
+          this.#outbox.unshift(next);
+          this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'queued' } });
+        } else {
+          this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'failed', reason: failureText(ack) } });
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  // ---- Receiving -------------------------------------------------------------------------
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((e: unknown) => {
+      // A bug in one handler must not stop the room; show it rather than hide it.
+      this.#alert(`Something went wrong handling an event: ${e instanceof Error ? e.message : String(e)}`, 'warning');
+    });
+  }
+
+  #onState(state: ConnectionState): void {
+    if (state.kind === 'online') {
+      this.#member = state.member;
+      this.#limits = state.limits;
+    } else {
+      this.#member = null;
+    }
+    if ((state.kind === 'offline' || state.kind === 'refused') && this.#wentOfflineAt === null && this.#members.size > 0) {
+      this.#wentOfflineAt = this.#now();
+      this.#alert(state.kind === 'offline' && state.cause === 'server_restart'
+        ? 'The server is restarting; reconnecting…'
+        : 'Connection lost; reconnecting…', 'warning');
+      this.#clearTyping();
+    }
+    this.#listener.connection(state);
+  }
+
+  async #onJoined(ack: JoinAck, rejoin: boolean): Promise<void> {
+    const previous = new Map(this.#members);
+    this.#members.clear();
+    const previousKeys = new Map(Array.from(previous.values(), (known) => [known.keyText, known] as const));
+    for (const present of ack.members) {
+      const opened = await this.#openProfile(present.member, present.profile, present.at);
+      if (opened === null) continue;
+      this.#members.set(present.member, opened);
+      const before = previousKeys.get(opened.keyText);
+      previousKeys.delete(opened.keyText);
+      if (rejoin && before === undefined) {
+        const returning = this.#departed.has(opened.keyText);
+        this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: present.at });
+      }
+    }
+    const self: KnownMember = {
+      view: { member: ack.member, name: this.name, fingerprint: this.identity.fingerprint, joinedAt: ack.at, self: true },
+      publicKey: this.identity.publicKey,
+      keyText: toBase64Url(this.identity.publicKeyBytes),
+    };
+    this.#members.set(ack.member, self);
+    if (rejoin) {
+      // Whoever we knew and is not back: gone while we were away.
+      const reason: LeaveReason = 'disconnected';
+      for (const gone of previousKeys.values()) {
+        if (gone.view.self) continue;
+        this.#remember(gone);
+        this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: this.#wentOfflineAt ?? ack.at, reason });
+      }
+      this.#presenceAlert({ kind: 'self-rejoin', at: ack.at });
+    } else {
+      this.#presenceAlert({ kind: 'self-join', at: ack.at });
+    }
+    this.#wentOfflineAt = null;
+    this.#listener.members(this.#memberViews());
+    void this.#flushOutbox();
+  }
+
+  async #onPresence(presence: Presence): Promise<void> {
+    if (presence.kind === 'join') {
+      if (this.#members.has(presence.member)) return;
+      const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
+      if (opened === null) return;
+      this.#members.set(presence.member, opened);
+      const returning = this.#departed.delete(opened.keyText);
+      this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: presence.at });
+    } else {
+      const gone = this.#members.get(presence.member);
+      if (gone === undefined || gone.view.self) return;
+      this.#members.delete(presence.member);
+      this.#stopTyping(presence.member);
+      this.#remember(gone);
+      this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
+    }
+    this.#listener.members(this.#memberViews());
+  }
+
+  async #onMessage(message: IncomingMsg): Promise<void> {
+    const sender = this.#members.get(message.from);
+    if (sender === undefined || sender.view.self) {
+      this.#alert('A message from someone who is not in the room was dropped.', 'warning');
+      return;
+    }
+    let body: Body | null;
+    let signature: string;
+    try {
+      const envelope = await openEnvelope(this.keys, message.from, message.data);
+      await verifyEnvelope(sender.publicKey, this.keys, message.from, envelope);
+      body = decodeBody(envelope.body);
+      signature = toBase64Url(envelope.signature);
+    } catch (e: unknown) {
+      if (!(e instanceof OpenError)) throw e;
+      this.#alert(`A message from ${sender.view.name} failed ${e.kind === 'signature' ? 'signature verification' : 'decryption'} and was not shown.`, 'warning');
+      return;
+    }
+    if (body === null || body.type === 'profile') {
+      this.#alert(`A malformed message from ${sender.view.name} was not shown.`, 'warning');
+      return;
+    }
+    if (!this.#replay.accept(replayKey(sender.keyText, body.sentAt, signature))) return;
+    const author: Author = { name: sender.view.name, fingerprint: sender.view.fingerprint, self: false };
+    switch (body.type) {
+      case 'text':
+        this.#stopTyping(message.from);
+        this.#add({
+          kind: 'text', id: this.#newId(), author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
+        });
+        break;
+      case 'typing':
+        this.#startTyping(message.from);
+        break;
+      case 'file':
+        this.#stopTyping(message.from);
+        this.#listener.file?.({ kind: 'announced', body, author, from: message.from, ts: message.ts });
+        break;
+      case 'unknown':
+        break;
+    }
+  }
+
+  #onNotice(notice: Notice): void {
+    if (notice.code === 'shutting_down') this.#alert('The server is shutting down.', 'warning');
+    else if (notice.code === 'rate_limited') this.#alert('Slow down: the server is limiting how fast you send.', 'warning');
+    else this.#alert(`Server notice: ${notice.message || notice.code}`, 'info');
+  }
+
+  /** Opens and verifies a sealed profile for `member`; warns and returns null if it fails. */
+  async #openProfile(member: string, profileText: string, at: number): Promise<KnownMember | null> {
+    try {
+      const sealed = fromBase64Url(profileText);
+      if (sealed === null) throw new OpenError('format', 'profile is not base64url');
+      const envelope = await openEnvelope(this.keys, member, sealed);
+      const body = decodeBody(envelope.body);
+      if (body === null || body.type !== 'profile') throw new OpenError('format', 'not a profile');
+      const keyBytes = fromBase64Url(body.key);
+      if (keyBytes === null) throw new OpenError('format', 'profile key is not base64url');
+      const publicKey = await importPublicKey(keyBytes);
+      // The profile is signed by the key it announces and bound (aad, signature) to `member`.
+      await verifyEnvelope(publicKey, this.keys, member, envelope);
+      const fingerprint = await fingerprintOf(keyBytes);
+      return { view: { member, name: body.name, fingerprint, joinedAt: at, self: false }, publicKey, keyText: body.key };
+    } catch (e: unknown) {
+      if (!(e instanceof OpenError)) throw e;
+      this.#alert(`Someone joined with a profile that failed ${e.kind === 'signature' ? 'signature verification' : e.kind === 'decrypt' ? 'decryption' : 'validation'}; they are not shown and their messages will be dropped.`, 'warning');
+      return null;
+    }
+  }
+
+  // ---- Typing ----------------------------------------------------------------------------
+
+  #startTyping(member: string): void {
+    const existing = this.#typing.get(member);
+    if (existing !== undefined) clearTimeout(existing);
+    this.#typing.set(member, setTimeout(() => this.#stopTyping(member), TYPING_SHOW_MS));
+    this.#emitTyping();
+  }
+
+  #stopTyping(member: string): void {
+    const timer = this.#typing.get(member);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#typing.delete(member);
+    this.#emitTyping();
+  }
+
+  #clearTyping(): void {
+    for (const timer of this.#typing.values()) clearTimeout(timer);
+    this.#typing.clear();
+    this.#emitTyping();
+  }
+
+  #emitTyping(): void {
+    const names = Array.from(this.#typing.keys(), (member) => this.#members.get(member)?.view.name)
+      .filter((name): name is string => name !== undefined);
+    this.#listener.typing(typingText(names));
+  }
+
+  // ---- Helpers ---------------------------------------------------------------------------
+
+  #memberViews(): MemberView[] {
+    return Array.from(this.#members.values(), (known) => known.view)
+      .sort((a, b) => Number(b.self) - Number(a.self) || a.joinedAt - b.joinedAt);
+  }
+
+  #remember(known: KnownMember): void {
+    this.#departed.set(known.keyText, known.view.name);
+    if (this.#departed.size > MAX_REMEMBERED_PEOPLE) {
+      const oldest = this.#departed.keys().next();
+      if (oldest.done !== true) this.#departed.delete(oldest.value);
+    }
+  }
+
+  #presenceAlert(alert: PresenceAlert): void {
+    this.#alert(presenceAlertText(alert), 'info', alert.at);
+  }
+
+  /** Adds a system alert; the same warning repeated in a row is counted, not repeated. */
+  #alert(text: string, tone: 'info' | 'warning', ts: number = this.#now()): void {
+    const last = this.#lastAlert;
+    if (tone === 'warning' && last !== null && last.text === text) {
+      this.#lastAlert = { ...last, count: last.count + 1, ts };
+      this.#listener.updated(this.#lastAlert);
+      return;
+    }
+    const item = { kind: 'alert', id: this.#newId(), text, ts, tone, count: 1 } as const;
+    this.#lastAlert = tone === 'warning' ? item : null;
+    this.#listener.added(item);
+  }
+
+  #add(item: ChatItem): void {
+    this.#lastAlert = null;
+    this.#listener.added(item);
+  }
+
+  #newId(): string {
+    return `item-${++this.#nextId}`;
+  }
+}
+
+/** Why a message was not sent, in words. */
+export function failureText(ack: ErrorAck): string {
+  switch (ack.code) {
+    case 'too_large':
+      return 'too large for this server';
+    case 'rate_limited':
+      return 'sending too fast; try again in a moment';
+    case 'timeout':
+      return 'no answer from the server; it may not have been delivered';
+    case 'offline':
+      return 'not connected';
+    case 'not_member':
+      return 'not in the room any more';
+    default:
+      return ack.message;
+  }
+}

@@ -1,0 +1,60 @@
+//! Getting a person's attention while the tab is in the background: an unread count in
+//! the tab title and, if they allowed it with a click (never asked on load), a desktop
+//! notification. Both stop as soon as the tab is visible again.
+
+import { tabTitle } from '../format';
+
+const NOTIFICATION_TEXT_CHARS = 120;
+
+export class Attention {
+  #unread = 0;
+  readonly #baseTitle: string;
+  #lastNotification: Notification | null = null;
+
+  constructor(baseTitle = 'StreamChat') {
+    this.#baseTitle = baseTitle;
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.#reset();
+    });
+    document.title = tabTitle(0, this.#baseTitle);
+  }
+
+  /** Whether the browser can show notifications and the person has not decided yet. */
+  static canAsk(): boolean {
+    return 'Notification' in window && Notification.permission === 'default';
+  }
+
+  static get enabled(): boolean {
+    return 'Notification' in window && Notification.permission === 'granted';
+  }
+
+  /** Asks for permission; must be called from a click. */
+  static async ask(): Promise<NotificationPermission> {
+    if (!('Notification' in window)) return 'denied';
+    return Notification.requestPermission();
+  }
+
+  /** A message from someone else arrived. */
+  message(from: string, text: string): void {
+    if (document.visibilityState === 'visible') return;
+    this.#unread++;
+    document.title = tabTitle(this.#unread, this.#baseTitle);
+    if (!Attention.enabled) return;
+    this.#lastNotification?.close();
+    const body = text.length > NOTIFICATION_TEXT_CHARS ? `${text.slice(0, NOTIFICATION_TEXT_CHARS)}…` : text;
+    // A fixed tag replaces the previous notification instead of stacking dozens.
+    const notification = new Notification(`${from} — StreamChat`, { body, tag: 'streamchat-message', silent: false });
+    notification.addEventListener('click', () => {
+      window.focus();
+      notification.close();
+    });
+    this.#lastNotification = notification;
+  }
+
+  #reset(): void {
+    this.#unread = 0;
+    document.title = tabTitle(0, this.#baseTitle);
+    this.#lastNotification?.close();
+    this.#lastNotification = null;
+  }
+}

@@ -1,0 +1,319 @@
+//! The chat screen: header (encryption status, connection status, invite, leave), the
+//! online list with fingerprints, the timeline of messages and system alerts, the typing
+//! line and the composer. It renders what the RoomSession reports and calls its methods;
+//! it never touches the socket or a key. Every piece of text from others goes in as text.
+
+import type { ConnectionState } from '../connection';
+import { clock, connectionStatusText, linkSegments, shortFingerprint } from '../format';
+import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
+import { Attention } from './attention';
+import { h, replaceChildren } from './dom';
+
+/** The timeline keeps at most this many items in the page; older ones are removed. */
+const MAX_TIMELINE_ITEMS = 1000;
+/** Within this many pixels of the bottom, new items keep the timeline scrolled down. */
+const STICKY_SCROLL_PX = 80;
+
+export interface ChatViewHooks {
+  /** After this person left the room (Leave button). */
+  left(): void;
+}
+
+export class ChatView implements RoomListener {
+  readonly root: HTMLElement;
+  readonly #hooks: ChatViewHooks;
+  readonly #attention = new Attention();
+  readonly #items = new Map<string, HTMLLIElement>();
+  readonly #timeline: HTMLOListElement;
+  readonly #scroller: HTMLElement;
+  readonly #status: HTMLElement;
+  readonly #memberList: HTMLUListElement;
+  readonly #memberHeading: HTMLElement;
+  readonly #membersToggle: HTMLButtonElement;
+  readonly #aside: HTMLElement;
+  readonly #typingLine: HTMLElement;
+  readonly #input: HTMLTextAreaElement;
+  readonly #copyButton: HTMLButtonElement;
+  readonly #notifyButton: HTMLButtonElement;
+  readonly #fingerprintDialog: HTMLDialogElement;
+  readonly #e2eDialog: HTMLDialogElement;
+  readonly #extraDialogs: HTMLElement;
+  #session: RoomSession | null = null;
+  #copyTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(hooks: ChatViewHooks) {
+    this.#hooks = hooks;
+    this.#status = h('span', { class: 'conn-status', attrs: { role: 'status', 'aria-live': 'polite', 'data-tone': 'busy' }, text: 'Connecting…' });
+    this.#copyButton = h('button', { class: 'button', attrs: { type: 'button' }, text: 'Copy invite link', on: { click: () => void this.#copyInvite() } });
+    this.#notifyButton = h('button', {
+      class: 'button subtle', attrs: { type: 'button', hidden: !Attention.canAsk() }, text: 'Enable notifications',
+      on: { click: () => void this.#askNotifications() },
+    });
+    this.#membersToggle = h('button', {
+      class: 'button subtle members-toggle', attrs: { type: 'button', 'aria-controls': 'members', 'aria-expanded': 'false' }, text: 'Online',
+      on: { click: () => this.#toggleMembers() },
+    });
+    const leaveButton = h('button', { class: 'button danger', attrs: { type: 'button' }, text: 'Leave', on: { click: () => void this.#leave() } });
+    const e2eButton = h('button', {
+      class: 'e2e', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
+      on: { click: () => this.#e2eDialog.showModal() },
+    }, h('span', { class: 'lock', attrs: { 'aria-hidden': 'true' } }), 'Messages are end-to-end encrypted');
+
+    this.#memberHeading = h('h2', { text: 'Online' });
+    this.#memberList = h('ul', { class: 'member-list' });
+    this.#aside = h('aside', { class: 'members', attrs: { id: 'members', 'aria-label': 'People in this room' } },
+      this.#memberHeading, this.#memberList,
+      h('p', { class: 'hint', text: 'Select someone to compare their fingerprint.' }));
+
+    this.#timeline = h('ol', { class: 'timeline', attrs: { 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' } });
+    this.#scroller = h('div', { class: 'scroller', attrs: { tabindex: '0', 'aria-label': 'Conversation' } }, this.#timeline);
+    this.#typingLine = h('div', { class: 'typing', attrs: { 'aria-live': 'polite' } });
+    this.#input = h('textarea', {
+      class: 'composer-input',
+      attrs: { id: 'composer-input', rows: '1', maxlength: '16000', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint' },
+      on: {
+        keydown: (event) => this.#onKeyDown(event),
+        input: () => { if (this.#input.value.trim().length > 0) this.#session?.typing(); },
+      },
+    });
+    const composer = h('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.#send(); } } },
+      h('label', { class: 'visually-hidden', attrs: { for: 'composer-input' }, text: 'Message' }),
+      this.#input,
+      h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Send' }),
+      h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }));
+
+    this.#fingerprintDialog = h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'fingerprint-title' } });
+    this.#e2eDialog = e2eDialog();
+    this.#extraDialogs = h('div');
+
+    this.root = h('div', { class: 'chat' },
+      h('header', { class: 'topbar' },
+        h('div', { class: 'brand' }, h('span', { class: 'logo', attrs: { 'aria-hidden': 'true' } }), h('h1', { text: 'StreamChat' })),
+        e2eButton,
+        this.#status,
+        h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, this.#notifyButton, leaveButton)),
+      h('div', { class: 'layout' },
+        this.#aside,
+        h('main', { class: 'conversation' }, this.#scroller, this.#typingLine, composer)),
+      this.#fingerprintDialog, this.#e2eDialog, this.#extraDialogs);
+  }
+
+  attach(session: RoomSession): void {
+    this.#session = session;
+  }
+
+  focusComposer(): void {
+    this.#input.focus();
+  }
+
+  /** Where other modules (file sharing) put their own dialogs. */
+  get dialogHost(): HTMLElement {
+    return this.#extraDialogs;
+  }
+
+  get composerInput(): HTMLTextAreaElement {
+    return this.#input;
+  }
+
+  // ---- RoomListener ------------------------------------------------------------------------
+
+  connection(state: ConnectionState): void {
+    const { label, tone } = connectionStatusText(state);
+    this.#status.textContent = label;
+    this.#status.dataset.tone = tone;
+    this.root.dataset.connection = state.kind;
+  }
+
+  members(members: readonly MemberView[]): void {
+    const others = members.filter((member) => !member.self).length;
+    this.#memberHeading.textContent = `Online (${members.length})`;
+    this.#membersToggle.textContent = `Online (${members.length})`;
+    this.#copyButton.classList.toggle('primary', others === 0);
+    replaceChildren(this.#memberList, ...members.map((member) =>
+      h('li', {},
+        h('button', {
+          class: 'member', attrs: { type: 'button', 'aria-haspopup': 'dialog', 'data-member': member.member },
+          on: { click: () => this.#showFingerprint(member) },
+        },
+        h('span', { class: 'member-name' }, member.name, member.self ? h('span', { class: 'you', text: ' (you)' }) : null),
+        h('span', { class: 'fingerprint', text: member.fingerprint })))));
+  }
+
+  added(item: ChatItem): void {
+    const stick = this.#nearBottom() || (item.kind === 'text' && item.author.self);
+    const li = this.#render(item);
+    this.#items.set(item.id, li);
+    this.#timeline.append(li);
+    while (this.#items.size > MAX_TIMELINE_ITEMS) {
+      const [oldestId, oldest] = this.#items.entries().next().value ?? [];
+      if (oldestId === undefined || oldest === undefined) break;
+      oldest.remove();
+      this.#items.delete(oldestId);
+    }
+    if (stick) this.#scrollToBottom();
+    if (item.kind === 'text' && !item.author.self) this.#attention.message(item.author.name, item.text);
+  }
+
+  updated(item: ChatItem): void {
+    const existing = this.#items.get(item.id);
+    if (existing === undefined) return;
+    const li = this.#render(item);
+    existing.replaceWith(li);
+    this.#items.set(item.id, li);
+  }
+
+  typing(text: string): void {
+    this.#typingLine.textContent = text;
+  }
+
+  /** Adds an element made elsewhere (a file card) to the timeline. */
+  addElement(id: string, li: HTMLLIElement, fromOthers: { name: string; text: string } | null): void {
+    const stick = this.#nearBottom() || fromOthers === null;
+    this.#items.set(id, li);
+    this.#timeline.append(li);
+    if (stick) this.#scrollToBottom();
+    if (fromOthers !== null) this.#attention.message(fromOthers.name, fromOthers.text);
+  }
+
+  // ---- Rendering ---------------------------------------------------------------------------
+
+  #render(item: ChatItem): HTMLLIElement {
+    if (item.kind === 'alert') {
+      return h('li', { class: ['alert', item.tone === 'warning' && 'warning'], attrs: { 'data-id': item.id } },
+        h('span', { class: 'alert-text', text: item.text }),
+        item.count > 1 ? h('span', { class: 'count', text: ` ×${item.count}` }) : null);
+    }
+    const status = item.status;
+    const text = h('div', { class: 'text' });
+    for (const segment of linkSegments(item.text)) {
+      text.append(segment.kind === 'text'
+        ? segment.text
+        : h('a', { text: segment.text, attrs: { href: segment.href, rel: 'noopener noreferrer nofollow', target: '_blank', referrerpolicy: 'no-referrer' } }));
+    }
+    const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
+      status.kind === 'queued' ? 'Waiting for the connection; it will be sent on reconnect'
+        : status.kind === 'sending' ? 'Sending…'
+        : `Not sent: ${status.reason}`,
+      status.kind === 'failed'
+        ? h('button', { class: 'link-button', attrs: { type: 'button' }, text: 'Retry', on: { click: () => this.#session?.retry(item) } })
+        : null);
+    return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending'], attrs: { 'data-id': item.id } },
+      messageMeta(item.author, item.ts, item.direct),
+      text,
+      statusLine);
+  }
+
+  #showFingerprint(member: MemberView): void {
+    const dialog = this.#fingerprintDialog;
+    replaceChildren(dialog,
+      h('h2', { attrs: { id: 'fingerprint-title' }, text: member.self ? 'Your fingerprint' : `${member.name}’s fingerprint` }),
+      h('p', { class: 'fingerprint-large', text: member.fingerprint }),
+      h('p', {
+        text: member.self
+          ? 'Others see this next to your name. If they read it back to you and it matches, they are really talking to you.'
+          : `Ask ${member.name} to read out the fingerprint they see for themselves, in person or over a channel you trust. If it matches, every message marked with it really comes from them; if not, someone may be impersonating them.`,
+      }),
+      h('p', { class: 'hint', text: 'A fingerprint belongs to one browser tab and changes every time someone opens the room anew.' }),
+      h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit', autofocus: true }, text: 'Close' })));
+    dialog.showModal();
+  }
+
+  // ---- Actions -----------------------------------------------------------------------------
+
+  #onKeyDown(event: KeyboardEvent): void {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      this.#send();
+    }
+  }
+
+  #send(): void {
+    const text = this.#input.value;
+    if (text.trim().length === 0 || this.#session === null) return;
+    this.#session.sendText(text);
+    this.#input.value = '';
+    this.#input.focus();
+  }
+
+  async #copyInvite(): Promise<void> {
+    const link = window.location.href;
+    try {
+      await navigator.clipboard.writeText(link);
+      this.#copyButton.textContent = 'Copied!';
+      if (this.#copyTimer !== null) clearTimeout(this.#copyTimer);
+      this.#copyTimer = setTimeout(() => { this.#copyButton.textContent = 'Copy invite link'; }, 2000);
+    } catch (e: unknown) {
+      if (!(e instanceof Error)) throw e;
+      this.#showLinkToCopy(link);
+    }
+  }
+
+  /** Without clipboard access, show the link selected so that it can be copied by hand. */
+  #showLinkToCopy(link: string): void {
+    const field = h('input', { class: 'link-field', attrs: { type: 'text', readonly: true, 'aria-label': 'Invite link' } });
+    field.value = link;
+    const dialog = h('dialog', { class: 'dialog' },
+      h('h2', { text: 'Invite link' }),
+      h('p', { text: 'Copy this link and send it to the people you want in the room. Anyone with it can join and read along.' }),
+      field,
+      h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Done' })));
+    dialog.addEventListener('close', () => dialog.remove());
+    this.#extraDialogs.append(dialog);
+    dialog.showModal();
+    field.select();
+  }
+
+  async #askNotifications(): Promise<void> {
+    await Attention.ask();
+    this.#notifyButton.hidden = !Attention.canAsk();
+  }
+
+  #toggleMembers(): void {
+    const open = this.#aside.classList.toggle('open');
+    this.#membersToggle.setAttribute('aria-expanded', String(open));
+  }
+
+  async #leave(): Promise<void> {
+    await this.#session?.leave();
+    this.#hooks.left();
+  }
+
+  #nearBottom(): boolean {
+    const el = this.#scroller;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < STICKY_SCROLL_PX;
+  }
+
+  #scrollToBottom(): void {
+    this.#scroller.scrollTop = this.#scroller.scrollHeight;
+  }
+}
+
+/** Sender name, fingerprint badge and time and date of a message. */
+export function messageMeta(author: Author, ts: number, direct: boolean): HTMLElement {
+  const { time, date, iso } = clock(ts);
+  return h('div', { class: 'meta' },
+    h('span', { class: 'author', text: author.self ? `${author.name} (you)` : author.name }),
+    h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}` }, text: shortFingerprint(author.fingerprint) }),
+    h('time', { attrs: { datetime: iso }, text: `${time} · ${date}` }),
+    direct ? h('span', { class: 'direct', text: 'direct' }) : null);
+}
+
+function e2eDialog(): HTMLDialogElement {
+  return h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'e2e-title' } },
+    h('h2', { attrs: { id: 'e2e-title' }, text: 'Messages are end-to-end encrypted' }),
+    h('p', { text: 'Messages, names and files are encrypted in your browser with a key made from the invite link. The part of the link after “#” never leaves your browser, so the server never has the key.' }),
+    h('h3', { text: 'The server cannot see' }),
+    h('ul', {},
+      h('li', { text: 'what anyone writes or shares' }),
+      h('li', { text: 'anyone’s name' }),
+      h('li', { text: 'the room’s key or the invite link' })),
+    h('h3', { text: 'The server can see' }),
+    h('ul', {},
+      h('li', { text: 'the room id (derived from the link, useless for decrypting)' }),
+      h('li', { text: 'connection ids, and when people join and leave' }),
+      h('li', { text: 'the sizes and timing of messages and files' }),
+      h('li', { text: 'IP addresses' })),
+    h('p', { text: 'The server could drop, delay or replay messages (replays are detected and dropped here), and it serves this page’s code: a malicious server could serve bad code. Compare fingerprints with the people you talk to, and remember that anyone with the invite link can join.' }),
+    h('p', { text: 'Nothing is stored: no history is kept, and a room disappears when its last member leaves.' }),
+    h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit', autofocus: true }, text: 'Close' })));
+}

@@ -1,0 +1,79 @@
+//! The screens before and after a chat: create a room or accept an invitation (asking
+//! only for a name), the page shown after leaving, and the explanations shown instead
+//! of the chat when it cannot run (no secure context, no WebCrypto Ed25519).
+
+import { MAX_NAME_CHARS, cleanName } from '../content';
+import { h } from './dom';
+
+export interface NameFormOptions {
+  readonly invited: boolean;
+  /** Shown above the form, e.g. that an invite link was damaged. */
+  readonly problem?: string;
+  readonly submit: (name: string) => void;
+}
+
+/** Landing page: "Create a room", or "Join the room" when opened from an invite link. */
+export function nameForm(options: NameFormOptions): HTMLElement {
+  const input = h('input', {
+    class: 'name-input',
+    attrs: { id: 'name-input', type: 'text', required: true, maxlength: String(MAX_NAME_CHARS), autocomplete: 'nickname', spellcheck: 'false', placeholder: 'e.g. Alice' },
+  });
+  const error = h('p', { class: 'form-error', attrs: { role: 'alert', id: 'name-error' } });
+  const button = h('button', { class: 'button primary big', attrs: { type: 'submit' }, text: options.invited ? 'Join the room' : 'Create a room' });
+  const form = h('form', {
+    class: 'name-form',
+    on: {
+      submit: (event) => {
+        event.preventDefault();
+        const name = cleanName(input.value);
+        if (name.length === 0) {
+          error.textContent = 'Please enter a name: it is how the others will see you.';
+          input.setAttribute('aria-invalid', 'true');
+          input.focus();
+          return;
+        }
+        button.disabled = true;
+        button.textContent = options.invited ? 'Joining…' : 'Creating…';
+        options.submit(name);
+      },
+    },
+  },
+  h('label', { attrs: { for: 'name-input' }, text: 'Your name' }),
+  input,
+  error,
+  button);
+  input.setAttribute('aria-describedby', 'name-error');
+
+  const page = h('main', { class: 'landing' },
+    h('div', { class: 'card' },
+      h('div', { class: 'brand big' }, h('span', { class: 'logo', attrs: { 'aria-hidden': 'true' } }), h('h1', { text: 'StreamChat' })),
+      h('p', { class: 'lede', text: options.invited ? 'You have been invited to a private room.' : 'Private group chat, end-to-end encrypted. Nothing is stored.' }),
+      options.problem === undefined ? null : h('p', { class: 'notice-box', attrs: { role: 'alert' }, text: options.problem }),
+      form,
+      h('ul', { class: 'points' },
+        h('li', { text: 'Messages are end-to-end encrypted: the server only relays ciphertext.' }),
+        h('li', { text: options.invited ? 'Only people with the invite link can read along.' : 'You get an invite link to share; the key is in the link and never reaches the server.' }),
+        h('li', { text: 'No accounts and no history: close the tab and you are gone.' }))));
+  queueMicrotask(() => input.focus());
+  return page;
+}
+
+/** Shown after pressing Leave. */
+export function leftPage(rejoin: () => void, home: () => void): HTMLElement {
+  return h('main', { class: 'landing' },
+    h('div', { class: 'card' },
+      h('h1', { text: 'You left the room' }),
+      h('p', { class: 'lede', text: 'Nothing of the conversation was kept, on this device or on the server.' }),
+      h('div', { class: 'row' },
+        h('button', { class: 'button primary', attrs: { type: 'button' }, text: 'Rejoin', on: { click: rejoin } }),
+        h('button', { class: 'button', attrs: { type: 'button' }, text: 'Start a new room', on: { click: home } }))));
+}
+
+/** Shown instead of the chat when the browser cannot do what it needs. */
+export function cannotRun(title: string, ...paragraphs: string[]): HTMLElement {
+  return h('main', { class: 'landing' },
+    h('div', { class: 'card', attrs: { role: 'alert' } },
+      h('div', { class: 'brand big' }, h('span', { class: 'logo', attrs: { 'aria-hidden': 'true' } }), h('h1', { text: 'StreamChat' })),
+      h('h2', { text: title }),
+      ...paragraphs.map((text) => h('p', { text }))));
+}
