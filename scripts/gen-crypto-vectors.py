@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write testdata/crypto-vectors.json: the StreamChat v1 end-to-end encryption vectors.
 
-This is a third, independent implementation of docs/crypto.md (shared/design/crypto.md),
+This is a third, independent implementation of crypto.md (StreamChat E2EE v1),
 built only on the Python `cryptography` package, so that the Rust crate
 (crates/crypto) and the web client can both be checked against bytes that neither
 of them produced. Every input is fixed: running it twice writes the same file.
@@ -185,6 +185,8 @@ SENT_AT = 1767225600000  # 2026-01-01T00:00:00Z in Unix ms
 MEMBER_ALICE = "Xa9_kLm2-QrS4tUv6wYz"
 MEMBER_BOB = "b0Bs0cketId_-123456A"
 MEMBER_64 = "m" * 20 + "-_" + "0123456789" * 4 + "zz"
+# Not a Socket.IO id, but the layout counts UTF-8 bytes: 7 code points, 9 UTF-16 units, 15 bytes.
+MEMBER_NON_ASCII = "mé-ü-👋🏽"
 
 FILES = [
     # (name, chunk_size, plaintext)
@@ -203,6 +205,7 @@ def body_json(obj: dict) -> bytes:
 
 def build() -> dict:
     assert len(MEMBER_64.encode()) == 64
+    assert len(MEMBER_NON_ASCII) != len(MEMBER_NON_ASCII.encode())
 
     rooms = [
         {
@@ -322,6 +325,13 @@ def build() -> dict:
             MEMBER_64,
             0,
             body_json({"type": "text", "text": "max-length member id", "sent_at": SENT_AT + 5}),
+        ),
+        (
+            "non-ASCII member id (length prefix counts UTF-8 bytes)",
+            ROOM_SECRETS[0],
+            MEMBER_NON_ASCII,
+            1,
+            body_json({"type": "text", "text": "hi", "sent_at": SENT_AT + 9}),
         ),
         (
             "empty text",

@@ -17,12 +17,15 @@ export function binaryPath() {
 }
 
 /**
- * Starts `streamchat serve --host 127.0.0.1 --port 0 ...extraArgs` and resolves once it
+ * Starts `streamchat serve --host 127.0.0.1 --port PORT ...extraArgs` and resolves once it
  * prints `streamchat listening on http://ADDR`. Returns { url, port, proc, stdout(), stderr(), stop() }.
+ * `port` defaults to 0 (the OS picks one); pass the port of a stopped server to restart it
+ * in place. A `--port` in `extraArgs` also works and replaces the default.
  * `stop(signal)` sends the signal (default SIGTERM) and resolves with { code, signal } on exit.
  */
-export async function startServer(extraArgs = [], { env = {}, timeoutMs = 10_000 } = {}) {
-  const proc = spawn(binaryPath(), ['serve', '--host', '127.0.0.1', '--port', '0', ...extraArgs], {
+export async function startServer(extraArgs = [], { env = {}, timeoutMs = 10_000, port: listenPort = 0 } = {}) {
+  const portArgs = extraArgs.includes('--port') ? [] : ['--port', String(listenPort)];
+  const proc = spawn(binaryPath(), ['serve', '--host', '127.0.0.1', ...portArgs, ...extraArgs], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

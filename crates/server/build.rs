@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
@@ -29,9 +31,16 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);
-    let mut code = String::from("/// The web client's files: (URL path, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// The web client's files: (URL path, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for (url, path) in &files {
-        writeln!(code, "    ({url:?}, include_bytes!({:?})),", path.display().to_string()).expect("string");
+        writeln!(
+            code,
+            "    ({url:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .expect("string");
     }
     code.push_str("];\n");
     let built = files.iter().any(|(u, _)| u == "/index.html");

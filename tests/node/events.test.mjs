@@ -138,35 +138,38 @@ describe('events and acks', { timeout: 60_000 }, () => {
     assert.equal(msgsIn(b, room).length, 1);
   });
 
-  it('chunk is relayed as {room, from, file, seq, data}, binary intact, in order, over 200 chunks', async () => {
-    const room = roomId();
-    const [a, b, c] = await env.roomOf(3, room);
-    const file = fileId();
-    const chunks = Array.from({ length: 200 }, (_, i) => bytes(1 + ((i * 7919) % 8192)));
-    const window = 8; // a sender paces itself on acks, a few in flight
-    const inFlight = new Set();
-    for (let seq = 0; seq < chunks.length; seq++) {
-      const p = a.call('chunk', { room, file, seq, data: chunks[seq] }).then((ack) => {
-        assert.deepEqual(pick(ack, ['ok']), { ok: true }, `chunk ${seq} ack: ${JSON.stringify(ack)}`);
-        inFlight.delete(p);
-      });
-      inFlight.add(p);
-      if (inFlight.size >= window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
+  // window: chunks in flight before the sender waits for an ack (1 = strictly one at a time).
+  for (const window of [1, 8]) {
+    it(`chunk is relayed as {room, from, file, seq, data}, binary intact, in order, over 200 chunks (${window} in flight)`, async () => {
+      const room = roomId();
+      const [a, b, c] = await env.roomOf(3, room);
+      const file = fileId();
+      const chunks = Array.from({ length: 200 }, (_, i) => bytes(1 + ((i * 7919) % 8192)));
+      const inFlight = new Set();
+      for (let seq = 0; seq < chunks.length; seq++) {
+        const p = a.call('chunk', { room, file, seq, data: chunks[seq] }).then((ack) => {
+          assert.deepEqual(pick(ack, ['ok']), { ok: true }, `chunk ${seq} ack: ${JSON.stringify(ack)}`);
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+        if (inFlight.size >= window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
 
-    for (const p of [b, c]) {
-      const got = await p.waitCount('chunk', chunks.length, (e) => e.room === room, { ms: 15_000 });
-      assert.equal(got.length, chunks.length, 'no extra chunks');
-      got.forEach((e, i) => {
-        assert.deepEqual(pick(e, ['room', 'from', 'file', 'seq']), { room, from: a.id, file, seq: i }, `chunk #${i} in order`);
-        assert.ok(isBinary(e.data), 'chunk data arrives as binary');
-        assert.ok(toBuf(e.data).equals(chunks[i]), `chunk ${i} data intact`);
-      });
-    }
-    await barrier(room, b, [a]);
-    assert.deepEqual(a.events('chunk'), [], 'chunks are not echoed to their sender');
-  });
+      for (const p of [b, c]) {
+        const got = await p.waitCount('chunk', chunks.length, (e) => e.room === room, { ms: 15_000 });
+        assert.equal(got.length, chunks.length, 'no extra chunks');
+        assert.deepEqual(got.map((e) => e.seq), chunks.map((_, i) => i), 'chunks arrive in the order they were sent');
+        got.forEach((e, i) => {
+          assert.deepEqual(pick(e, ['room', 'from', 'file', 'seq']), { room, from: a.id, file, seq: i }, `chunk #${i}`);
+          assert.ok(isBinary(e.data), 'chunk data arrives as binary');
+          assert.ok(toBuf(e.data).equals(chunks[i]), `chunk ${i} data intact`);
+        });
+      }
+      await barrier(room, b, [a]);
+      assert.deepEqual(a.events('chunk'), [], 'chunks are not echoed to their sender');
+    });
+  }
 
   it('leave acks {ok:true}; the others see presence leave with reason "left"', async () => {
     const room = roomId();

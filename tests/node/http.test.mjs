@@ -33,8 +33,12 @@ describe('HTTP endpoints', { timeout: 60_000 }, () => {
   it('GET /metrics → Prometheus text with the streamchat gauges and counters', async () => {
     const res = await env.fetch('/metrics');
     assert.equal(res.status, 200);
-    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    // Prometheus text exposition (text/plain; version=0.0.4) or OpenMetrics text, which
+    // Prometheus also scrapes (and which must end with "# EOF").
+    const type = res.headers.get('content-type') ?? '';
+    assert.match(type, /^(text\/plain|application\/openmetrics-text)/);
     const text = await res.text();
+    if (type.startsWith('application/openmetrics-text')) assert.ok(text.trimEnd().endsWith('# EOF'), 'OpenMetrics ends with # EOF');
     const m = parseMetrics(text);
     for (const name of GAUGES) {
       assert.ok(hasMetric(m, name), `/metrics has ${name}:\n${text}`);

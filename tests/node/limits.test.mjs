@@ -61,7 +61,8 @@ describe('rate_limited: messages per second', { timeout: 30_000 }, () => {
 });
 
 describe('rate_limited: bytes per second', { timeout: 30_000 }, () => {
-  const env = serverFor(['--bytes-per-second', 1000, '--byte-burst', 1000]);
+  // The server requires the byte burst to hold the largest message and chunk.
+  const env = serverFor(['--bytes-per-second', 1000, '--byte-burst', 1000, '--max-message-bytes', 1000, '--max-chunk-bytes', 1000]);
 
   for (const kind of ['msg', 'chunk']) {
     it(`${kind} data is taken from the byte bucket`, async () => {
@@ -177,7 +178,12 @@ describe('slow receiver', { timeout: 120_000 }, () => {
     const cut = (p) => p.events('presence', (e) => e.kind === 'leave' && e.member === slowId)[0];
     let sent = 0;
     for (; sent < 3000 && !cut(b); sent++) await a.send(room, indexed(sent, size));
-    assert.ok(cut(b), `the slow receiver was not cut off after ${sent} messages of ${size} bytes`);
+    if (!cut(b)) {
+      const m = await env().metrics();
+      assert.fail(`the slow receiver was not cut off after ${sent} messages of ${size} bytes: no presence leave for it, `
+        + `slow client still connected=${env().peers.has(slow) && !slow.events('$disconnect').length}, `
+        + `streamchat_slow_receiver_disconnects_total=${metric(m, 'streamchat_slow_receiver_disconnects_total')}`);
+    }
     for (let i = 0; i < 20; i++, sent++) await a.send(room, indexed(sent, size));
 
     const got = await b.waitCount('msg', sent, (m) => m.room === room, { ms: 30_000 });

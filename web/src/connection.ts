@@ -48,7 +48,7 @@ const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 /** Join failures that a retry can fix; anything else is final. */
 const RETRYABLE_JOIN_ERRORS: ReadonlySet<string> = new Set(['unavailable', 'rate_limited', 'timeout', 'offline', 'unknown']);
 const RETRY_BASE_MS = 1000;
-const RETRY_MAX_MS = 10_000;
+const RETRY_MAX_MS = 5000;
 
 export class Connection {
   readonly #options: ConnectionOptions;
@@ -269,7 +269,7 @@ function offline(): ErrorAck {
   return { ok: false, code: 'offline', message: 'not connected' };
 }
 
-/** Exponential backoff with jitter, from 1 s up to 10 s. */
+/** Exponential backoff with jitter, from 1 s up to 5 s. */
 function backoff(attempt: number): number {
   const base = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 10));
   return Math.round(base / 2 + Math.random() * (base / 2));

@@ -86,7 +86,7 @@ export function decodeBody(bytes: Uint8Array): Body | null {
     }
     case 'text': {
       const { text: message } = value;
-      if (typeof message !== 'string' || message.length === 0 || message.length > MAX_TEXT_CHARS) return null;
+      if (typeof message !== 'string' || message.length > MAX_TEXT_CHARS) return null;
       return { type: 'text', text: message, sentAt };
     }
     case 'typing':

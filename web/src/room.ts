@@ -164,6 +164,8 @@ export class RoomSession {
     if (trimmed.trim().length === 0) return;
     const id = this.#newId();
     const typedAt = this.#now();
+    // Receivers clear the typing line when a text arrives: the next keystroke may say so again.
+    this.#lastTypingSent = 0;
     const item: ChatItem = {
       kind: 'text', id, author: this.self, text: trimmed.slice(0, MAX_TEXT_CHARS), ts: typedAt,
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
@@ -371,6 +373,7 @@ export class RoomSession {
     switch (body.type) {
       case 'text':
         this.#stopTyping(message.from);
+        if (body.text.trim().length === 0) break;
         this.#add({
           kind: 'text', id: this.#newId(), author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
         });

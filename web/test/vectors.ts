@@ -10,6 +10,7 @@ export interface RoomVector { secret: string; link_fragment: string; room_id: st
 export interface IdentityVector { seed: string; public_key: string; fingerprint: string }
 export interface SealedVector {
   name: string; secret: string; member: string; seed: string; iv: string;
+  /** The body as UTF-8 text (JSON), not base64url. */
   body: string; aad: string; signed: string; signature: string; sealed: string;
 }
 export interface InvalidVector {

@@ -26,11 +26,11 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     // A missing .env file is normal; a malformed one is reported like bad configuration.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("streamchat: invalid .env file: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("streamchat: invalid .env file: {e}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     tracing_subscriber::fmt()

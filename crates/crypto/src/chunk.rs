@@ -6,7 +6,8 @@
 //! and the aad `"streamchat/v1/chunk"`. Because the index and the last flag are in the
 //! nonce, a chunk opens only at its own position and only with its own finality, so
 //! chunks cannot be reordered, dropped or cut off at the end without detection (as in
-//! age and Tink). [`crate::file`] builds the streaming sealer and opener on this.
+//! age and Tink). [`crate::file`](mod@crate::file) builds the streaming sealer and
+//! opener on this.
 
 use std::fmt;
 

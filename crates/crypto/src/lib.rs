@@ -11,9 +11,9 @@
 //!   [`Fingerprint`] people compare out of band.
 //! - [`sealed`]: [`seal`] and [`open`]: sign-then-encrypt of one message body.
 //! - [`body`]: the JSON bodies inside sealed payloads ([`Body`]).
-//! - [`chunk`] and [`file`]: the STREAM construction for file contents, one chunk at a
-//!   time ([`FileCipher`]) or as a stream with reorder, drop, truncation and hash checks
-//!   ([`FileSealer`], [`FileOpener`]).
+//! - [`chunk`] and [`file`](mod@file): the STREAM construction for file contents, one
+//!   chunk at a time ([`FileCipher`]) or as a stream with reorder, drop, truncation and
+//!   hash checks ([`FileSealer`], [`FileOpener`]).
 //!
 //! Every secret type zeroizes its bytes on drop and prints as `..` in `Debug`.
 //! Randomness comes from the operating system; every function that needs it returns
@@ -45,7 +45,7 @@ pub mod random;
 pub mod room;
 pub mod sealed;
 
-pub use body::{Body, FileId, FileOffer, MalformedBody, Profile, Text, Typing};
+pub use body::{Body, FileId, FileOffer, MalformedBody, Profile, Text, Typing, UnixMillis};
 pub use chunk::{CHUNK_AAD, CHUNK_TAG_LEN, FileCipher, FileKey, NONCE_PREFIX_LEN, NoncePrefix};
 pub use encoding::DecodeError;
 pub use file::{

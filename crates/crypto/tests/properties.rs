@@ -3,9 +3,9 @@
 
 use proptest::prelude::*;
 use streamchat_crypto::{
-    FileCipher, FileError, FileKey, FileManifest, IdentityKey, Iv, MemberId, NoncePrefix,
-    OpenError, RoomKeys, RoomSecret, SealedFile, open, open_file, open_from, seal_file,
-    seal_with_iv,
+    FileCipher, FileError, FileKey, FileManifest, FileSealer, IdentityKey, Iv, MemberId,
+    NoncePrefix, OpenError, RoomKeys, RoomSecret, SealedFile, open, open_file, open_from,
+    seal_file, seal_with_iv,
 };
 
 fn member() -> impl Strategy<Value = MemberId> {
@@ -149,7 +149,7 @@ proptest! {
         prop_assert_eq!(opened.unwrap(), data.clone());
 
         // Feeding the sealer in pieces of any size gives the same chunks.
-        let mut sealer = streamchat_crypto::FileSealer::new(cipher, sealed.manifest.chunk_size()).unwrap();
+        let mut sealer = FileSealer::new(cipher, sealed.manifest.chunk_size()).unwrap();
         let mut chunks = Vec::new();
         for p in data.chunks(piece) {
             chunks.extend(sealer.push(p).unwrap().into_iter().map(|c| c.data));

@@ -125,7 +125,13 @@ pub struct ErrorAck {
 impl ErrorAck {
     /// A failure ack with `code` and a human message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { ok: false, error: ErrorBody { code, message: message.into() } }
+        Self {
+            ok: false,
+            error: ErrorBody {
+                code,
+                message: message.into(),
+            },
+        }
     }
 }
 
@@ -275,7 +281,10 @@ mod tests {
     #[test]
     fn error_ack_shape() {
         let v = serde_json::to_value(ErrorAck::new(ErrorCode::RoomFull, "room is full")).unwrap();
-        assert_eq!(v, json!({"ok":false,"error":{"code":"room_full","message":"room is full"}}));
+        assert_eq!(
+            v,
+            json!({"ok":false,"error":{"code":"room_full","message":"room is full"}})
+        );
     }
 
     #[test]

@@ -50,9 +50,18 @@ fn base64url_value(c: u8) -> Option<u8> {
     }
 }
 
-fn check_base64url(kind: &'static str, s: &str, len: usize, unused_low_bits: u8) -> Result<(), IdError> {
+fn check_base64url(
+    kind: &'static str,
+    s: &str,
+    len: usize,
+    unused_low_bits: u8,
+) -> Result<(), IdError> {
     if s.len() != len {
-        return Err(IdError::WrongLength { kind, expected: len, actual: s.chars().count() });
+        return Err(IdError::WrongLength {
+            kind,
+            expected: len,
+            actual: s.chars().count(),
+        });
     }
     let mut last = 0;
     for c in s.bytes() {
@@ -238,6 +247,9 @@ mod tests {
 
     #[test]
     fn binary_debug_never_shows_content() {
-        assert_eq!(format!("{:?}", Binary::from(b"secret".to_vec())), "Binary(6 bytes)");
+        assert_eq!(
+            format!("{:?}", Binary::from(b"secret".to_vec())),
+            "Binary(6 bytes)"
+        );
     }
 }

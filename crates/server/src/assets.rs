@@ -12,7 +12,10 @@ then rebuild the server (or use <code>scripts/run</code>).</p></body></html>\n";
 /// Finds an embedded file by URL path (`/` means `/index.html`).
 pub fn find(path: &str) -> Option<&'static [u8]> {
     let path = if path == "/" { "/index.html" } else { path };
-    ASSETS.iter().find(|(p, _)| *p == path).map(|(_, bytes)| *bytes)
+    ASSETS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// The Content-Type for a file name.

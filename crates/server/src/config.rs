@@ -63,7 +63,11 @@ pub struct ServeConfig {
     pub max_members_per_room: usize,
 
     /// Rooms one connection may be in at once.
-    #[arg(long, env = "STREAMCHAT_MAX_ROOMS_PER_CONNECTION", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "STREAMCHAT_MAX_ROOMS_PER_CONNECTION",
+        default_value_t = 16
+    )]
     pub max_rooms_per_connection: usize,
 
     /// Concurrent connections from one IP address.
@@ -120,8 +124,14 @@ impl ServeConfig {
             ("--message-burst", u64::from(self.message_burst)),
             ("--bytes-per-second", self.bytes_per_second),
             ("--max-members-per-room", self.max_members_per_room as u64),
-            ("--max-rooms-per-connection", self.max_rooms_per_connection as u64),
-            ("--max-connections-per-ip", u64::from(self.max_connections_per_ip)),
+            (
+                "--max-rooms-per-connection",
+                self.max_rooms_per_connection as u64,
+            ),
+            (
+                "--max-connections-per-ip",
+                u64::from(self.max_connections_per_ip),
+            ),
             ("--send-buffer-packets", self.send_buffer_packets as u64),
             ("--ping-interval-secs", self.ping_interval_secs),
             ("--ping-timeout-secs", self.ping_timeout_secs),
@@ -139,7 +149,9 @@ impl ServeConfig {
         // socketioxide refuses a packet whose attachments exceed its binary buffer; the
         // chunk limit must stay well inside websocket frame limits too.
         if self.max_chunk_bytes > 16 * 1024 * 1024 || self.max_message_bytes > 16 * 1024 * 1024 {
-            return invalid("--max-chunk-bytes and --max-message-bytes must be at most 16 MiB".into());
+            return invalid(
+                "--max-chunk-bytes and --max-message-bytes must be at most 16 MiB".into(),
+            );
         }
         if self.max_profile_bytes > 64 * 1024 {
             return invalid("--max-profile-bytes must be at most 65536".into());
@@ -187,7 +199,9 @@ mod tests {
 
     #[test]
     fn zero_limits_and_small_bursts_are_refused_with_the_flag_name() {
-        let e = parse(&["--max-members-per-room", "0"]).validate().unwrap_err();
+        let e = parse(&["--max-members-per-room", "0"])
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("--max-members-per-room"));
         let e = parse(&["--byte-burst", "10"]).validate().unwrap_err();
         assert!(e.to_string().contains("--byte-burst"));

@@ -24,7 +24,10 @@ pub fn router(state: AppState) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
         (
             HeaderName::from_static("permissions-policy"),
             "camera=(), microphone=(), geolocation=(), interest-cohort=()",
@@ -36,7 +39,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(get(static_file))
         .with_state(state);
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     router
 }
@@ -50,13 +56,20 @@ async fn health(State(state): State<AppState>) -> Response {
         "rooms": state.rooms.room_count(),
         "web_client": crate::assets::WEB_CLIENT_BUILT,
     });
-    let status = if state.is_shutting_down() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if state.is_shutting_down() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -72,11 +85,20 @@ async fn static_file(uri: Uri) -> Response {
             } else {
                 "no-cache"
             };
-            ([(header::CONTENT_TYPE, assets::content_type(path)), (header::CACHE_CONTROL, cache)], bytes)
+            (
+                [
+                    (header::CONTENT_TYPE, assets::content_type(path)),
+                    (header::CACHE_CONTROL, cache),
+                ],
+                bytes,
+            )
                 .into_response()
         }
         None if path == "/" || path == "/index.html" => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
             assets::FALLBACK_INDEX,
         )
             .into_response(),

@@ -58,9 +58,12 @@ pub async fn run(
         tokio::time::sleep(NOTICE_GRACE).await;
         io.close().await;
     };
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(drain)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(drain)
+    .await
 }
 
 /// The whole application: Socket.IO on `/socket.io/` and plain HTTP beside it.

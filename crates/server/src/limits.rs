@@ -113,8 +113,26 @@ mod tests {
             messages: TokenBucket::new(10, 1, t0),
             bytes: TokenBucket::new(100, 1, t0),
         };
-        assert!(!r.try_spend(Cost { messages: 1, bytes: 101 }, t0));
-        assert!(r.try_spend(Cost { messages: 10, bytes: 100 }, t0));
-        assert!(!r.try_spend(Cost { messages: 1, bytes: 0 }, t0));
+        assert!(!r.try_spend(
+            Cost {
+                messages: 1,
+                bytes: 101
+            },
+            t0
+        ));
+        assert!(r.try_spend(
+            Cost {
+                messages: 10,
+                bytes: 100
+            },
+            t0
+        ));
+        assert!(!r.try_spend(
+            Cost {
+                messages: 1,
+                bytes: 0
+            },
+            t0
+        ));
     }
 }

@@ -63,14 +63,42 @@ impl Metrics {
             slow_receiver_disconnects: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("connections", "Open Socket.IO connections", m.connections.clone());
+        registry.register(
+            "connections",
+            "Open Socket.IO connections",
+            m.connections.clone(),
+        );
         registry.register("rooms", "Rooms with members on this node", m.rooms.clone());
-        registry.register("members", "Room memberships on this node", m.members.clone());
-        registry.register("messages_relayed", "msg events accepted", m.messages_relayed.clone());
-        registry.register("chunks_relayed", "chunk events accepted", m.chunks_relayed.clone());
-        registry.register("bytes_relayed", "Sealed bytes queued to receivers", m.bytes_relayed.clone());
-        registry.register("deliveries", "Events queued to receivers", m.deliveries.clone());
-        registry.register("rejections", "Requests refused, by error code", m.rejections.clone());
+        registry.register(
+            "members",
+            "Room memberships on this node",
+            m.members.clone(),
+        );
+        registry.register(
+            "messages_relayed",
+            "msg events accepted",
+            m.messages_relayed.clone(),
+        );
+        registry.register(
+            "chunks_relayed",
+            "chunk events accepted",
+            m.chunks_relayed.clone(),
+        );
+        registry.register(
+            "bytes_relayed",
+            "Sealed bytes queued to receivers",
+            m.bytes_relayed.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Events queued to receivers",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "rejections",
+            "Requests refused, by error code",
+            m.rejections.clone(),
+        );
         registry.register(
             "slow_receiver_disconnects",
             "Receivers cut off because their send queue was full",
@@ -78,14 +106,20 @@ impl Metrics {
         );
         // Every code appears from the start, so a scrape shows zeros rather than gaps.
         for code in ErrorCode::ALL {
-            let _created = m.rejections.get_or_create(&CodeLabel { code: code.as_str() });
+            let _created = m.rejections.get_or_create(&CodeLabel {
+                code: code.as_str(),
+            });
         }
         Self { registry, ..m }
     }
 
     /// Counts one refused request.
     pub fn reject(&self, code: ErrorCode) {
-        self.rejections.get_or_create(&CodeLabel { code: code.as_str() }).inc();
+        self.rejections
+            .get_or_create(&CodeLabel {
+                code: code.as_str(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -21,14 +21,25 @@ pub struct PresenceUnavailable;
 /// Members of rooms on other nodes.
 pub trait ClusterPresence: Send + Sync + std::fmt::Debug + 'static {
     /// Members of `room` connected to other nodes, in the order they joined.
-    fn remote_members(&self, room: &RoomId) -> StoreFuture<'_, Result<Vec<MemberInfo>, PresenceUnavailable>>;
+    fn remote_members(
+        &self,
+        room: &RoomId,
+    ) -> StoreFuture<'_, Result<Vec<MemberInfo>, PresenceUnavailable>>;
 
     /// Records that `member` joined `room` on this node.
-    fn joined(&self, room: &RoomId, member: &MemberInfo) -> StoreFuture<'_, Result<(), PresenceUnavailable>>;
+    fn joined(
+        &self,
+        room: &RoomId,
+        member: &MemberInfo,
+    ) -> StoreFuture<'_, Result<(), PresenceUnavailable>>;
 
     /// Records that `member` left `room` on this node; the room's entry goes with its
     /// last member.
-    fn left(&self, room: &RoomId, member: &MemberId) -> StoreFuture<'_, Result<(), PresenceUnavailable>>;
+    fn left(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+    ) -> StoreFuture<'_, Result<(), PresenceUnavailable>>;
 
     /// Name for `/health` (`"memory"`, `"redis"`, …).
     fn backend(&self) -> &'static str;
@@ -39,15 +50,26 @@ pub trait ClusterPresence: Send + Sync + std::fmt::Debug + 'static {
 pub struct SingleNode;
 
 impl ClusterPresence for SingleNode {
-    fn remote_members(&self, _room: &RoomId) -> StoreFuture<'_, Result<Vec<MemberInfo>, PresenceUnavailable>> {
+    fn remote_members(
+        &self,
+        _room: &RoomId,
+    ) -> StoreFuture<'_, Result<Vec<MemberInfo>, PresenceUnavailable>> {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
-    fn joined(&self, _room: &RoomId, _member: &MemberInfo) -> StoreFuture<'_, Result<(), PresenceUnavailable>> {
+    fn joined(
+        &self,
+        _room: &RoomId,
+        _member: &MemberInfo,
+    ) -> StoreFuture<'_, Result<(), PresenceUnavailable>> {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn left(&self, _room: &RoomId, _member: &MemberId) -> StoreFuture<'_, Result<(), PresenceUnavailable>> {
+    fn left(
+        &self,
+        _room: &RoomId,
+        _member: &MemberId,
+    ) -> StoreFuture<'_, Result<(), PresenceUnavailable>> {
         Box::pin(std::future::ready(Ok(())))
     }
 

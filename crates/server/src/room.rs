@@ -13,11 +13,14 @@ use socketioxide::{SendError, SocketError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use streamchat_protocol::{MemberId, MemberInfo, RoomId};
+use streamchat_protocol::{MemberId, MemberInfo, RoomId, events};
 
 /// Server Unix time in milliseconds.
 pub fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Which members of a room receive a delivery.
@@ -55,7 +58,11 @@ pub struct LocalMember {
 
 impl LocalMember {
     fn info(&self) -> MemberInfo {
-        MemberInfo { member: self.id.clone(), at: self.at, profile: self.profile.to_string() }
+        MemberInfo {
+            member: self.id.clone(),
+            at: self.at,
+            profile: self.profile.to_string(),
+        }
     }
 }
 
@@ -80,7 +87,10 @@ impl LocalRoom {
         let ts = now_millis().max(self.last_ts);
         self.last_ts = ts;
         let payload = make(ts);
-        let mut delivery = Delivery { ts, ..Delivery::default() };
+        let mut delivery = Delivery {
+            ts,
+            ..Delivery::default()
+        };
         for member in &self.members {
             let wanted = match audience {
                 Audience::AllExcept(sender) => &member.id != sender,
@@ -129,7 +139,6 @@ impl RoomRegistry {
         remote: Vec<MemberInfo>,
         max_members: usize,
         admitted: impl FnOnce(Vec<MemberInfo>),
-        event: &str,
         make_event: impl FnOnce(u64) -> T,
     ) -> Result<Delivery, RoomFull> {
         let mut rooms = self.rooms.lock();
@@ -146,7 +155,11 @@ impl RoomRegistry {
         present.extend(remote);
         present.sort_by_key(|m| m.at);
         admitted(present);
-        let delivery = local.deliver(event, Audience::AllExcept(&joiner.id), make_event);
+        let delivery = local.deliver(
+            events::PRESENCE,
+            Audience::AllExcept(&joiner.id),
+            make_event,
+        );
         local.members.push(joiner);
         Ok(delivery)
     }
@@ -161,17 +174,21 @@ impl RoomRegistry {
 
     /// Room memberships on this node.
     pub fn member_count(&self) -> usize {
-        self.rooms.lock().values().map(|r| r.lock().members.len()).sum()
+        self.rooms
+            .lock()
+            .values()
+            .map(|r| r.lock().members.len())
+            .sum()
     }
 
-    /// Removes a member and announces it to those who remain; drops an emptied room.
+    /// Removes a member and announces it (a `presence` event) to those who remain;
+    /// drops an emptied room.
     /// Returns `None` if the member was not in the room.
     pub fn remove<T: Serialize>(
         &self,
         room: &RoomId,
         member: &MemberId,
         make_event: impl FnOnce(u64) -> T,
-        event: &str,
     ) -> Option<Delivery> {
         let mut rooms = self.rooms.lock();
         let local_arc = rooms.get(room)?.clone();
@@ -181,7 +198,7 @@ impl RoomRegistry {
         if local.members.len() == before {
             return None;
         }
-        let delivery = local.deliver(event, Audience::AllExcept(member), make_event);
+        let delivery = local.deliver(events::PRESENCE, Audience::AllExcept(member), make_event);
         if local.members.is_empty() {
             drop(local);
             rooms.remove(room);
@@ -198,7 +215,10 @@ impl RoomRegistry {
         make_event: impl FnOnce(u64) -> T,
     ) -> Delivery {
         let Some(local) = self.rooms.lock().get(room).cloned() else {
-            return Delivery { ts: now_millis(), ..Delivery::default() };
+            return Delivery {
+                ts: now_millis(),
+                ..Delivery::default()
+            };
         };
         let mut local = local.lock();
         local.deliver(event, audience, make_event)

@@ -20,8 +20,8 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use streamchat_protocol::{
-    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId,
-    MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
+    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId, MsgAck,
+    MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
 };
 use tracing::{debug, info};
 
@@ -54,8 +54,13 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
         return Err(Refusal::ShuttingDown);
     }
     let ip = peer_ip(&s);
-    if !state.addresses.try_acquire(ip, state.config.max_connections_per_ip) {
-        state.metrics.reject(streamchat_protocol::ErrorCode::RateLimited);
+    if !state
+        .addresses
+        .try_acquire(ip, state.config.max_connections_per_ip)
+    {
+        state
+            .metrics
+            .reject(streamchat_protocol::ErrorCode::RateLimited);
         if state.config.log_ips {
             info!(%ip, "connection refused: too many from this address");
         } else {
@@ -63,7 +68,8 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
         }
         return Err(Refusal::TooManyConnections);
     }
-    s.extensions.insert::<ConnectionRef>(Arc::new(Connection::new(ip, &state.config)));
+    s.extensions
+        .insert::<ConnectionRef>(Arc::new(Connection::new(ip, &state.config)));
     Ok(())
 }
 
@@ -96,7 +102,10 @@ impl FromMessageParts<LocalAdapter> for Reply {
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
         let ack = AckSender::from_message_parts(s, v, ack_id)?;
-        Ok(Self { ack, wants_ack: ack_id.is_some() })
+        Ok(Self {
+            ack,
+            wants_ack: ack_id.is_some(),
+        })
     }
 }
 
@@ -110,7 +119,10 @@ impl Reply {
                 if self.wants_ack {
                     self.ack_or_ignore(&e.to_ack());
                 } else {
-                    let notice = Notice { code: e.code().as_str().into(), message: e.to_string() };
+                    let notice = Notice {
+                        code: e.code().as_str().into(),
+                        message: e.to_string(),
+                    };
                     // A full queue here means the client is not reading: the next
                     // delivery to it will cut it off.
                     let _ = s.emit(events::NOTICE, &notice);
@@ -128,7 +140,9 @@ impl Reply {
 
 fn connection(s: &SocketRef) -> Result<ConnectionRef, RequestError> {
     // Every admitted socket has one (see `admit`); only a shutdown race can miss it.
-    s.extensions.get::<ConnectionRef>().ok_or(RequestError::ShuttingDown)
+    s.extensions
+        .get::<ConnectionRef>()
+        .ok_or(RequestError::ShuttingDown)
 }
 
 fn member_id(s: &SocketRef) -> MemberId {
@@ -141,7 +155,8 @@ fn parsed<T>(data: Result<T, ParserError>) -> Result<T, RequestError> {
 }
 
 fn is_base64url(s: &str) -> bool {
-    s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// Cuts off receivers whose queue was full; their rooms hear `leave` with `timeout`.
@@ -159,7 +174,10 @@ fn cut_off_slow(state: &AppState, delivery: Delivery) {
 
 fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
     state.metrics.deliveries.inc_by(delivery.delivered);
-    state.metrics.bytes_relayed.inc_by(delivery.delivered * bytes as u64);
+    state
+        .metrics
+        .bytes_relayed
+        .inc_by(delivery.delivered * bytes as u64);
 }
 
 async fn on_join(
@@ -189,7 +207,10 @@ async fn join(
     }
     let max = state.config.max_profile_bytes;
     if req.profile.len() > max {
-        return Err(RequestError::ProfileTooLarge { size: req.profile.len(), max });
+        return Err(RequestError::ProfileTooLarge {
+            size: req.profile.len(),
+            max,
+        });
     }
     if req.profile.is_empty() || !is_base64url(&req.profile) {
         return Err(RequestError::ProfileNotBase64Url);
@@ -199,14 +220,22 @@ async fn join(
     match conn.reserve_room(&req.room, state.config.max_rooms_per_connection) {
         Reserve::Reserved => {}
         Reserve::TooMany => {
-            return Err(RequestError::TooManyRooms(state.config.max_rooms_per_connection));
+            return Err(RequestError::TooManyRooms(
+                state.config.max_rooms_per_connection,
+            ));
         }
         Reserve::AlreadyIn => {
             // Idempotent: the same answer as the first time, and nobody is told again.
             let all = state.rooms.members(&req.room);
             let at = all.iter().find(|m| m.member == member).map_or(0, |m| m.at);
             let members = all.into_iter().filter(|m| m.member != member).collect();
-            let ack = JoinAck { ok: true, member, at, members, limits: state.limits };
+            let ack = JoinAck {
+                ok: true,
+                member,
+                at,
+                members,
+                limits: state.limits,
+            };
             if let Some(reply) = reply.take() {
                 reply.send(s, state, Ok(ack));
             }
@@ -222,7 +251,12 @@ async fn join(
     };
     let at = now_millis();
     let profile: Arc<str> = Arc::from(req.profile);
-    let joiner = LocalMember { id: member.clone(), socket: s.clone(), at, profile: profile.clone() };
+    let joiner = LocalMember {
+        id: member.clone(),
+        socket: s.clone(),
+        at,
+        profile: profile.clone(),
+    };
     let room = req.room;
     let limits = state.limits;
     let joined = state.rooms.join(
@@ -232,11 +266,16 @@ async fn join(
         state.config.max_members_per_room,
         |members| {
             if let Some(reply) = reply.take() {
-                let ack = JoinAck { ok: true, member: member.clone(), at, members, limits };
+                let ack = JoinAck {
+                    ok: true,
+                    member: member.clone(),
+                    at,
+                    members,
+                    limits,
+                };
                 reply.send(s, state, Ok(ack));
             }
         },
-        events::PRESENCE,
         |_| PresenceEvent::Join {
             room: room.clone(),
             member: member.clone(),
@@ -255,7 +294,11 @@ async fn join(
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &delivery, 0);
     cut_off_slow(state, delivery);
-    let info = streamchat_protocol::MemberInfo { member, at, profile: profile.to_string() };
+    let info = streamchat_protocol::MemberInfo {
+        member,
+        at,
+        profile: profile.to_string(),
+    };
     if state.presence.joined(&room, &info).await.is_err() {
         debug!("presence store unavailable: join recorded locally only");
     }
@@ -265,12 +308,12 @@ async fn join(
 /// Takes a member out of a room and tells the others why. False if it was not there.
 async fn depart(state: &AppState, room: &RoomId, member: &MemberId, reason: LeaveReason) -> bool {
     let at = now_millis();
-    let removed = state.rooms.remove(
-        room,
-        member,
-        |_| PresenceEvent::Leave { room: room.clone(), member: member.clone(), at, reason },
-        events::PRESENCE,
-    );
+    let removed = state.rooms.remove(room, member, |_| PresenceEvent::Leave {
+        room: room.clone(),
+        member: member.clone(),
+        at,
+        reason,
+    });
     let Some(delivery) = removed else {
         return false;
     };
@@ -333,26 +376,31 @@ fn msg(
     if size > max {
         return Err(RequestError::MessageTooLarge { size, max });
     }
-    if !conn.try_spend(Cost { messages: 1, bytes: size as u64 }) {
+    if !conn.try_spend(Cost {
+        messages: 1,
+        bytes: size as u64,
+    }) {
         return Err(RequestError::RateLimited);
     }
     let from = member_id(s);
-    if let Some(to) = &req.to {
-        if to == &from || !state.rooms.contains(&req.room, to) {
-            return Err(RequestError::RecipientNotMember);
-        }
+    if let Some(to) = &req.to
+        && (to == &from || !state.rooms.contains(&req.room, to))
+    {
+        return Err(RequestError::RecipientNotMember);
     }
     let audience = match &req.to {
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
-    let delivery = state.rooms.deliver(&req.room, events::MSG, audience, |ts| MsgEvent {
-        room: req.room.clone(),
-        from: from.clone(),
-        ts,
-        data: req.data.clone(),
-        to: req.to.clone(),
-    });
+    let delivery = state
+        .rooms
+        .deliver(&req.room, events::MSG, audience, |ts| MsgEvent {
+            room: req.room.clone(),
+            from: from.clone(),
+            ts,
+            data: req.data.clone(),
+            to: req.to.clone(),
+        });
     state.metrics.messages_relayed.inc();
     count_delivery(state, &delivery, size);
     let ts = delivery.ts;
@@ -387,21 +435,31 @@ fn chunk(
     }
     let max_chunks = state.config.max_file_chunks;
     if req.seq >= max_chunks {
-        return Err(RequestError::FileTooLarge { seq: req.seq, max: max_chunks });
+        return Err(RequestError::FileTooLarge {
+            seq: req.seq,
+            max: max_chunks,
+        });
     }
     // A file is paced by bytes, not by chunk count.
-    if !conn.try_spend(Cost { messages: 0, bytes: size as u64 }) {
+    if !conn.try_spend(Cost {
+        messages: 0,
+        bytes: size as u64,
+    }) {
         return Err(RequestError::RateLimited);
     }
     let from = member_id(s);
     let delivery =
-        state.rooms.deliver(&req.room, events::CHUNK, Audience::AllExcept(&from), |_| ChunkEvent {
-            room: req.room.clone(),
-            from: from.clone(),
-            file: req.file.clone(),
-            seq: req.seq,
-            data: req.data.clone(),
-        });
+        state
+            .rooms
+            .deliver(&req.room, events::CHUNK, Audience::AllExcept(&from), |_| {
+                ChunkEvent {
+                    room: req.room.clone(),
+                    from: from.clone(),
+                    file: req.file.clone(),
+                    seq: req.seq,
+                    data: req.data.clone(),
+                }
+            });
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);

@@ -44,11 +44,12 @@ export class ChatView implements RoomListener {
   constructor(hooks: ChatViewHooks) {
     this.#hooks = hooks;
     this.#status = h('span', { class: 'conn-status', attrs: { role: 'status', 'aria-live': 'polite', 'data-tone': 'busy' }, text: 'Connecting…' });
-    this.#copyButton = h('button', { class: 'button', attrs: { type: 'button' }, text: 'Copy invite link', on: { click: () => void this.#copyInvite() } });
+    this.#copyButton = h('button', { class: 'button', attrs: { type: 'button' }, on: { click: () => void this.#copyInvite() } },
+      ...labels('Copy invite link', 'Invite'));
     this.#notifyButton = h('button', {
-      class: 'button subtle', attrs: { type: 'button', hidden: !Attention.canAsk() }, text: 'Enable notifications',
+      class: 'button subtle', attrs: { type: 'button', hidden: !Attention.canAsk() },
       on: { click: () => void this.#askNotifications() },
-    });
+    }, ...labels('Enable notifications', 'Notify me'));
     this.#membersToggle = h('button', {
       class: 'button subtle members-toggle', attrs: { type: 'button', 'aria-controls': 'members', 'aria-expanded': 'false' }, text: 'Online',
       on: { click: () => this.#toggleMembers() },
@@ -57,7 +58,7 @@ export class ChatView implements RoomListener {
     const e2eButton = h('button', {
       class: 'e2e', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
       on: { click: () => this.#e2eDialog.showModal() },
-    }, h('span', { class: 'lock', attrs: { 'aria-hidden': 'true' } }), 'Messages are end-to-end encrypted');
+    }, h('span', { class: 'lock', attrs: { 'aria-hidden': 'true' } }), ...labels('Messages are end-to-end encrypted', 'End-to-end encrypted'));
 
     this.#memberHeading = h('h2', { text: 'Online' });
     this.#memberList = h('ul', { class: 'member-list' });
@@ -239,9 +240,9 @@ export class ChatView implements RoomListener {
     const link = window.location.href;
     try {
       await navigator.clipboard.writeText(link);
-      this.#copyButton.textContent = 'Copied!';
+      replaceChildren(this.#copyButton, 'Copied!');
       if (this.#copyTimer !== null) clearTimeout(this.#copyTimer);
-      this.#copyTimer = setTimeout(() => { this.#copyButton.textContent = 'Copy invite link'; }, 2000);
+      this.#copyTimer = setTimeout(() => replaceChildren(this.#copyButton, ...labels('Copy invite link', 'Invite')), 2000);
     } catch (e: unknown) {
       if (!(e instanceof Error)) throw e;
       this.#showLinkToCopy(link);
@@ -296,6 +297,11 @@ export function messageMeta(author: Author, ts: number, direct: boolean): HTMLEl
     h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}` }, text: shortFingerprint(author.fingerprint) }),
     h('time', { attrs: { datetime: iso }, text: `${time} · ${date}` }),
     direct ? h('span', { class: 'direct', text: 'direct' }) : null);
+}
+
+/** A long label for wide screens and a short one for phones; CSS shows one of them. */
+function labels(long: string, short: string): HTMLElement[] {
+  return [h('span', { class: 'label-long', text: long }), h('span', { class: 'label-short', text: short })];
 }
 
 function e2eDialog(): HTMLDialogElement {

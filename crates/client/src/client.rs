@@ -1,0 +1,476 @@
+//! The async client: one WebSocket, a reader task and a writer task, typed requests with
+//! acknowledgements, and a bounded stream of server events.
+//!
+//! The event channel is bounded: a consumer that stops reading stops the reader task,
+//! which stops reading the socket, so the server sees a slow receiver, as it would with
+//! any real client. Acks wait on one-shot channels keyed by ack id.
+
+use crate::packet::{self, PacketType, placeholder};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use streamchat_protocol::{
+    Binary, ChunkEvent, ErrorBody, FileId, JoinAck, JoinRequest, LeaveRequest, MemberId, MsgAck,
+    MsgEvent, Notice, OkAck, PresenceEvent, RoomId, events,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Events the server sends, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// Someone joined or left.
+    Presence(PresenceEvent),
+    /// A sealed message.
+    Msg(MsgEvent),
+    /// A file chunk.
+    Chunk(ChunkEvent),
+    /// Server news.
+    Notice(Notice),
+    /// An event this client does not know: name and JSON.
+    Other(String, Value),
+    /// The connection closed.
+    Disconnected,
+}
+
+/// What went wrong below the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// WebSocket connect or I/O failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
+    /// The server refused the namespace connection (`connect_error`).
+    #[error("connection refused: {0}")]
+    Refused(String),
+    /// The handshake did not follow the protocol.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    /// The connection is closed.
+    #[error("connection closed")]
+    Closed,
+    /// No ack within the timeout.
+    #[error("no acknowledgement within {0:?}")]
+    AckTimeout(Duration),
+    /// An ack or event did not have the expected shape.
+    #[error("unexpected payload: {0}")]
+    Payload(String),
+}
+
+/// A request refused by the server, or its success payload.
+pub type Acked<T> = Result<T, ErrorBody>;
+
+type PendingAcks = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// Capacity of the server-event channel; beyond it, the reader waits (backpressure).
+const EVENT_BUFFER: usize = 1024;
+/// Capacity of the outgoing frame queue.
+const OUTGOING_BUFFER: usize = 256;
+
+/// A connected client.
+#[derive(Debug)]
+pub struct Client {
+    sid: MemberId,
+    outgoing: mpsc::Sender<Message>,
+    pending: PendingAcks,
+    next_id: AtomicU64,
+    ack_timeout: Duration,
+}
+
+/// Converts `http(s)://host:port` (any path) to the Socket.IO WebSocket URL.
+pub fn websocket_url(base: &str) -> String {
+    let base = base.split('#').next().unwrap_or(base).trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    format!("{ws}/socket.io/?EIO=4&transport=websocket")
+}
+
+impl Client {
+    /// Connects to a StreamChat server (`http://host:port`) and its default namespace.
+    pub async fn connect(
+        base_url: &str,
+    ) -> Result<(Client, mpsc::Receiver<ServerEvent>), ClientError> {
+        let (ws, _) = tokio_tungstenite::connect_async(websocket_url(base_url))
+            .await
+            .map_err(Box::new)?;
+        let (mut sink, mut stream) = ws.split();
+        // Engine.IO open packet, then namespace connect.
+        match stream.next().await {
+            Some(Ok(Message::Text(t))) if t.starts_with('0') => {}
+            other => {
+                return Err(ClientError::Handshake(format!(
+                    "expected open packet, got {other:?}"
+                )));
+            }
+        }
+        sink.send(Message::text("40")).await.map_err(Box::new)?;
+        let sid = loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(t))) if t.starts_with("40") => {
+                    let p = packet::decode(&t[1..])
+                        .map_err(|e| ClientError::Handshake(e.to_string()))?;
+                    let sid = p
+                        .data
+                        .get("sid")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    break MemberId::new(sid).map_err(|e| ClientError::Handshake(e.to_string()))?;
+                }
+                Some(Ok(Message::Text(t))) if t.starts_with("44") => {
+                    let p = packet::decode(&t[1..])
+                        .map_err(|e| ClientError::Handshake(e.to_string()))?;
+                    let msg = p
+                        .data
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    return Err(ClientError::Refused(msg.to_owned()));
+                }
+                Some(Ok(Message::Text(t))) if t == "2" => {
+                    sink.send(Message::text("3")).await.map_err(Box::new)?;
+                }
+                other => {
+                    return Err(ClientError::Handshake(format!(
+                        "expected connect, got {other:?}"
+                    )));
+                }
+            }
+        };
+        let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTGOING_BUFFER);
+        let (ev_tx, ev_rx) = mpsc::channel::<ServerEvent>(EVENT_BUFFER);
+        let pending: PendingAcks = Arc::default();
+        tokio::spawn(async move {
+            while let Some(frame) = out_rx.recv().await {
+                let close = matches!(frame, Message::Close(_));
+                if sink.send(frame).await.is_err() || close {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        tokio::spawn(read_loop(stream, out_tx.clone(), ev_tx, pending.clone()));
+        let client = Client {
+            sid,
+            outgoing: out_tx,
+            pending,
+            next_id: AtomicU64::new(0),
+            ack_timeout: Duration::from_secs(10),
+        };
+        Ok((client, ev_rx))
+    }
+
+    /// This connection's member id (its Socket.IO id).
+    pub fn member_id(&self) -> &MemberId {
+        &self.sid
+    }
+
+    /// Emits an event with a JSON payload and binary attachments (referenced from the
+    /// payload by `placeholder(n)`), and waits for its ack's first argument.
+    pub async fn emit_raw(
+        &self,
+        event: &str,
+        payload: Value,
+        attachments: Vec<Bytes>,
+    ) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .insert(id, tx);
+        self.send_frames(event, &payload, attachments, Some(id))
+            .await?;
+        match tokio::time::timeout(self.ack_timeout, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => {
+                if let Ok(mut p) = self.pending.lock() {
+                    p.remove(&id);
+                }
+                Err(ClientError::AckTimeout(self.ack_timeout))
+            }
+        }
+    }
+
+    /// Emits an event without asking for an ack.
+    pub async fn emit_no_ack(
+        &self,
+        event: &str,
+        payload: Value,
+        attachments: Vec<Bytes>,
+    ) -> Result<(), ClientError> {
+        self.send_frames(event, &payload, attachments, None).await
+    }
+
+    async fn send_frames(
+        &self,
+        event: &str,
+        payload: &Value,
+        attachments: Vec<Bytes>,
+        id: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let text = packet::encode_event(event, payload, attachments.len(), id);
+        self.outgoing
+            .send(Message::text(text))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        for a in attachments {
+            self.outgoing
+                .send(Message::binary(a))
+                .await
+                .map_err(|_| ClientError::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        event: &str,
+        payload: Value,
+        attachments: Vec<Bytes>,
+    ) -> Result<Acked<T>, ClientError> {
+        let ack = self.emit_raw(event, payload, attachments).await?;
+        if ack.get("ok") == Some(&Value::Bool(true)) {
+            serde_json::from_value(ack)
+                .map(Ok)
+                .map_err(|e| ClientError::Payload(e.to_string()))
+        } else {
+            let error = ack.get("error").cloned().unwrap_or(Value::Null);
+            serde_json::from_value(error)
+                .map(Err)
+                .map_err(|e| ClientError::Payload(e.to_string()))
+        }
+    }
+
+    /// `join`: enters `room` with a sealed profile (base64url).
+    pub async fn join(&self, room: &RoomId, profile: &str) -> Result<Acked<JoinAck>, ClientError> {
+        let req = JoinRequest {
+            room: room.clone(),
+            profile: profile.to_owned(),
+        };
+        self.request(events::JOIN, to_json(&req)?, Vec::new()).await
+    }
+
+    /// `leave`.
+    pub async fn leave(&self, room: &RoomId) -> Result<Acked<OkAck>, ClientError> {
+        self.request(
+            events::LEAVE,
+            to_json(&LeaveRequest { room: room.clone() })?,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// `msg`: sealed bytes to the room, or to one member of it.
+    pub async fn msg(
+        &self,
+        room: &RoomId,
+        data: Bytes,
+        to: Option<&MemberId>,
+    ) -> Result<Acked<MsgAck>, ClientError> {
+        let mut payload = serde_json::json!({ "room": room, "data": placeholder(0) });
+        if let Some(to) = to {
+            payload["to"] = Value::String(to.to_string());
+        }
+        self.request(events::MSG, payload, vec![data]).await
+    }
+
+    /// `chunk`: one encrypted file chunk.
+    pub async fn chunk(
+        &self,
+        room: &RoomId,
+        file: &FileId,
+        seq: u32,
+        data: Bytes,
+    ) -> Result<Acked<OkAck>, ClientError> {
+        let payload =
+            serde_json::json!({ "room": room, "file": file, "seq": seq, "data": placeholder(0) });
+        self.request(events::CHUNK, payload, vec![data]).await
+    }
+
+    /// Closes the connection (the server sees a client disconnect).
+    pub async fn close(self) {
+        let _ = self.outgoing.send(Message::text("41")).await;
+        let _ = self.outgoing.send(Message::Close(None)).await;
+    }
+}
+
+fn to_json<T: Serialize>(t: &T) -> Result<Value, ClientError> {
+    serde_json::to_value(t).map_err(|e| ClientError::Payload(e.to_string()))
+}
+
+type WsStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+async fn read_loop(
+    mut stream: WsStream,
+    out: mpsc::Sender<Message>,
+    events_tx: mpsc::Sender<ServerEvent>,
+    pending: PendingAcks,
+) {
+    let mut partial: Option<(packet::Packet, Vec<Bytes>)> = None;
+    while let Some(frame) = stream.next().await {
+        let complete = match frame {
+            Ok(Message::Text(t)) => match t.as_bytes().first() {
+                Some(b'2') => {
+                    let _ = out.send(Message::text("3")).await;
+                    None
+                }
+                Some(b'1') => break,
+                Some(b'4') => match packet::decode(&t[1..]) {
+                    Ok(p) if p.attachments > 0 => {
+                        partial = Some((p, Vec::new()));
+                        None
+                    }
+                    Ok(p) => Some((p, Vec::new())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dropping malformed packet");
+                        None
+                    }
+                },
+                _ => None,
+            },
+            Ok(Message::Binary(b)) => match partial.take() {
+                Some((p, mut bins)) => {
+                    bins.push(b);
+                    if bins.len() == p.attachments {
+                        Some((p, bins))
+                    } else {
+                        partial = Some((p, bins));
+                        None
+                    }
+                }
+                None => None,
+            },
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => None,
+        };
+        let Some((mut p, bins)) = complete else {
+            continue;
+        };
+        let filled = packet::fill_placeholders(&mut p.data, &mut |n| {
+            // A marker string stands for the bytes until the typed decode takes them.
+            bins.get(n as usize)
+                .map(|_| Value::String(format!("\u{0}bin:{n}")))
+        });
+        if filled.is_err() {
+            continue;
+        }
+        match p.kind {
+            PacketType::Ack | PacketType::BinaryAck => {
+                let first = match p.data {
+                    Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+                    other => other,
+                };
+                let waiter =
+                    p.id.and_then(|id| pending.lock().ok().and_then(|mut m| m.remove(&id)));
+                if let Some(tx) = waiter {
+                    let _ = tx.send(first);
+                }
+            }
+            PacketType::Event | PacketType::BinaryEvent => {
+                let event = decode_event(p.data, &bins);
+                if events_tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+            PacketType::Disconnect => break,
+            _ => {}
+        }
+    }
+    let _ = events_tx.send(ServerEvent::Disconnected).await;
+}
+
+/// Takes the binary field `key` (filled as a marker string) out of `obj`.
+fn take_binary(obj: &mut Value, key: &str, bins: &[Bytes]) -> Option<Binary> {
+    let marker = obj.as_object_mut()?.remove(key)?;
+    let n: usize = marker.as_str()?.strip_prefix("\u{0}bin:")?.parse().ok()?;
+    bins.get(n).cloned().map(Binary)
+}
+
+#[derive(serde::Deserialize)]
+struct MsgHeader {
+    room: RoomId,
+    from: MemberId,
+    ts: u64,
+    #[serde(default)]
+    to: Option<MemberId>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkHeader {
+    room: RoomId,
+    from: MemberId,
+    file: FileId,
+    seq: u32,
+}
+
+fn decode_event(data: Value, bins: &[Bytes]) -> ServerEvent {
+    let Value::Array(mut items) = data else {
+        return ServerEvent::Other(String::new(), data);
+    };
+    if items.is_empty() {
+        return ServerEvent::Other(String::new(), Value::Null);
+    }
+    let name = items.remove(0).as_str().unwrap_or_default().to_owned();
+    let mut payload = items.into_iter().next().unwrap_or(Value::Null);
+    let decoded = match name.as_str() {
+        events::PRESENCE => serde_json::from_value(payload.clone())
+            .ok()
+            .map(ServerEvent::Presence),
+        events::NOTICE => serde_json::from_value(payload.clone())
+            .ok()
+            .map(ServerEvent::Notice),
+        events::MSG => take_binary(&mut payload, "data", bins).and_then(|data| {
+            let h: MsgHeader = serde_json::from_value(payload.clone()).ok()?;
+            Some(ServerEvent::Msg(MsgEvent {
+                room: h.room,
+                from: h.from,
+                ts: h.ts,
+                data,
+                to: h.to,
+            }))
+        }),
+        events::CHUNK => take_binary(&mut payload, "data", bins).and_then(|data| {
+            let h: ChunkHeader = serde_json::from_value(payload.clone()).ok()?;
+            Some(ServerEvent::Chunk(ChunkEvent {
+                room: h.room,
+                from: h.from,
+                file: h.file,
+                seq: h.seq,
+                data,
+            }))
+        }),
+        _ => None,
+    };
+    decoded.unwrap_or(ServerEvent::Other(name, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8000/"),
+            "ws://127.0.0.1:8000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            websocket_url("https://chat.example/#secret"),
+            "wss://chat.example/socket.io/?EIO=4&transport=websocket"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+// Shared helpers of the browser tests: Debian's Chromium driven by playwright-core, people
+// who open StreamChat in their own browser context (own storage, own tab), and checks
+// that the page ran without console errors (which is where CSP violations show up).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const artifactsDir = path.join(repoRoot, 'test-artifacts');
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+/** "14:30:45 · 2026-11-29" as the client writes a message's time and date. */
+export const TIME_AND_DATE = /\b\d{2}:\d{2}:\d{2} · \d{4}-\d{2}-\d{2}\b/;
+/** "… at 14:30:45 on 2026-11-29" as in presence alerts. */
+export const AT_TIME_ON_DATE = /at \d{2}:\d{2}:\d{2} on \d{4}-\d{2}-\d{2}/;
+
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+  });
+}
+
+export function artifactPath(name) {
+  mkdirSync(artifactsDir, { recursive: true });
+  return path.join(artifactsDir, name);
+}
+
+/**
+ * A person with their own browser context and tab. `errors` collects console errors and
+ * uncaught exceptions, including "Refused to … because it violates the following Content
+ * Security Policy directive" messages.
+ */
+export async function newPerson(browser, { viewport = { width: 1280, height: 800 }, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, timezoneId: 'UTC', locale: 'en-GB' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  page.setDefaultTimeout(15_000);
+  return { context, page, errors };
+}
+
+/** Opens `url`, enters `name` and creates or joins the room; resolves when connected. */
+export async function enterRoom(person, url, name) {
+  const { page } = person;
+  await page.goto(url);
+  await page.getByLabel('Your name').fill(name);
+  await page.locator('form.name-form button[type=submit]').click();
+  await waitConnected(page);
+}
+
+export async function waitConnected(page, timeout = 15_000) {
+  await page.locator('.conn-status[data-tone=ok]').waitFor({ timeout });
+}
+
+/** Sends a message the way a person does: type, then Enter. */
+export async function say(page, text) {
+  const input = page.getByLabel('Message', { exact: true });
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** Waits until `page` shows a message with exactly `text` from `author`; returns its element. */
+export async function waitForMessage(page, author, text, timeout = 15_000) {
+  const message = page.locator('li.msg').filter({ has: page.locator('.author', { hasText: author }) })
+    .filter({ has: page.locator('.text').getByText(text, { exact: true }) });
+  await message.first().waitFor({ timeout });
+  return message.first();
+}
+
+export async function waitForAlert(page, pattern, timeout = 15_000) {
+  const alert = page.locator('li.alert').filter({ hasText: pattern });
+  await alert.first().waitFor({ timeout });
+  return (await alert.first().textContent()) ?? '';
+}
+
+/** The online list as [{name, fingerprint, self}]. */
+export async function memberList(page) {
+  return page.locator('.member-list .member').evaluateAll((buttons) => buttons.map((button) => ({
+    name: button.querySelector('.member-name')?.firstChild?.textContent ?? '',
+    fingerprint: button.querySelector('.fingerprint')?.textContent ?? '',
+    self: button.querySelector('.you') !== null,
+  })));
+}
+
+export async function waitForMembers(page, count, timeout = 15_000) {
+  await page.waitForFunction((n) => document.querySelectorAll('.member-list .member').length === n, count, { timeout });
+  return memberList(page);
+}
+
+export function assertNoErrors(person, label) {
+  assert.deepEqual(person.errors, [], `${label}: console errors or CSP violations`);
+}

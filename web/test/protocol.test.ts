@@ -1,0 +1,94 @@
+// Every payload the server sends is validated before use; these pin what is accepted.
+import { describe, expect, it } from 'vitest';
+import { fromBase64Url, toBase64Url } from '../src/encoding';
+import {
+  parseIncomingChunk, parseIncomingMsg, parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence,
+} from '../src/protocol';
+import { ReplayGuard, replayKey } from '../src/replay';
+
+const ROOM = 'omSJoNPRAws3-XOnTkTuRw';
+
+describe('acks', () => {
+  it('parses a join ack with limits and skips malformed members', () => {
+    const ack = parseJoinAck({
+      ok: true, member: 'me', at: 5,
+      members: [{ member: 'a', at: 1, profile: 'AQID' }, { member: 'b', at: -1, profile: 'x' }, { member: 'me', at: 2, profile: 'AQ' }, 'junk'],
+      limits: { max_message_bytes: 65536, max_chunk_bytes: 262144, max_file_chunks: 400, max_file_bytes: 104857600, max_members_per_room: 64 },
+    });
+    expect(ack).toEqual({
+      ok: true,
+      value: {
+        member: 'me', at: 5, members: [{ member: 'a', at: 1, profile: 'AQID' }],
+        limits: { maxMessageBytes: 65536, maxChunkBytes: 262144, maxFileChunks: 400, maxFileBytes: 104857600, maxMembersPerRoom: 64 },
+      },
+    });
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [] })).toMatchObject({ ok: true, value: { limits: null } });
+  });
+
+  it('turns errors and garbage into error acks', () => {
+    expect(parseJoinAck({ ok: false, error: { code: 'room_full', message: 'full' } })).toEqual({ ok: false, code: 'room_full', message: 'full' });
+    expect(parseJoinAck({ ok: false, error: { code: 'weird' } })).toMatchObject({ ok: false, code: 'unknown' });
+    expect(parseJoinAck(null)).toMatchObject({ ok: false });
+    expect(parseJoinAck({ ok: true, member: '', at: 1, members: [] })).toMatchObject({ ok: false });
+    expect(parseMsgAck({ ok: true, ts: 42 })).toEqual({ ok: true, value: { ts: 42 } });
+    expect(parseMsgAck({ ok: true, ts: 1.5 })).toMatchObject({ ok: false });
+    expect(parseOkAck({ ok: true })).toEqual({ ok: true, value: null });
+    expect(parseOkAck({ ok: false, error: { code: 'rate_limited', message: 'slow down' } })).toMatchObject({ code: 'rate_limited' });
+    expect(parseOkAck({ ok: false, error: { code: 'too_large', message: 'x'.repeat(10_000) } })).toMatchObject({ message: 'x'.repeat(500) });
+  });
+});
+
+describe('server events', () => {
+  it('parses presence', () => {
+    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toEqual({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' });
+    expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'timeout' })).toMatchObject({ reason: 'timeout' });
+    expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'aliens' })).toMatchObject({ reason: 'unknown' });
+    expect(parsePresence({ room: 'short', kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toBeNull();
+    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: '<script>' })).toBeNull();
+    expect(parsePresence({ room: ROOM, kind: 'wave', member: 'a', at: 1 })).toBeNull();
+  });
+
+  it('parses messages and chunks with binary data in any Socket.IO form', () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    for (const data of [bytes, bytes.buffer.slice(0), Buffer.from(bytes)]) {
+      expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data })).toEqual({ room: ROOM, from: 'a', ts: 9, data: bytes, to: null });
+    }
+    expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: 'AQID' })).toBeNull();
+    expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: bytes, to: 'me' })).toMatchObject({ to: 'me' });
+    expect(parseIncomingChunk({ room: ROOM, from: 'a', file: 'AAAAAAAAAAAAAAAA', seq: 3, data: bytes })).toMatchObject({ seq: 3 });
+    expect(parseIncomingChunk({ room: ROOM, from: 'a', file: 'AAAAAAAAAAAAAAAA', seq: -1, data: bytes })).toBeNull();
+    expect(parseIncomingChunk({ room: ROOM, from: 'a', file: 'bad', seq: 0, data: bytes })).toBeNull();
+  });
+
+  it('parses notices', () => {
+    expect(parseNotice({ code: 'shutting_down', message: 'bye' })).toEqual({ code: 'shutting_down', message: 'bye' });
+    expect(parseNotice({ message: 'no code' })).toBeNull();
+  });
+});
+
+describe('base64url', () => {
+  it('round-trips every length and refuses non-canonical text', () => {
+    for (let n = 0; n < 40; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+      const text = toBase64Url(bytes);
+      expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(fromBase64Url(text)).toEqual(bytes);
+    }
+    expect(fromBase64Url('AB')).toBeNull();
+    expect(fromBase64Url('AQ==')).toBeNull();
+    expect(fromBase64Url('A')).toBeNull();
+    expect(fromBase64Url('a+b/')).toBeNull();
+  });
+});
+
+describe('replay guard', () => {
+  it('drops a second copy and forgets the oldest beyond its capacity', () => {
+    const guard = new ReplayGuard(2);
+    expect(guard.accept(replayKey('k', 1, 's'))).toBe(true);
+    expect(guard.accept(replayKey('k', 1, 's'))).toBe(false);
+    expect(guard.accept(replayKey('k', 2, 's'))).toBe(true);
+    expect(guard.accept(replayKey('k', 3, 's'))).toBe(true);
+    expect(guard.size).toBe(2);
+    expect(guard.accept(replayKey('k', 1, 's'))).toBe(true);
+  });
+});
