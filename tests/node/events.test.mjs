@@ -8,8 +8,8 @@ import {
 const DEFAULT_LIMITS = {
   max_message_bytes: 65536,
   max_chunk_bytes: 1048576,
-  max_file_chunks: 1024,
-  max_file_bytes: 1024 * 1048576,
+  max_file_chunks: 256,
+  max_file_bytes: 256 * 1048576, // 256 MiB files by default (the file-sharing issue)
   max_members_per_room: 1000,
 };
 

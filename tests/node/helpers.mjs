@@ -156,7 +156,11 @@ export class Peer {
 
   /** emitWithAck with a timeout (a missing ack is a failure, not a hang). */
   call(event, ...args) {
-    return this.socket.timeout(ACK_MS).emitWithAck(event, ...args);
+    const t0 = Date.now();
+    return this.socket.timeout(ACK_MS).emitWithAck(event, ...args).catch((err) => {
+      throw new Error(`no ack for ${event} ${brief(args[0])} from ${this.id} within ${Date.now() - t0} ms `
+        + `(connected=${this.connected}): ${err.message}`);
+    });
   }
 
   /** Joins `room` and asserts a successful ack; resolves with the ack. */

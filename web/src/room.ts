@@ -13,7 +13,7 @@ import {
 import { type Body, type FileBody, MAX_TEXT_CHARS, decodeBody, encodeBody } from './content';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
 import { type PresenceAlert, presenceAlertText, typingText } from './format';
-import type { ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Notice, Presence } from './protocol';
+import type { Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Notice, Presence } from './protocol';
 import { ReplayGuard, replayKey } from './replay';
 
 /** A member as the UI shows them. */
@@ -81,6 +81,12 @@ interface KnownMember {
 }
 
 const TYPING_SEND_INTERVAL_MS = 3000;
+/**
+ * After this client reconnects, people who were here and are not (yet) back get this long
+ * to reconnect too before their leaving is announced: after a server restart everyone
+ * reconnects at once, in no particular order.
+ */
+const RECONNECT_GRACE_MS = 20_000;
 const TYPING_SHOW_MS = 6000;
 /** People who left, remembered by key so that their return reads "rejoined"; bounded. */
 const MAX_REMEMBERED_PEOPLE = 256;
@@ -97,6 +103,9 @@ export class RoomSession {
   readonly #replay = new ReplayGuard();
   readonly #outbox: { id: string; text: string; typedAt: number }[] = [];
   readonly #typing = new Map<string, ReturnType<typeof setTimeout>>();
+  /** People not back after our reconnection, by key: their leave alert waits for the grace period. */
+  readonly #awaitingReturn = new Map<string, ReturnType<typeof setTimeout>>();
+  #offlineCause: LeaveReason = 'disconnected';
   /** Incoming events are handled one at a time, in the order the server sent them. */
   #queue: Promise<void> = Promise.resolve();
   #member: string | null = null;
@@ -201,6 +210,11 @@ export class RoomSession {
     return ack.ok ? { ok: true, ts: ack.value.ts } : ack;
   }
 
+  /** Sends one encrypted file chunk (the file-transfer module's pacing depends on the answer). */
+  sendChunk(file: string, seq: number, data: Bytes): Promise<Ack<null>> {
+    return this.#connection.sendChunk(file, seq, data);
+  }
+
   async leave(): Promise<void> {
     this.#clearTyping();
     await this.#connection.leave();
@@ -279,6 +293,8 @@ export class RoomSession {
     } else {
       this.#member = null;
     }
+    if (state.kind === 'offline') this.#offlineCause = state.cause === 'server_restart' ? 'server_restart' : 'disconnected';
+    if (state.kind === 'closed') this.#clearAwaitingReturn();
     if ((state.kind === 'offline' || state.kind === 'refused') && this.#wentOfflineAt === null && this.#members.size > 0) {
       this.#wentOfflineAt = this.#now();
       this.#alert(state.kind === 'offline' && state.cause === 'server_restart'
@@ -299,7 +315,7 @@ export class RoomSession {
       this.#members.set(present.member, opened);
       const before = previousKeys.get(opened.keyText);
       previousKeys.delete(opened.keyText);
-      if (rejoin && before === undefined) {
+      if (rejoin && before === undefined && !this.#cancelAwaitingReturn(opened.keyText)) {
         const returning = this.#departed.has(opened.keyText);
         this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: present.at });
       }
@@ -311,12 +327,16 @@ export class RoomSession {
     };
     this.#members.set(ack.member, self);
     if (rejoin) {
-      // Whoever we knew and is not back: gone while we were away.
-      const reason: LeaveReason = 'disconnected';
+      // Whoever we knew and is not back may be reconnecting too: give them a moment.
+      const reason = this.#offlineCause;
+      const at = this.#wentOfflineAt ?? ack.at;
       for (const gone of previousKeys.values()) {
-        if (gone.view.self) continue;
-        this.#remember(gone);
-        this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: this.#wentOfflineAt ?? ack.at, reason });
+        if (gone.view.self || this.#awaitingReturn.has(gone.keyText)) continue;
+        this.#awaitingReturn.set(gone.keyText, setTimeout(() => {
+          this.#awaitingReturn.delete(gone.keyText);
+          this.#remember(gone);
+          this.#presenceAlert({ kind: 'leave', name: gone.view.name, at, reason });
+        }, RECONNECT_GRACE_MS));
       }
       this.#presenceAlert({ kind: 'self-rejoin', at: ack.at });
     } else {
@@ -333,8 +353,11 @@ export class RoomSession {
       const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
       if (opened === null) return;
       this.#members.set(presence.member, opened);
-      const returning = this.#departed.delete(opened.keyText);
-      this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: presence.at });
+      // Back within the grace period after a reconnection: no news, they never really left.
+      if (!this.#cancelAwaitingReturn(opened.keyText)) {
+        const returning = this.#departed.delete(opened.keyText);
+        this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: presence.at });
+      }
     } else {
       const gone = this.#members.get(presence.member);
       if (gone === undefined || gone.view.self) return;
@@ -416,6 +439,20 @@ export class RoomSession {
       this.#alert(`Someone joined with a profile that failed ${e.kind === 'signature' ? 'signature verification' : e.kind === 'decrypt' ? 'decryption' : 'validation'}; they are not shown and their messages will be dropped.`, 'warning');
       return null;
     }
+  }
+
+  /** True if this person was awaited after a reconnection (and now is not any more). */
+  #cancelAwaitingReturn(keyText: string): boolean {
+    const timer = this.#awaitingReturn.get(keyText);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.#awaitingReturn.delete(keyText);
+    return true;
+  }
+
+  #clearAwaitingReturn(): void {
+    for (const timer of this.#awaitingReturn.values()) clearTimeout(timer);
+    this.#awaitingReturn.clear();
   }
 
   // ---- Typing ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use streamchat_protocol::{
     MsgEvent, Notice, OkAck, PresenceEvent, RoomId, events,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Events the server sends, decoded.
@@ -60,6 +62,15 @@ pub enum ClientError {
     /// An ack or event did not have the expected shape.
     #[error("unexpected payload: {0}")]
     Payload(String),
+    /// Binding or connecting the TCP socket failed.
+    #[error("connect: {0}")]
+    Io(std::io::Error),
+    /// The connection was not set up within the connect timeout.
+    #[error("no connection within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The URL cannot be connected to this way.
+    #[error("bad server URL: {0}")]
+    BadUrl(String),
 }
 
 /// A request refused by the server, or its success payload.
@@ -95,14 +106,82 @@ pub fn websocket_url(base: &str) -> String {
     format!("{ws}/socket.io/?EIO=4&transport=websocket")
 }
 
+/// How to connect: everything has a default, so `ConnectOptions::default()` is the
+/// plain `Client::connect`.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Source address to bind the TCP socket to before connecting (the load generator
+    /// spreads connections over 127.0.0.2–127.0.0.250 this way). Default: the system's
+    /// choice. Only plain `ws://` URLs can be bound.
+    pub local_addr: Option<IpAddr>,
+    /// How long a request waits for its acknowledgement. Default: 10 s.
+    pub ack_timeout: Duration,
+    /// How long the TCP connect, WebSocket upgrade and Socket.IO handshake may take
+    /// together. Default: 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            local_addr: None,
+            ack_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Client {
     /// Connects to a StreamChat server (`http://host:port`) and its default namespace.
     pub async fn connect(
         base_url: &str,
     ) -> Result<(Client, mpsc::Receiver<ServerEvent>), ClientError> {
-        let (ws, _) = tokio_tungstenite::connect_async(websocket_url(base_url))
+        Self::connect_with(base_url, &ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with options.
+    pub async fn connect_with(
+        base_url: &str,
+        options: &ConnectOptions,
+    ) -> Result<(Client, mpsc::Receiver<ServerEvent>), ClientError> {
+        tokio::time::timeout(options.connect_timeout, Self::handshake(base_url, options))
+            .await
+            .map_err(|_| ClientError::ConnectTimeout(options.connect_timeout))?
+    }
+
+    async fn open_websocket(
+        url: &str,
+        local_addr: Option<IpAddr>,
+    ) -> Result<WebSocket, ClientError> {
+        let Some(local) = local_addr else {
+            let (ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .map_err(Box::new)?;
+            return Ok(ws);
+        };
+        let remote = remote_socket_addr(url).await?;
+        let socket = match remote {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(ClientError::Io)?;
+        socket
+            .bind(SocketAddr::new(local, 0))
+            .map_err(ClientError::Io)?;
+        let stream = socket.connect(remote).await.map_err(ClientError::Io)?;
+        // Small frames (acks, short messages) should not wait for Nagle.
+        stream.set_nodelay(true).map_err(ClientError::Io)?;
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .map_err(Box::new)?;
+        Ok(ws)
+    }
+
+    async fn handshake(
+        base_url: &str,
+        options: &ConnectOptions,
+    ) -> Result<(Client, mpsc::Receiver<ServerEvent>), ClientError> {
+        let ws = Self::open_websocket(&websocket_url(base_url), options.local_addr).await?;
         let (mut sink, mut stream) = ws.split();
         // Engine.IO open packet, then namespace connect.
         match stream.next().await {
@@ -165,7 +244,7 @@ impl Client {
             outgoing: out_tx,
             pending,
             next_id: AtomicU64::new(0),
-            ack_timeout: Duration::from_secs(10),
+            ack_timeout: options.ack_timeout,
         };
         Ok((client, ev_rx))
     }
@@ -301,6 +380,13 @@ impl Client {
 
     /// Closes the connection (the server sees a client disconnect).
     pub async fn close(self) {
+        self.disconnect().await;
+    }
+
+    /// Closes the connection through a shared handle; later requests fail with
+    /// [`ClientError::Closed`].
+    pub async fn disconnect(&self) {
+        // Either frame failing means the connection is already gone, which is the goal.
         let _ = self.outgoing.send(Message::text("41")).await;
         let _ = self.outgoing.send(Message::Close(None)).await;
     }
@@ -310,9 +396,26 @@ fn to_json<T: Serialize>(t: &T) -> Result<Value, ClientError> {
     serde_json::to_value(t).map_err(|e| ClientError::Payload(e.to_string()))
 }
 
-type WsStream = futures_util::stream::SplitStream<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
->;
+type WebSocket = tokio_tungstenite::WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream = futures_util::stream::SplitStream<WebSocket>;
+
+/// The server's socket address for a `ws://host:port/...` URL (first resolved address).
+async fn remote_socket_addr(url: &str) -> Result<SocketAddr, ClientError> {
+    let rest = url.strip_prefix("ws://").ok_or_else(|| {
+        ClientError::BadUrl(format!("{url}: only ws:// can bind a source address"))
+    })?;
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    tokio::net::lookup_host(host_port)
+        .await
+        .map_err(ClientError::Io)?
+        .next()
+        .ok_or_else(|| ClientError::BadUrl(format!("{url}: host does not resolve")))
+}
 
 async fn read_loop(
     mut stream: WsStream,

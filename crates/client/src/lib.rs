@@ -1,11 +1,26 @@
-//! StreamChat client library: a Socket.IO v5 client over WebSocket speaking protocol v1.
+//! StreamChat client library: a Socket.IO v5 client speaking protocol v1, end-to-end
+//! encrypted room sessions on top of it, and the programs built on them (the terminal
+//! UI, the JSON mode for scripts and bots, and the load generator).
 //!
-//! Written for this protocol rather than taken from a general Socket.IO crate: the best
-//! kept one, `rust_socketio`, cannot send or receive a binary attachment inside an
-//! object (its issue #373), which is exactly what `msg` and `chunk` are. The transport
-//! is a small, tested codec (`packet`) and one connection type (`Client`).
+//! Layers, bottom up:
+//! - [`packet`] and [`Client`]: the transport. Written for this protocol rather than
+//!   taken from a general Socket.IO crate: the best kept one, `rust_socketio`, cannot
+//!   send or receive a binary attachment inside an object (its issue #373), which is
+//!   exactly what `msg` and `chunk` are.
+//! - [`session`]: one person in one room: sealed signed profile, verified roster, sealed
+//!   text and files, presence, reconnection, rate-limit backoff. Uses `streamchat-crypto`
+//!   and never shows a key to the layers above.
+//! - [`invite`] and [`display`]: invite links; times, alerts and untrusted text as a
+//!   terminal shows them.
 
 mod client;
+pub mod display;
+pub mod invite;
 pub mod packet;
+pub mod session;
 
-pub use client::{Acked, Client, ClientError, ServerEvent, websocket_url};
+pub use client::{Acked, Client, ClientError, ConnectOptions, ServerEvent, websocket_url};
+pub use invite::{Invite, InviteError, new_room_link};
+pub use session::{
+    FileInfo, Member, SendId, Session, SessionClosed, SessionConfig, SessionError, SessionEvent,
+};

@@ -29,14 +29,10 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_MAX_CHUNK_BYTES", default_value_t = 1024 * 1024)]
     pub max_chunk_bytes: usize,
 
-    /// Chunks per file (`seq` must be below this). With 256 KiB chunks the default
-    /// allows 256 MiB files.
-    #[arg(long, env = "STREAMCHAT_MAX_FILE_CHUNKS", default_value_t = 1024)]
+    /// Chunks per file (`seq` must be below this). The largest file is this many chunks
+    /// of at most --max-chunk-bytes: 256 MiB with the defaults.
+    #[arg(long, env = "STREAMCHAT_MAX_FILE_CHUNKS", default_value_t = 256)]
     pub max_file_chunks: u32,
-
-    /// Largest file a room accepts, in bytes, announced to clients.
-    #[arg(long, env = "STREAMCHAT_MAX_FILE_BYTES", default_value_t = 256 * 1024 * 1024)]
-    pub max_file_bytes: u64,
 
     /// Largest sealed profile handed over on `join`, in base64url characters.
     #[arg(long, env = "STREAMCHAT_MAX_PROFILE_BYTES", default_value_t = 4096)]
@@ -118,7 +114,6 @@ impl ServeConfig {
             ("--max-message-bytes", self.max_message_bytes as u64),
             ("--max-chunk-bytes", self.max_chunk_bytes as u64),
             ("--max-file-chunks", u64::from(self.max_file_chunks)),
-            ("--max-file-bytes", self.max_file_bytes),
             ("--max-profile-bytes", self.max_profile_bytes as u64),
             ("--messages-per-second", u64::from(self.messages_per_second)),
             ("--message-burst", u64::from(self.message_burst)),
@@ -165,7 +160,7 @@ impl ServeConfig {
             max_message_bytes: self.max_message_bytes,
             max_chunk_bytes: self.max_chunk_bytes,
             max_file_chunks: self.max_file_chunks,
-            max_file_bytes: self.max_file_bytes,
+            max_file_bytes: u64::from(self.max_file_chunks) * self.max_chunk_bytes as u64,
             max_members_per_room: self.max_members_per_room,
         }
     }

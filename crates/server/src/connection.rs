@@ -84,9 +84,9 @@ impl Connection {
         self.limiter.lock().try_spend(cost, Instant::now())
     }
 
-    /// Marks it as cut off for not reading.
-    pub fn mark_slow(&self) {
-        self.slow.store(true, Ordering::Relaxed);
+    /// Marks it as cut off for not reading; false if it already was.
+    pub fn mark_slow(&self) -> bool {
+        !self.slow.swap(true, Ordering::Relaxed)
     }
 
     /// True if it was cut off for not reading.

@@ -17,8 +17,17 @@ style-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-sr
 font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
 
-/// Routes of the plain HTTP side, with the security headers.
+/// Routes of the plain HTTP side.
 pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(get(static_file))
+        .with_state(state)
+}
+
+/// Adds the security headers to every response of `router`, Socket.IO's included.
+pub fn with_security_headers(mut router: Router) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -33,11 +42,6 @@ pub fn router(state: AppState) -> Router {
             "camera=(), microphone=(), geolocation=(), interest-cohort=()",
         ),
     ];
-    let mut router = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .fallback(get(static_file))
-        .with_state(state);
     for (name, value) in headers {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,

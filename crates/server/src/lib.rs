@@ -27,7 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use streamchat_protocol::{Notice, events, notice_codes};
+use streamchat_protocol::{LeaveReason, Notice, events, notice_codes};
 use tokio::net::TcpListener;
 
 /// How long graceful shutdown waits for the shutdown notice to reach clients before
@@ -54,6 +54,13 @@ pub async fn run(
         };
         if let Err(e) = io.emit(events::NOTICE, &notice).await {
             tracing::debug!(error = %e, "shutdown notice not queued for every client");
+        }
+        // Everyone leaves every room, so each member hears the others go with
+        // `server_restart` while their connections are still open.
+        for (room, members) in state.rooms.snapshot() {
+            for member in members {
+                socket::depart(&state, &room, &member, LeaveReason::ServerRestart);
+            }
         }
         tokio::time::sleep(NOTICE_GRACE).await;
         io.close().await;
@@ -82,5 +89,8 @@ pub fn app(state: AppState) -> (axum::Router, SocketIo) {
         .with_state(state.clone())
         .build_layer();
     socket::register(&io);
-    (http::router(state).layer(layer), io)
+    (
+        http::with_security_headers(http::router(state).layer(layer)),
+        io,
+    )
 }

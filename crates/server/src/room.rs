@@ -232,6 +232,20 @@ impl RoomRegistry {
         local.lock().members.iter().any(|m| &m.id == member)
     }
 
+    /// Every room and its local members, for shutdown.
+    pub fn snapshot(&self) -> Vec<(RoomId, Vec<MemberId>)> {
+        let rooms = self.rooms.lock();
+        rooms
+            .iter()
+            .map(|(id, r)| {
+                (
+                    id.clone(),
+                    r.lock().members.iter().map(|m| m.id.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
     /// Rooms with at least one local member.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().len()

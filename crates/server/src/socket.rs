@@ -11,14 +11,16 @@ use crate::limits::Cost;
 use crate::room::{Audience, Delivery, LocalMember, now_millis};
 use crate::state::AppState;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
-use socketioxide::handler::{ConnectHandler, FromMessageParts};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
-use socketioxide::{ParserError, SocketIo};
+use socketioxide::{ParserError, SocketError, SocketIo};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use streamchat_protocol::{
     ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId, MsgAck,
     MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
@@ -70,21 +72,24 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
     }
     s.extensions
         .insert::<ConnectionRef>(Arc::new(Connection::new(ip, &state.config)));
+    state.metrics.connections.inc();
+    // Handlers are registered here, before the client is told it is connected: the
+    // connect handler proper runs in a task of its own, and a client that emits at once
+    // could otherwise reach a socket with no handlers and never get its ack.
+    s.on(events::JOIN, on_join);
+    s.on(events::LEAVE, InOrder::new(leave));
+    s.on(events::MSG, InOrder::new(msg));
+    s.on(events::CHUNK, InOrder::new(chunk));
+    s.on_disconnect(on_disconnect);
     Ok(())
 }
 
 async fn on_connect(s: SocketRef, State(state): State<AppState>) {
-    state.metrics.connections.inc();
     if state.config.log_ips {
         debug!(sid = %s.id, ip = %peer_ip(&s), "connected");
     } else {
         debug!(sid = %s.id, "connected");
     }
-    s.on(events::JOIN, on_join);
-    s.on(events::LEAVE, on_leave);
-    s.on(events::MSG, on_msg);
-    s.on(events::CHUNK, on_chunk);
-    s.on_disconnect(on_disconnect);
 }
 
 /// The ack of the current event, and whether the client asked for one: an ack-less
@@ -98,7 +103,7 @@ impl FromMessageParts<LocalAdapter> for Reply {
     type Error = Infallible;
     fn from_message_parts(
         s: &Arc<Socket<LocalAdapter>>,
-        v: &mut socketioxide::handler::Value,
+        v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
         let ack = AckSender::from_message_parts(s, v, ack_id)?;
@@ -138,6 +143,48 @@ impl Reply {
     }
 }
 
+/// A handler that runs where the packet is read, before the next packet of the same
+/// connection: one connection's events are handled in the order they arrived.
+///
+/// socketioxide spawns a task per event for `async fn` handlers, which lets a client's
+/// pipelined messages overtake each other (and spend rate tokens out of order). `msg`,
+/// `chunk` and `leave` never wait, so they run here instead; `join` may wait on the
+/// cluster store and stays an async handler (clients wait for its ack before sending).
+struct InOrder<T, R> {
+    handle: RequestFn<T, R>,
+}
+
+/// A request handler that never waits: payload in, ack or refusal out.
+type RequestFn<T, R> = fn(&SocketRef, &AppState, Result<T, ParserError>) -> Result<R, RequestError>;
+
+impl<T, R> InOrder<T, R> {
+    fn new(handle: RequestFn<T, R>) -> Self {
+        Self { handle }
+    }
+}
+
+impl<T, R> MessageHandler<LocalAdapter, (InOrderMarker, T, R)> for InOrder<T, R>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+    R: Serialize + Send + Sync + 'static,
+{
+    fn call(&self, s: Arc<Socket<LocalAdapter>>, mut v: Value, ack_id: Option<i64>) {
+        let Ok(State(state)) = State::<AppState>::from_message_parts(&s, &mut v, &ack_id) else {
+            // The state is installed when the server is built; it cannot be missing.
+            return;
+        };
+        let Ok(reply) = Reply::from_message_parts(&s, &mut v, &ack_id);
+        let Ok(TryData(data)) = TryData::<T>::from_message_parts(&s, &mut v, &ack_id);
+        let s = SocketRef::from(s);
+        let result = (self.handle)(&s, &state, data);
+        reply.send(&s, &state, result);
+    }
+}
+
+/// Marks `InOrder`'s `MessageHandler` implementation apart from socketioxide's own.
+#[derive(Debug)]
+enum InOrderMarker {}
+
 fn connection(s: &SocketRef) -> Result<ConnectionRef, RequestError> {
     // Every admitted socket has one (see `admit`); only a shutdown race can miss it.
     s.extensions
@@ -160,17 +207,56 @@ fn is_base64url(s: &str) -> bool {
 }
 
 /// Cuts off receivers whose queue was full; their rooms hear `leave` with `timeout`.
+///
+/// A full queue cannot carry the disconnect packet, and socketioxide offers no other way
+/// to close a socket from the server, so the cut-off happens in two steps: at once, the
+/// receiver leaves every room (its rooms hear `leave`/`timeout` and it gets nothing
+/// more, so it costs no more memory than its full queue); then the disconnect is retried
+/// until a slot frees up or the transport closes (the heartbeat closes a connection that
+/// never reads within `ping_interval + ping_timeout`).
 fn cut_off_slow(state: &AppState, delivery: Delivery) {
-    for socket in delivery.slow {
-        if let Some(conn) = socket.extensions.get::<ConnectionRef>() {
-            conn.mark_slow();
+    // Departures can find more slow receivers: work through them all.
+    let mut slow = delivery.slow;
+    while let Some(socket) = slow.pop() {
+        if state.is_shutting_down() {
+            continue;
+        }
+        let Some(conn) = socket.extensions.get::<ConnectionRef>() else {
+            continue;
+        };
+        if !conn.mark_slow() {
+            continue; // already being cut off
         }
         state.metrics.slow_receiver_disconnects.inc();
-        info!(sid = %socket.id, "receiver too slow: disconnecting");
-        // Already closed: its disconnect handler runs anyway.
-        let _ = socket.disconnect();
+        info!(sid = %socket.id, "receiver too slow: cutting it off");
+        let member = member_id(&socket);
+        for room in conn.take_rooms() {
+            if let Some(more) = depart_collecting(state, &room, &member, LeaveReason::Timeout) {
+                slow.extend(more);
+            }
+        }
+        tokio::spawn(disconnect_when_possible(
+            socket,
+            state.config.ping_interval_secs + state.config.ping_timeout_secs,
+        ));
     }
 }
+
+async fn disconnect_when_possible(socket: SocketRef, give_up_secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(give_up_secs);
+    loop {
+        match socket.clone().disconnect() {
+            Err(SocketError::InternalChannelFull) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(SLOW_DISCONNECT_RETRY).await;
+            }
+            // Done, already closed, or the heartbeat will close it.
+            _ => return,
+        }
+    }
+}
+
+/// How often a cut-off receiver's disconnect is retried while its queue stays full.
+const SLOW_DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 
 fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
     state.metrics.deliveries.inc_by(delivery.delivered);
@@ -306,7 +392,35 @@ async fn join(
 }
 
 /// Takes a member out of a room and tells the others why. False if it was not there.
-async fn depart(state: &AppState, room: &RoomId, member: &MemberId, reason: LeaveReason) -> bool {
+/// The cluster store hears of it in the background, so this never waits.
+pub(crate) fn depart(
+    state: &AppState,
+    room: &RoomId,
+    member: &MemberId,
+    reason: LeaveReason,
+) -> bool {
+    match depart_collecting(state, room, member, reason) {
+        Some(slow) => {
+            cut_off_slow(
+                state,
+                Delivery {
+                    slow,
+                    ..Delivery::default()
+                },
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+/// `depart`, returning the receivers found too slow instead of cutting them off.
+fn depart_collecting(
+    state: &AppState,
+    room: &RoomId,
+    member: &MemberId,
+    reason: LeaveReason,
+) -> Option<Vec<SocketRef>> {
     let at = now_millis();
     let removed = state.rooms.remove(room, member, |_| PresenceEvent::Leave {
         room: room.clone(),
@@ -314,30 +428,20 @@ async fn depart(state: &AppState, room: &RoomId, member: &MemberId, reason: Leav
         at,
         reason,
     });
-    let Some(delivery) = removed else {
-        return false;
-    };
+    let delivery = removed?;
     state.metrics.members.dec();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &delivery, 0);
-    cut_off_slow(state, delivery);
-    if state.presence.left(room, member).await.is_err() {
-        debug!("presence store unavailable: leave recorded locally only");
-    }
-    true
+    let (presence, room, member) = (state.presence.clone(), room.clone(), member.clone());
+    tokio::spawn(async move {
+        if presence.left(&room, &member).await.is_err() {
+            debug!("presence store unavailable: leave recorded locally only");
+        }
+    });
+    Some(delivery.slow)
 }
 
-async fn on_leave(
-    s: SocketRef,
-    TryData(data): TryData<LeaveRequest>,
-    reply: Reply,
-    State(state): State<AppState>,
-) {
-    let result = leave(&s, &state, data).await;
-    reply.send(&s, &state, result);
-}
-
-async fn leave(
+fn leave(
     s: &SocketRef,
     state: &AppState,
     data: Result<LeaveRequest, ParserError>,
@@ -347,18 +451,8 @@ async fn leave(
     if !conn.release_room(&req.room) {
         return Err(RequestError::NotMember);
     }
-    depart(state, &req.room, &member_id(s), LeaveReason::Left).await;
+    depart(state, &req.room, &member_id(s), LeaveReason::Left);
     Ok(OkAck::OK)
-}
-
-async fn on_msg(
-    s: SocketRef,
-    TryData(data): TryData<MsgRequest>,
-    reply: Reply,
-    State(state): State<AppState>,
-) {
-    let result = msg(&s, &state, data);
-    reply.send(&s, &state, result);
 }
 
 fn msg(
@@ -406,16 +500,6 @@ fn msg(
     let ts = delivery.ts;
     cut_off_slow(state, delivery);
     Ok(MsgAck { ok: true, ts })
-}
-
-async fn on_chunk(
-    s: SocketRef,
-    TryData(data): TryData<ChunkRequest>,
-    reply: Reply,
-    State(state): State<AppState>,
-) {
-    let result = chunk(&s, &state, data);
-    reply.send(&s, &state, result);
 }
 
 fn chunk(
@@ -482,6 +566,6 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
     debug!(sid = %s.id, %reason, "disconnected");
     let member = member_id(&s);
     for room in conn.take_rooms() {
-        depart(&state, &room, &member, leave_reason).await;
+        depart(&state, &room, &member, leave_reason);
     }
 }

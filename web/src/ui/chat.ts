@@ -38,6 +38,10 @@ export class ChatView implements RoomListener {
   readonly #fingerprintDialog: HTMLDialogElement;
   readonly #e2eDialog: HTMLDialogElement;
   readonly #extraDialogs: HTMLElement;
+  readonly #conversation: HTMLElement;
+  readonly #fileInput: HTMLInputElement;
+  #filesHandler: ((files: File[]) => void) | null = null;
+  #evictedHandler: ((id: string) => void) | null = null;
   #session: RoomSession | null = null;
   #copyTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -77,7 +81,24 @@ export class ChatView implements RoomListener {
         input: () => { if (this.#input.value.trim().length > 0) this.#session?.typing(); },
       },
     });
+    this.#input.addEventListener('paste', (event) => {
+      const files = Array.from(event.clipboardData?.files ?? []);
+      if (files.length > 0 && this.#filesHandler !== null) {
+        event.preventDefault();
+        this.#filesHandler(files);
+      }
+    });
+    this.#fileInput = h('input', {
+      class: 'visually-hidden', attrs: { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true' },
+      on: { change: () => this.#filesChosen() },
+    });
+    const attachButton = h('button', {
+      class: 'button attach', attrs: { type: 'button', 'aria-label': 'Attach a file', title: 'Attach a file (or drop it here, or paste it)' },
+      on: { click: () => this.#fileInput.click() },
+    }, h('span', { class: 'clip', attrs: { 'aria-hidden': 'true' } }));
     const composer = h('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.#send(); } } },
+      this.#fileInput,
+      attachButton,
       h('label', { class: 'visually-hidden', attrs: { for: 'composer-input' }, text: 'Message' }),
       this.#input,
       h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Send' }),
@@ -95,12 +116,40 @@ export class ChatView implements RoomListener {
         h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, this.#notifyButton, leaveButton)),
       h('div', { class: 'layout' },
         this.#aside,
-        h('main', { class: 'conversation' }, this.#scroller, this.#typingLine, composer)),
+        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#typingLine, composer)),
       this.#fingerprintDialog, this.#e2eDialog, this.#extraDialogs);
   }
 
   attach(session: RoomSession): void {
     this.#session = session;
+  }
+
+  /** Files chosen with the attach button, dropped on the conversation or pasted go here. */
+  onFiles(handler: (files: File[]) => void): void {
+    this.#filesHandler = handler;
+    const hasFiles = (event: DragEvent): boolean => event.dataTransfer?.types.includes('Files') ?? false;
+    this.#conversation.addEventListener('dragover', (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      this.#conversation.classList.add('dropping');
+    });
+    this.#conversation.addEventListener('dragleave', (event) => {
+      if (event.target === this.#conversation || !this.#conversation.contains(event.relatedTarget as Node | null)) {
+        this.#conversation.classList.remove('dropping');
+      }
+    });
+    this.#conversation.addEventListener('drop', (event) => {
+      this.#conversation.classList.remove('dropping');
+      const files = Array.from(event.dataTransfer?.files ?? []);
+      if (files.length === 0) return;
+      event.preventDefault();
+      handler(files);
+    });
+  }
+
+  /** Told when an item leaves the timeline (to release what it holds, like Blob URLs). */
+  onEvicted(handler: (id: string) => void): void {
+    this.#evictedHandler = handler;
   }
 
   focusComposer(): void {
@@ -145,12 +194,7 @@ export class ChatView implements RoomListener {
     const li = this.#render(item);
     this.#items.set(item.id, li);
     this.#timeline.append(li);
-    while (this.#items.size > MAX_TIMELINE_ITEMS) {
-      const [oldestId, oldest] = this.#items.entries().next().value ?? [];
-      if (oldestId === undefined || oldest === undefined) break;
-      oldest.remove();
-      this.#items.delete(oldestId);
-    }
+    this.#evictOld();
     if (stick) this.#scrollToBottom();
     if (item.kind === 'text' && !item.author.self) this.#attention.message(item.author.name, item.text);
   }
@@ -167,11 +211,21 @@ export class ChatView implements RoomListener {
     this.#typingLine.textContent = text;
   }
 
+  /** Whether the timeline is scrolled (nearly) to the bottom, e.g. before a card grows a preview. */
+  isNearBottom(): boolean {
+    return this.#nearBottom();
+  }
+
+  scrollToBottom(): void {
+    this.#scrollToBottom();
+  }
+
   /** Adds an element made elsewhere (a file card) to the timeline. */
   addElement(id: string, li: HTMLLIElement, fromOthers: { name: string; text: string } | null): void {
     const stick = this.#nearBottom() || fromOthers === null;
     this.#items.set(id, li);
     this.#timeline.append(li);
+    this.#evictOld();
     if (stick) this.#scrollToBottom();
     if (fromOthers !== null) this.#attention.message(fromOthers.name, fromOthers.text);
   }
@@ -228,6 +282,13 @@ export class ChatView implements RoomListener {
     }
   }
 
+  #filesChosen(): void {
+    const files = Array.from(this.#fileInput.files ?? []);
+    this.#fileInput.value = '';
+    if (files.length > 0) this.#filesHandler?.(files);
+    this.#input.focus();
+  }
+
   #send(): void {
     const text = this.#input.value;
     if (text.trim().length === 0 || this.#session === null) return;
@@ -277,6 +338,16 @@ export class ChatView implements RoomListener {
   async #leave(): Promise<void> {
     await this.#session?.leave();
     this.#hooks.left();
+  }
+
+  #evictOld(): void {
+    while (this.#items.size > MAX_TIMELINE_ITEMS) {
+      const [oldestId, oldest] = this.#items.entries().next().value ?? [];
+      if (oldestId === undefined || oldest === undefined) break;
+      oldest.remove();
+      this.#items.delete(oldestId);
+      this.#evictedHandler?.(oldestId);
+    }
   }
 
   #nearBottom(): boolean {

@@ -1,15 +1,50 @@
-//! Encrypted file sharing in the chat (placeholder until the file-transfer issue).
+//! Encrypted file sharing in the chat: files chosen, dropped or pasted are sent one after
+//! another (transfer.ts does the crypto and pacing) with a progress card and Cancel;
+//! files from others are received into memory with a progress card, then shown inline
+//! (images, video, audio, from Blob URLs) or offered with a Save button. Every Blob URL
+//! is revoked when its card leaves the timeline or the room is left.
 
 import type { ConnectionState } from '../connection';
-import type { FileEvent, RoomSession } from '../room';
-import type { ChatView } from './chat';
+import { type FileBody, encodeBody } from '../content';
+import { byteSize } from '../format';
+import type { IncomingChunk } from '../protocol';
+import type { Author, FileEvent, RoomSession } from '../room';
+import { IncomingFile, newFileId, planFile, previewKind, receiveErrorText, sendFile } from '../transfer';
+import { type ChatView, messageMeta } from './chat';
+import { h, replaceChildren } from './dom';
+
+/** Without a new chunk for this long, an incoming file is declared stopped. */
+const STALL_MS = 30_000;
+const STALL_CHECK_MS = 5000;
+/** Files received at the same time; more are refused (memory is the bound). */
+const MAX_CONCURRENT_INCOMING = 8;
+/** Chunks of unannounced files already reported, bounded. */
+const MAX_ORPHANS = 256;
+
+interface IncomingEntry {
+  readonly transfer: IncomingFile;
+  readonly card: FileCard;
+  lastActivity: number;
+  /** Chunks of one file are handled one after another. */
+  queue: Promise<void>;
+  done: boolean;
+}
 
 export class FileSharing {
   readonly #view: ChatView;
   #session: RoomSession | null = null;
+  readonly #incoming = new Map<string, IncomingEntry>();
+  readonly #orphans = new Set<string>();
+  readonly #urls = new Map<string, string[]>();
+  readonly #outgoing = new Set<AbortController>();
+  #sendQueue: Promise<void> = Promise.resolve();
+  #stallTimer: ReturnType<typeof setInterval> | null = null;
+  #nextId = 0;
 
   constructor(view: ChatView) {
     this.#view = view;
+    view.onFiles((files) => { for (const file of files) this.#queueSend(file); });
+    view.onEvicted((id) => this.#revoke(id));
   }
 
   attach(session: RoomSession): void {
@@ -17,12 +52,262 @@ export class FileSharing {
   }
 
   connection(state: ConnectionState): void {
-    void state;
+    if (state.kind === 'closed') this.#closeAll();
   }
 
   handle(event: FileEvent): void {
-    void event;
-    void this.#view;
-    void this.#session;
+    if (event.kind === 'announced') this.#onAnnounced(event.body, event.author, event.from, event.ts);
+    else this.#onChunk(event.chunk);
+  }
+
+  // ---- Sending -------------------------------------------------------------------------------
+
+  #queueSend(file: File): void {
+    const id = this.#newId();
+    const self = this.#session?.self ?? { name: 'You', fingerprint: '', self: true };
+    const card = new FileCard(self, Date.now(), file.name || 'pasted file', file.size);
+    this.#view.addElement(id, card.li, null);
+    const plan = planFile(file.size, this.#session?.limits ?? null);
+    if (!plan.ok) {
+      card.error(`Not sent: ${plan.reason} (up to ${byteSize(plan.maxBytes)}).`);
+      return;
+    }
+    const abort = new AbortController();
+    card.status('Waiting to send…');
+    card.cancellable(() => abort.abort());
+    this.#sendQueue = this.#sendQueue.then(() => this.#send(id, file, card, abort));
+  }
+
+  async #send(id: string, file: File, card: FileCard, abort: AbortController): Promise<void> {
+    const session = this.#session;
+    if (abort.signal.aborted) {
+      card.error('Cancelled.');
+      return;
+    }
+    if (session === null || session.connection.state.kind !== 'online') {
+      card.error('Not sent: not connected.');
+      return;
+    }
+    this.#outgoing.add(abort);
+    card.status('Encrypting…');
+    try {
+      const result = await sendFile(file, { name: file.name || 'pasted file', mime: file.type || 'application/octet-stream', id: newFileId() },
+        session.limits, {
+          sendBody: async (body) => session.sendBody(encodeBody(body)),
+          sendChunk: (fileId, seq, data) => session.sendChunk(fileId, seq, data),
+        }, abort.signal, {
+          announced: (ts) => card.time(ts),
+          progress: (sent, total) => card.progress(sent, total, `Sending… ${sent} of ${total} parts`),
+        });
+      if (result.ok) {
+        card.done('Sent, end-to-end encrypted.');
+        const kind = previewKind(file.type);
+        if (kind !== null) this.#preview(id, card, file, kind, file.name);
+      } else {
+        card.error(result.cancelled ? 'Cancelled; the others see it as stopped.' : `Not sent: ${result.reason}.`);
+      }
+    } catch (e: unknown) {
+      card.error(`Not sent: ${e instanceof Error ? e.message : String(e)}.`);
+    } finally {
+      this.#outgoing.delete(abort);
+    }
+  }
+
+  // ---- Receiving -----------------------------------------------------------------------------
+
+  #onAnnounced(body: FileBody, author: Author, from: string, ts: number): void {
+    const key = `${from}|${body.id}`;
+    if (this.#incoming.has(key)) return;
+    const id = this.#newId();
+    const card = new FileCard(author, ts, body.name, body.size);
+    this.#view.addElement(id, card.li, { name: author.name, text: `sent a file: ${body.name}` });
+    const active = Array.from(this.#incoming.values()).filter((entry) => !entry.done).length;
+    const transfer = active >= MAX_CONCURRENT_INCOMING
+      ? 'too many files at once'
+      : IncomingFile.start(body, this.#session?.limits ?? null);
+    if (typeof transfer === 'string') {
+      card.error(`Not received: ${transfer}.`);
+      return;
+    }
+    card.progress(0, body.chunks, 'Receiving…');
+    const entry: IncomingEntry = { transfer, card, lastActivity: Date.now(), queue: Promise.resolve(), done: false };
+    this.#incoming.set(key, entry);
+    card.itemId = id;
+    this.#startStallTimer();
+  }
+
+  #onChunk(chunk: IncomingChunk): void {
+    const key = `${chunk.from}|${chunk.file}`;
+    const entry = this.#incoming.get(key);
+    if (entry === undefined) {
+      this.#orphan(key, chunk.from);
+      return;
+    }
+    if (entry.done) return;
+    entry.lastActivity = Date.now();
+    entry.queue = entry.queue.then(async () => {
+      if (entry.done) return;
+      try {
+        if (!(await entry.transfer.accept(chunk.seq, chunk.data))) return;
+        const { received, body } = { received: entry.transfer.received, body: entry.transfer.body };
+        entry.card.progress(received, body.chunks, `Receiving… ${received} of ${body.chunks} parts`);
+        if (!entry.transfer.complete) return;
+        entry.done = true;
+        entry.card.status('Checking…');
+        const bytes = await entry.transfer.assemble();
+        const kind = previewKind(body.mime);
+        // Only media shown inline keep their type; anything else is a plain download,
+        // so that no received HTML or SVG can ever be opened as a page of this origin.
+        const blob = new Blob([bytes], { type: kind === null ? 'application/octet-stream' : body.mime });
+        entry.card.done('Received, end-to-end encrypted; checksum verified.');
+        this.#preview(entry.card.itemId ?? key, entry.card, blob, kind, body.name);
+      } catch (e: unknown) {
+        entry.done = true;
+        entry.card.error(`This file could not be received: ${receiveErrorText(e)}.`);
+      }
+    });
+  }
+
+  /** A chunk of a file announced before this person joined: say so once. */
+  #orphan(key: string, from: string): void {
+    if (this.#orphans.has(key)) return;
+    this.#orphans.add(key);
+    if (this.#orphans.size > MAX_ORPHANS) {
+      const oldest = this.#orphans.values().next();
+      if (oldest.done !== true) this.#orphans.delete(oldest.value);
+    }
+    const name = this.#session?.author(from)?.name ?? 'Someone';
+    const id = this.#newId();
+    this.#view.addElement(id, h('li', { class: 'alert', attrs: { 'data-id': id } },
+      `A file from ${name} was sent before you joined, so it cannot be shown here.`), null);
+  }
+
+  #startStallTimer(): void {
+    if (this.#stallTimer !== null) return;
+    this.#stallTimer = setInterval(() => {
+      const now = Date.now();
+      let active = 0;
+      for (const entry of this.#incoming.values()) {
+        if (entry.done) continue;
+        if (now - entry.lastActivity > STALL_MS) {
+          entry.done = true;
+          entry.card.error(`The transfer stopped before it was complete (${entry.transfer.received} of ${entry.transfer.body.chunks} parts): cancelled by the sender, or the connection was lost.`);
+        } else {
+          active++;
+        }
+      }
+      if (active === 0 && this.#stallTimer !== null) {
+        clearInterval(this.#stallTimer);
+        this.#stallTimer = null;
+      }
+    }, STALL_CHECK_MS);
+  }
+
+  // ---- Blob URLs ------------------------------------------------------------------------------
+
+  #preview(id: string, card: FileCard, blob: Blob, kind: 'image' | 'video' | 'audio' | null, name: string): void {
+    const url = URL.createObjectURL(blob);
+    this.#urls.set(id, [...(this.#urls.get(id) ?? []), url]);
+    const stick = this.#view.isNearBottom();
+    card.show(url, kind, name, () => { if (stick) this.#view.scrollToBottom(); });
+    if (stick) this.#view.scrollToBottom();
+  }
+
+  #revoke(id: string): void {
+    for (const url of this.#urls.get(id) ?? []) URL.revokeObjectURL(url);
+    this.#urls.delete(id);
+  }
+
+  #closeAll(): void {
+    for (const abort of this.#outgoing) abort.abort();
+    for (const id of Array.from(this.#urls.keys())) this.#revoke(id);
+    this.#incoming.clear();
+    if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
+    this.#stallTimer = null;
+  }
+
+  #newId(): string {
+    return `file-${++this.#nextId}`;
+  }
+}
+
+/** The timeline card of one file, sent or received. */
+class FileCard {
+  readonly li: HTMLLIElement;
+  itemId: string | null = null;
+  readonly #author: Author;
+  readonly #meta: HTMLElement;
+  readonly #bar: HTMLProgressElement;
+  readonly #status: HTMLElement;
+  readonly #actions: HTMLElement;
+  readonly #media: HTMLElement;
+
+  constructor(author: Author, ts: number, name: string, size: number) {
+    this.#author = author;
+    this.#meta = messageMeta(author, ts, false);
+    this.#bar = h('progress', { class: 'file-progress', attrs: { max: '1', value: '0', 'aria-label': `Progress of ${name}` } });
+    this.#status = h('span', { class: 'file-status', attrs: { role: 'status' } });
+    this.#actions = h('span', { class: 'file-actions' });
+    this.#media = h('div', { class: 'file-media' });
+    this.li = h('li', { class: ['msg', 'file', author.self && 'own'] },
+      this.#meta,
+      h('div', { class: 'file-info' },
+        h('span', { class: 'file-icon', attrs: { 'aria-hidden': 'true' } }),
+        h('span', { class: 'file-name', text: name }),
+        h('span', { class: 'file-size', text: byteSize(size) })),
+      this.#media,
+      this.#bar,
+      h('div', { class: 'file-footer' }, this.#status, this.#actions));
+  }
+
+  time(ts: number): void {
+    const meta = messageMeta(this.#author, ts, false);
+    this.#meta.replaceWith(meta);
+  }
+
+  status(text: string): void {
+    this.#status.textContent = text;
+  }
+
+  progress(done: number, total: number, text: string): void {
+    this.#bar.max = total;
+    this.#bar.value = done;
+    this.#status.textContent = text;
+  }
+
+  cancellable(cancel: () => void): void {
+    replaceChildren(this.#actions, h('button', { class: 'link-button', attrs: { type: 'button' }, text: 'Cancel', on: { click: cancel } }));
+  }
+
+  done(text: string): void {
+    this.#bar.remove();
+    this.#status.textContent = text;
+    replaceChildren(this.#actions);
+  }
+
+  error(text: string): void {
+    this.#bar.remove();
+    this.li.classList.add('failed');
+    this.#status.textContent = text;
+    this.#status.classList.add('error');
+    replaceChildren(this.#actions);
+  }
+
+  /** Shows the file inline if it is media, and offers to save it. */
+  show(url: string, kind: 'image' | 'video' | 'audio' | null, name: string, loaded: () => void): void {
+    if (kind === 'image') {
+      const img = h('img', { class: 'preview', attrs: { src: url, alt: name } });
+      img.addEventListener('load', loaded, { once: true });
+      this.#media.append(img);
+    } else if (kind === 'video') {
+      const video = h('video', { class: 'preview', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } });
+      video.addEventListener('loadedmetadata', loaded, { once: true });
+      this.#media.append(video);
+    } else if (kind === 'audio') {
+      this.#media.append(h('audio', { class: 'preview-audio', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } }));
+    }
+    if (!this.#author.self) {
+      replaceChildren(this.#actions, h('a', { class: 'button', attrs: { href: url, download: name, rel: 'noopener' }, text: 'Save' }));
+    }
   }
 }

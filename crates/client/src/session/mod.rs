@@ -1,0 +1,475 @@
+//! A person's end-to-end encrypted session in one room, on top of [`Client`]: the
+//! layer the terminal UI, the JSON mode and tests talk to. It never hands out a key.
+//!
+//! What it does, in the order a session meets it:
+//! - **Join.** Connects, seals a signed `profile` body (`{"type":"profile","name","key",
+//!   "sent_at"}`, crypto.md) for the member id the server gave this connection, and joins
+//!   with it as base64url.
+//! - **Roster.** Opens every member's profile for *that* member id (the aad and the
+//!   signature bind it) and verifies it with the key it announces ([`roster`]). A member
+//!   whose profile fails is not shown, and their messages are dropped with a warning.
+//! - **Text.** Seals and signs outgoing text; opens incoming text and verifies it with the
+//!   sender's profile key. Anything that fails to decrypt or verify becomes a
+//!   [`SessionEvent::Warning`], never a message. Replays are dropped ([`replay`]).
+//! - **Files.** Announces a file with a sealed `file` body, then sends its STREAM-encrypted
+//!   chunks (`seq` = chunk index, 256 KiB of plaintext each) paced by acks with a small
+//!   window ([`outgoing`]); receives, reorders within a small window, decrypts, checks the
+//!   SHA-256 and hands the whole file over in memory ([`incoming`]).
+//! - **Presence and reconnection.** A lost connection is retried with backoff; the new
+//!   socket id is a new member id, so the profile is sealed again and the room rejoined,
+//!   and the roster is reconciled ([`driver`]).
+//! - **Rate limits.** A `rate_limited` refusal is retried after a growing pause.
+//!
+//! Everything the UI needs arrives as [`SessionEvent`]s on one bounded channel; what it
+//! wants done goes through the [`Session`] handle.
+
+mod driver;
+mod incoming;
+mod outgoing;
+mod replay;
+mod roster;
+
+use crate::client::{ClientError, ConnectOptions};
+use bytes::Bytes;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use streamchat_crypto::{IdentityKey, PublicKey, RoomKeys, RoomSecret};
+use streamchat_protocol::{ErrorBody, LeaveReason, Limits, MemberId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use roster::MAX_NAME_CHARS;
+
+/// Capacity of the session-event channel; a UI that stops reading holds the session
+/// back, and the server eventually sees a slow receiver.
+const EVENT_BUFFER: usize = 1024;
+/// Texts and files waiting to be sent, each.
+const OUTBOX_BUFFER: usize = 256;
+
+/// What a session needs to start.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The server's base URL, `http://host:port`.
+    pub server_url: String,
+    /// The room secret (from the invite link's fragment).
+    pub secret: RoomSecret,
+    /// The name shown to the others (cleaned and cut to [`MAX_NAME_CHARS`]).
+    pub name: String,
+    /// How to connect.
+    pub connect: ConnectOptions,
+    /// Whether to reconnect and rejoin after a lost connection. Default true.
+    pub reconnect: bool,
+}
+
+impl SessionConfig {
+    /// A config with default connect options and reconnection on.
+    pub fn new(server_url: impl Into<String>, secret: RoomSecret, name: impl Into<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            secret,
+            name: name.into(),
+            connect: ConnectOptions::default(),
+            reconnect: true,
+        }
+    }
+}
+
+/// A member as the UI shows them: a verified name and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The member id (the connection's Socket.IO id); changes on reconnection.
+    pub member: MemberId,
+    /// The name from the member's verified profile (cleaned of control characters).
+    pub name: String,
+    /// The fingerprint of `key`: five groups of four hex digits.
+    pub fingerprint: String,
+    /// The member's Ed25519 public key (base64url), stable across their reconnections.
+    pub key: PublicKey,
+    /// When they joined (server ms).
+    pub joined_at: u64,
+    /// Whether this is this session's own member.
+    #[serde(rename = "self")]
+    pub is_self: bool,
+}
+
+/// What a `file` body says about a file, cleaned for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// The transfer id (16 base64url characters).
+    pub id: String,
+    /// The file's name as the sender gave it, without path separators or control characters.
+    pub name: String,
+    /// The MIME type the sender declares.
+    pub mime: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// Number of chunks.
+    pub chunks: u32,
+    /// SHA-256 of the plaintext, base64url.
+    pub sha256: String,
+}
+
+/// The local id of something this session was asked to send.
+pub type SendId = u64;
+
+/// Everything that happens in the session, in order.
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    /// Joined the room (again, when `rejoin`): this session's member and the others present.
+    Ready {
+        /// This session as a member.
+        me: Member,
+        /// The others present, verified.
+        members: Vec<Member>,
+        /// The server's limits.
+        limits: Limits,
+        /// True after a reconnection.
+        rejoin: bool,
+    },
+    /// Someone joined.
+    MemberJoined {
+        /// Who, verified.
+        member: Member,
+        /// True when their key was seen in this session before (they reconnected).
+        returning: bool,
+    },
+    /// Someone left.
+    MemberLeft {
+        /// Who.
+        member: Member,
+        /// When (server ms; local time for departures noticed after a reconnection).
+        at: u64,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A verified text message from another member.
+    Message {
+        /// The sender.
+        from: Member,
+        /// Server time of acceptance (ms).
+        ts: u64,
+        /// The sender's clock (ms), as signed.
+        sent_at: u64,
+        /// The text, exactly as signed (not cleaned: display code must make it safe).
+        text: String,
+        /// Sent to this member only.
+        direct: bool,
+    },
+    /// Another member is typing.
+    Typing {
+        /// Who.
+        from: Member,
+    },
+    /// Another member announced a file; its chunks follow.
+    FileOffered {
+        /// The sender.
+        from: Member,
+        /// Server time of the announcement.
+        ts: u64,
+        /// The file.
+        file: FileInfo,
+    },
+    /// A file arrived whole, decrypted, in order and matching its SHA-256. In memory only.
+    FileReceived {
+        /// The sender.
+        from: Member,
+        /// Server time of the announcement.
+        ts: u64,
+        /// The file.
+        file: FileInfo,
+        /// Its content.
+        data: Bytes,
+    },
+    /// An incoming file was abandoned (tampered, incomplete, too large, sender left).
+    FileFailed {
+        /// The sender.
+        from: Member,
+        /// The file.
+        file: FileInfo,
+        /// Why, for people.
+        reason: String,
+    },
+    /// A text of ours was accepted by the server.
+    Sent {
+        /// The id [`Session::send_text`] returned.
+        id: SendId,
+        /// Server time of acceptance (ms), the time the others see.
+        ts: u64,
+    },
+    /// Progress of a file of ours: chunks acknowledged so far.
+    FileProgress {
+        /// The id [`Session::send_file`] returned.
+        id: SendId,
+        /// Chunks acknowledged.
+        sent: u32,
+        /// Chunks in all.
+        chunks: u32,
+    },
+    /// A file of ours was sent completely.
+    FileSent {
+        /// The id [`Session::send_file`] returned.
+        id: SendId,
+        /// The file.
+        file: FileInfo,
+        /// Server time of the announcement (ms).
+        ts: u64,
+    },
+    /// A text or file of ours could not be sent.
+    SendFailed {
+        /// Its id.
+        id: SendId,
+        /// Why, for people.
+        reason: String,
+    },
+    /// Something was dropped or refused: a message that failed decryption or its
+    /// signature, a profile that did not verify, a server refusal.
+    Warning {
+        /// For people.
+        message: String,
+    },
+    /// Server news (`notice`), e.g. `shutting_down`.
+    Notice {
+        /// The notice code.
+        code: String,
+        /// For people.
+        message: String,
+    },
+    /// The connection was lost; the session is reconnecting.
+    Disconnected {
+        /// Why, for people.
+        reason: String,
+    },
+    /// The session ended (left, or refused for good). No event follows.
+    Closed {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// The session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Connecting failed.
+    #[error(transparent)]
+    Connect(#[from] ClientError),
+    /// The server refused the join.
+    #[error("the server refused to join the room: {} ({})", .0.message, .0.code.as_str())]
+    Refused(ErrorBody),
+    /// No randomness for keys.
+    #[error(transparent)]
+    Randomness(#[from] streamchat_crypto::RandomnessUnavailable),
+    /// The name is empty after cleaning.
+    #[error("the name must have at least one visible character")]
+    BadName,
+}
+
+/// The session has ended; nothing more can be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session has ended")]
+pub struct SessionClosed;
+
+/// Control commands for the driver.
+enum Control {
+    Typing,
+    Leave(oneshot::Sender<()>),
+}
+
+/// The handle to a running session. Dropping it leaves the room.
+#[derive(Debug)]
+pub struct Session {
+    me: Member,
+    control: mpsc::Sender<Control>,
+    texts: mpsc::Sender<outgoing::OutgoingText>,
+    files: mpsc::Sender<outgoing::OutgoingFile>,
+    next_id: AtomicU64,
+    link: watch::Receiver<outgoing::LinkState>,
+    outbox_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Control::Typing => f.write_str("Typing"),
+            Control::Leave(_) => f.write_str("Leave"),
+        }
+    }
+}
+
+impl Session {
+    /// Connects, joins with a freshly sealed profile and starts the session. The first
+    /// event on the returned channel is [`SessionEvent::Ready`].
+    pub async fn start(
+        config: SessionConfig,
+    ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
+        let name = roster::clean_name(&config.name).ok_or(SessionError::BadName)?;
+        let identity = IdentityKey::generate()?;
+        let keys = config.secret.room_keys();
+        let shared = Arc::new(Shared {
+            server_url: config.server_url.clone(),
+            connect: config.connect.clone(),
+            room: protocol_room_id(&keys),
+            keys,
+            identity,
+            name,
+        });
+        let first = driver::connect_and_join(&shared).await?;
+        let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
+        let (link_tx, link_rx) = watch::channel(outgoing::LinkState::Connecting);
+        let (control_tx, control_rx) = mpsc::channel(16);
+        let (texts_tx, texts_rx) = mpsc::channel(OUTBOX_BUFFER);
+        let (files_tx, files_rx) = mpsc::channel(OUTBOX_BUFFER);
+        let me = shared.member_view(&first.ack.member, first.ack.at);
+        let outbox_tasks = vec![
+            tokio::spawn(outgoing::run_texts(
+                shared.clone(),
+                link_rx.clone(),
+                texts_rx,
+                events_tx.clone(),
+            )),
+            tokio::spawn(outgoing::run_files(
+                shared.clone(),
+                link_rx.clone(),
+                files_rx,
+                events_tx.clone(),
+            )),
+        ];
+        tokio::spawn(
+            driver::Driver::new(shared, events_tx, link_tx, config.reconnect).run(first, control_rx),
+        );
+        let session = Session {
+            me,
+            control: control_tx,
+            texts: texts_tx,
+            files: files_tx,
+            next_id: AtomicU64::new(1),
+            link: link_rx,
+            outbox_tasks,
+        };
+        Ok((session, events_rx))
+    }
+
+    /// This session as a member when it first joined (name, key and fingerprint stay;
+    /// the member id changes on reconnection).
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+
+    /// This session's current member id, if connected.
+    pub fn member_id(&self) -> Option<MemberId> {
+        match &*self.link.borrow() {
+            outgoing::LinkState::Up(link) => Some(link.protocol_member.clone()),
+            _ => None,
+        }
+    }
+
+    /// Queues a text; its outcome arrives as [`SessionEvent::Sent`] or
+    /// [`SessionEvent::SendFailed`] with the returned id.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<SendId, SessionClosed> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.texts
+            .send(outgoing::OutgoingText {
+                id,
+                text: text.into(),
+            })
+            .await
+            .map_err(|_| SessionClosed)?;
+        Ok(id)
+    }
+
+    /// Queues a file held in memory; progress and outcome arrive as
+    /// [`SessionEvent::FileProgress`], [`SessionEvent::FileSent`] or
+    /// [`SessionEvent::SendFailed`].
+    pub async fn send_file(
+        &self,
+        name: impl Into<String>,
+        mime: impl Into<String>,
+        data: Bytes,
+    ) -> Result<SendId, SessionClosed> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.files
+            .send(outgoing::OutgoingFile {
+                id,
+                name: name.into(),
+                mime: mime.into(),
+                data,
+            })
+            .await
+            .map_err(|_| SessionClosed)?;
+        Ok(id)
+    }
+
+    /// Tells the others this person is typing (sealed `typing` body); best effort.
+    pub fn typing(&self) {
+        // Best effort by design: a full queue means typing news is already on its way.
+        let _ = self.control.try_send(Control::Typing);
+    }
+
+    /// Sends what is still queued (for at most `drain`), then leaves the room and closes
+    /// the connection; resolves once the server acked the leave (or after a few seconds).
+    /// Events for the queued sends still arrive while this waits, so keep reading them
+    /// (or drop the receiver).
+    pub async fn leave(self, drain: Duration) {
+        let Session {
+            control,
+            texts,
+            files,
+            outbox_tasks,
+            ..
+        } = self;
+        // Closing the queues lets the senders finish what is queued and stop.
+        drop(texts);
+        drop(files);
+        let _ = tokio::time::timeout(drain, futures_util::future::join_all(outbox_tasks)).await;
+        let (tx, rx) = oneshot::channel();
+        if control.send(Control::Leave(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+        }
+    }
+}
+
+/// What every part of a session shares: where, which room, which keys, who.
+pub(crate) struct Shared {
+    server_url: String,
+    connect: ConnectOptions,
+    room: streamchat_protocol::RoomId,
+    keys: RoomKeys,
+    identity: IdentityKey,
+    name: String,
+}
+
+impl Shared {
+    fn member_view(&self, member: &MemberId, at: u64) -> Member {
+        let key = self.identity.public_key();
+        Member {
+            member: member.clone(),
+            name: self.name.clone(),
+            fingerprint: key.fingerprint().to_string(),
+            key,
+            joined_at: at,
+            is_self: true,
+        }
+    }
+}
+
+/// The protocol's room id for these keys (the same 22 characters both crates validate).
+pub fn protocol_room_id(keys: &RoomKeys) -> streamchat_protocol::RoomId {
+    // Invariant: a 16-byte id is always 22 canonical base64url characters.
+    streamchat_protocol::RoomId::new(keys.id().to_base64url())
+        .expect("a derived room id is valid base64url of 16 bytes")
+}
+
+/// The crypto crate's member id for a protocol member id. Both allow 1–64 bytes.
+pub(crate) fn crypto_member(member: &MemberId) -> streamchat_crypto::MemberId {
+    // Invariant: the protocol validated the length on the way in.
+    streamchat_crypto::MemberId::new(member.as_str())
+        .expect("protocol member ids are 1 to 64 bytes, as crypto.md requires")
+}
+
+/// Now, Unix ms, by this machine's clock.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

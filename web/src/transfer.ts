@@ -1,0 +1,240 @@
+//! Encrypted file transfer, without DOM: planning a file against the server's limits,
+//! sending it (the sealed `file` body first, then STREAM-encrypted chunks paced by the
+//! server's acks with a small window), and receiving it (decrypting chunks as they come,
+//! then checking the SHA-256 of the whole). Everything stays in memory; nothing is
+//! written anywhere unless the person saves the result.
+
+import type { FileBody } from './content';
+import {
+  FILE_KEY_BYTES, OpenError, chunkCount, decryptChunk, encryptChunk, importFileKey, newFileSecrets,
+  randomBytes, sha256,
+} from './crypto';
+import { type Bytes, bytesEqual, fromBase64Url, toBase64Url } from './encoding';
+import type { Ack, ErrorAck, Limits } from './protocol';
+
+/** Plaintext bytes per chunk (crypto.md default), unless the server allows less. */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+const GCM_TAG_BYTES = 16;
+/** Chunks in flight before waiting for the server's acks: enough to keep the pipe busy, small enough to stay responsive. */
+export const SEND_WINDOW = 4;
+const RATE_LIMIT_RETRIES = 6;
+/** When a server does not announce limits (a plain v1 server), assume no more than this. */
+export const FALLBACK_MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+export type Plan =
+  | { readonly ok: true; readonly chunkSize: number; readonly chunks: number; readonly maxBytes: number }
+  | { readonly ok: false; readonly reason: string; readonly maxBytes: number };
+
+/** The largest file these limits allow, with the chunk size this client would use. */
+export function maxFileBytes(limits: Limits | null): { chunkSize: number; maxBytes: number } {
+  if (limits === null) return { chunkSize: DEFAULT_CHUNK_SIZE, maxBytes: FALLBACK_MAX_FILE_BYTES };
+  const chunkSize = Math.max(1, Math.min(DEFAULT_CHUNK_SIZE, limits.maxChunkBytes - GCM_TAG_BYTES));
+  return { chunkSize, maxBytes: Math.min(limits.maxFileBytes, chunkSize * limits.maxFileChunks) };
+}
+
+/** Decides whether a file of `size` bytes can be sent, and how. */
+export function planFile(size: number, limits: Limits | null): Plan {
+  const { chunkSize, maxBytes } = maxFileBytes(limits);
+  if (size > maxBytes) return { ok: false, reason: 'larger than this server accepts', maxBytes };
+  return { ok: true, chunkSize, chunks: chunkCount(size, chunkSize), maxBytes };
+}
+
+/** What sending needs from the room: seal-and-send a body, send a chunk. */
+export interface TransferChannel {
+  sendBody(body: FileBody): Promise<{ ok: true; ts: number } | ErrorAck>;
+  sendChunk(file: string, seq: number, data: Bytes): Promise<Ack<null>>;
+}
+
+export interface SendCallbacks {
+  /** The announcement was accepted (server time). */
+  announced?(ts: number): void;
+  /** `sent` of `total` chunks acknowledged by the server. */
+  progress?(sent: number, total: number): void;
+}
+
+export type SendResult = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly cancelled: boolean };
+
+export function newFileId(): string {
+  return toBase64Url(randomBytes(12));
+}
+
+/**
+ * Sends `file`: reads it, hashes it, announces it sealed, then sends every chunk. The
+ * whole plaintext is read once because the SHA-256 goes into the announcement, which
+ * precedes the chunks (WebCrypto has no streaming digest); each chunk is encrypted only
+ * when it is about to be sent.
+ */
+export async function sendFile(
+  file: Blob,
+  meta: { readonly name: string; readonly mime: string; readonly id?: string },
+  limits: Limits | null,
+  channel: TransferChannel,
+  signal: AbortSignal,
+  callbacks: SendCallbacks = {},
+): Promise<SendResult> {
+  const plan = planFile(file.size, limits);
+  if (!plan.ok) return { ok: false, reason: plan.reason, cancelled: false };
+  const plaintext = new Uint8Array(await file.arrayBuffer());
+  if (signal.aborted) return cancelled();
+  const { fileKey, noncePrefix } = newFileSecrets();
+  const key = await importFileKey(fileKey);
+  const body: FileBody = {
+    type: 'file',
+    id: meta.id ?? newFileId(),
+    name: meta.name,
+    mime: meta.mime,
+    size: plaintext.length,
+    chunkSize: plan.chunkSize,
+    chunks: plan.chunks,
+    sha256: toBase64Url(await sha256(plaintext)),
+    key: toBase64Url(fileKey),
+    noncePrefix: toBase64Url(noncePrefix),
+    sentAt: Date.now(),
+  };
+  fileKey.fill(0);
+  const announced = await channel.sendBody(body);
+  if (!announced.ok) return { ok: false, reason: announced.message, cancelled: false };
+  callbacks.announced?.(announced.ts);
+
+  let acknowledged = 0;
+  let failure: string | null = null;
+  const inflight = new Set<Promise<void>>();
+  for (let seq = 0; seq < plan.chunks && failure === null; seq++) {
+    if (signal.aborted) break;
+    const last = seq === plan.chunks - 1;
+    const slice = plaintext.subarray(seq * plan.chunkSize, (seq + 1) * plan.chunkSize);
+    const data = await encryptChunk(key, noncePrefix, seq, last, slice);
+    const sending = sendChunkWithRetry(channel, body.id, seq, data, signal).then((ack) => {
+      if (ack.ok) {
+        acknowledged++;
+        callbacks.progress?.(acknowledged, plan.chunks);
+      } else {
+        failure ??= ack.message;
+      }
+    });
+    inflight.add(sending);
+    void sending.finally(() => inflight.delete(sending));
+    if (inflight.size >= SEND_WINDOW) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  if (signal.aborted && acknowledged < plan.chunks) return cancelled();
+  if (failure !== null) return { ok: false, reason: failure, cancelled: false };
+  return { ok: true };
+}
+
+function cancelled(): SendResult {
+  return { ok: false, reason: 'cancelled', cancelled: true };
+}
+
+async function sendChunkWithRetry(channel: TransferChannel, file: string, seq: number, data: Bytes, signal: AbortSignal): Promise<Ack<null>> {
+  for (let attempt = 0; ; attempt++) {
+    const ack = await channel.sendChunk(file, seq, data);
+    // The byte bucket refills: wait and try again rather than failing the whole file.
+    if (ack.ok || ack.code !== 'rate_limited' || attempt >= RATE_LIMIT_RETRIES || signal.aborted) return ack;
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+  }
+}
+
+// ---- Receiving ------------------------------------------------------------------------------
+
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+}
+
+/** A file being received: chunks are decrypted as they arrive and kept in memory. */
+export class IncomingFile {
+  readonly body: FileBody;
+  readonly #parts: (Bytes | undefined)[];
+  readonly #noncePrefix: Bytes;
+  readonly #key: Promise<CryptoKey>;
+  #received = 0;
+  #failed = false;
+
+  private constructor(body: FileBody, noncePrefix: Bytes, fileKey: Bytes) {
+    this.body = body;
+    this.#parts = new Array<Bytes | undefined>(body.chunks);
+    this.#noncePrefix = noncePrefix;
+    this.#key = importFileKey(fileKey);
+  }
+
+  /** Starts receiving an announced file, or explains why it will not be received. */
+  static start(body: FileBody, limits: Limits | null): IncomingFile | string {
+    // The sender may have chosen another chunk size; only the server's own bounds apply.
+    if (body.size > (limits?.maxFileBytes ?? FALLBACK_MAX_FILE_BYTES)) return 'larger than this server accepts';
+    if (limits !== null && body.chunks > limits.maxFileChunks) return 'in more parts than this server accepts';
+    const fileKey = fromBase64Url(body.key);
+    const noncePrefix = fromBase64Url(body.noncePrefix);
+    if (fileKey === null || fileKey.length !== FILE_KEY_BYTES || noncePrefix === null) return 'malformed announcement';
+    return new IncomingFile(body, noncePrefix, fileKey);
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get complete(): boolean {
+    return this.#received === this.body.chunks;
+  }
+
+  /**
+   * Decrypts chunk `seq`; returns true if it was new. Throws TransferError for a chunk
+   * that does not belong (bad index or size) and OpenError if it was altered.
+   */
+  async accept(seq: number, data: Bytes): Promise<boolean> {
+    if (this.#failed) return false;
+    if (seq >= this.body.chunks) throw this.#fail(`chunk ${seq} is beyond the announced ${this.body.chunks}`);
+    if (data.length > this.body.chunkSize + GCM_TAG_BYTES) throw this.#fail(`chunk ${seq} is larger than announced`);
+    if (this.#parts[seq] !== undefined) return false;
+    const last = seq === this.body.chunks - 1;
+    try {
+      const plaintext = await decryptChunk(await this.#key, this.#noncePrefix, seq, last, data);
+      const expected = last ? this.body.size - seq * this.body.chunkSize : this.body.chunkSize;
+      if (plaintext.length !== expected) throw new TransferError(`chunk ${seq} has the wrong length`);
+      if (this.#parts[seq] !== undefined) return false;
+      this.#parts[seq] = plaintext;
+      this.#received++;
+      return true;
+    } catch (e: unknown) {
+      this.#failed = true;
+      throw e;
+    }
+  }
+
+  /** The whole file once every chunk arrived, after checking its SHA-256. */
+  async assemble(): Promise<Bytes> {
+    if (!this.complete) throw new TransferError('the file is not complete');
+    const whole = new Uint8Array(this.body.size);
+    let offset = 0;
+    for (const part of this.#parts) {
+      if (part === undefined) throw new TransferError('the file is not complete');
+      whole.set(part, offset);
+      offset += part.length;
+    }
+    this.#parts.fill(undefined);
+    const expected = fromBase64Url(this.body.sha256);
+    if (expected === null || !bytesEqual(await sha256(whole), expected)) {
+      throw new TransferError('the file’s checksum does not match what the sender announced');
+    }
+    return whole;
+  }
+
+  #fail(message: string): TransferError {
+    this.#failed = true;
+    return new TransferError(message);
+  }
+}
+
+/** How a received file can be shown inline, if at all (everything else is only saved). */
+export function previewKind(mime: string): 'image' | 'video' | 'audio' | null {
+  if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(mime)) return 'image';
+  if (/^video\/(mp4|webm|ogg)$/.test(mime)) return 'video';
+  if (/^audio\/(mpeg|ogg|wav|x-wav|webm|mp4|aac|flac)$/.test(mime)) return 'audio';
+  return null;
+}
+
+/** Why a transfer failed, in words, for errors thrown while receiving. */
+export function receiveErrorText(e: unknown): string {
+  if (e instanceof OpenError) return 'a part of it was altered in transit or is out of place';
+  if (e instanceof TransferError) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
