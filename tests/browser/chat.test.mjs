@@ -98,12 +98,32 @@ test('Alice and Bob chat end to end with matching fingerprints, presence alerts 
   await bob.context.close();
 });
 
-test('the Leave button leaves the room and says so to the others', async () => {
+/** Pretends the tab went to the background or came back (headless tabs are always visible). */
+async function setVisibility(page, state) {
+  await page.evaluate((visibility) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+}
+
+test('unread messages count in the tab title while hidden; the Leave button says so to the others', async () => {
   const alice = await newPerson(browser);
   await enterRoom(alice, server.url, 'Alice');
   const bob = await newPerson(browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
+
+  assert.equal(await bob.page.title(), 'StreamChat');
+  await setVisibility(bob.page, 'hidden');
+  await say(alice.page, 'one');
+  await say(alice.page, 'two');
+  await waitForMessage(bob.page, 'Alice', 'two');
+  assert.equal(await bob.page.title(), '(2) StreamChat');
+  await setVisibility(bob.page, 'visible');
+  assert.equal(await bob.page.title(), 'StreamChat');
+  // Permission for notifications is asked only on a click, never on load.
+  assert.equal(await bob.page.evaluate(() => Notification.permission), 'default');
+  await bob.page.getByRole('button', { name: 'Enable notifications' }).waitFor();
   await bob.page.getByRole('button', { name: 'Leave' }).click();
   await bob.page.getByRole('heading', { name: 'You left the room' }).waitFor();
   const left = await waitForAlert(alice.page, 'Bob left the chat');

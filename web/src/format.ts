@@ -4,7 +4,7 @@
 //! tab title. Pure functions, so the tests can pin every string.
 
 import type { ConnectionState } from './connection';
-import type { LeaveReason } from './protocol';
+import type { ErrorAck, LeaveReason } from './protocol';
 
 export interface Clock {
   /** `HH:MM:SS`, 24-hour. */
@@ -186,5 +186,23 @@ function refusalText(code: string, message: string): string {
       return 'your name is too long for this server';
     default:
       return message || code;
+  }
+}
+
+/** Why a message was not sent, in words. */
+export function failureText(ack: ErrorAck): string {
+  switch (ack.code) {
+    case 'too_large':
+      return 'too large for this server';
+    case 'rate_limited':
+      return 'sending too fast; try again in a moment';
+    case 'timeout':
+      return 'no answer from the server; it may not have been delivered';
+    case 'offline':
+      return 'not connected';
+    case 'not_member':
+      return 'not in the room any more';
+    default:
+      return ack.message;
   }
 }

@@ -12,9 +12,10 @@ import {
 } from './crypto';
 import { type Body, type FileBody, MAX_TEXT_CHARS, decodeBody, encodeBody } from './content';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
-import { type PresenceAlert, presenceAlertText, typingText } from './format';
+import { type PresenceAlert, failureText, presenceAlertText, typingText } from './format';
 import type { Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Notice, Presence } from './protocol';
 import { ReplayGuard, replayKey } from './replay';
+import { TypingTracker } from './typing';
 
 /** A member as the UI shows them. */
 export interface MemberView {
@@ -80,14 +81,12 @@ interface KnownMember {
   readonly keyText: string;
 }
 
-const TYPING_SEND_INTERVAL_MS = 3000;
 /**
  * After this client reconnects, people who were here and are not (yet) back get this long
  * to reconnect too before their leaving is announced: after a server restart everyone
  * reconnects at once, in no particular order.
  */
 const RECONNECT_GRACE_MS = 20_000;
-const TYPING_SHOW_MS = 6000;
 /** People who left, remembered by key so that their return reads "rejoined"; bounded. */
 const MAX_REMEMBERED_PEOPLE = 256;
 
@@ -102,7 +101,7 @@ export class RoomSession {
   readonly #departed = new Map<string, string>();
   readonly #replay = new ReplayGuard();
   readonly #outbox: { id: string; text: string; typedAt: number }[] = [];
-  readonly #typing = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #typing: TypingTracker;
   /** People not back after our reconnection, by key: their leave alert waits for the grace period. */
   readonly #awaitingReturn = new Map<string, ReturnType<typeof setTimeout>>();
   #offlineCause: LeaveReason = 'disconnected';
@@ -110,7 +109,6 @@ export class RoomSession {
   #queue: Promise<void> = Promise.resolve();
   #member: string | null = null;
   #limits: Limits | null = null;
-  #lastTypingSent = 0;
   #nextId = 0;
   #lastAlert: Extract<ChatItem, { kind: 'alert' }> | null = null;
   #wentOfflineAt: number | null = null;
@@ -121,6 +119,8 @@ export class RoomSession {
     this.name = options.name;
     this.#listener = listener;
     this.#now = options.now ?? Date.now;
+    this.#typing = new TypingTracker((members) => this.#listener.typing(typingText(
+      members.map((member) => this.#members.get(member)?.view.name).filter((name): name is string => name !== undefined))));
     this.#connection = new Connection(
       {
         roomId: keys.roomId,
@@ -173,8 +173,7 @@ export class RoomSession {
     if (trimmed.trim().length === 0) return;
     const id = this.#newId();
     const typedAt = this.#now();
-    // Receivers clear the typing line when a text arrives: the next keystroke may say so again.
-    this.#lastTypingSent = 0;
+    this.#typing.resetSent();
     const item: ChatItem = {
       kind: 'text', id, author: this.self, text: trimmed.slice(0, MAX_TEXT_CHARS), ts: typedAt,
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
@@ -199,8 +198,7 @@ export class RoomSession {
   /** Called on every keystroke in the composer; sends a sealed `typing` at most every 3 s. */
   typing(): void {
     const now = this.#now();
-    if (this.#member === null || now - this.#lastTypingSent < TYPING_SEND_INTERVAL_MS) return;
-    this.#lastTypingSent = now;
+    if (this.#member === null || !this.#typing.shouldSend(now)) return;
     void this.#sealAndSend(encodeBody({ type: 'typing', sentAt: now }), true);
   }
 
@@ -216,7 +214,7 @@ export class RoomSession {
   }
 
   async leave(): Promise<void> {
-    this.#clearTyping();
+    this.#typing.clear();
     await this.#connection.leave();
   }
 
@@ -300,7 +298,7 @@ export class RoomSession {
       this.#alert(state.kind === 'offline' && state.cause === 'server_restart'
         ? 'The server is restarting; reconnecting…'
         : 'Connection lost; reconnecting…', 'warning');
-      this.#clearTyping();
+      this.#typing.clear();
     }
     this.#listener.connection(state);
   }
@@ -362,7 +360,7 @@ export class RoomSession {
       const gone = this.#members.get(presence.member);
       if (gone === undefined || gone.view.self) return;
       this.#members.delete(presence.member);
-      this.#stopTyping(presence.member);
+      this.#typing.stop(presence.member);
       this.#remember(gone);
       this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
     }
@@ -395,17 +393,17 @@ export class RoomSession {
     const author: Author = { name: sender.view.name, fingerprint: sender.view.fingerprint, self: false };
     switch (body.type) {
       case 'text':
-        this.#stopTyping(message.from);
+        this.#typing.stop(message.from);
         if (body.text.trim().length === 0) break;
         this.#add({
           kind: 'text', id: this.#newId(), author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
         });
         break;
       case 'typing':
-        this.#startTyping(message.from);
+        this.#typing.start(message.from);
         break;
       case 'file':
-        this.#stopTyping(message.from);
+        this.#typing.stop(message.from);
         this.#listener.file?.({ kind: 'announced', body, author, from: message.from, ts: message.ts });
         break;
       case 'unknown':
@@ -414,8 +412,9 @@ export class RoomSession {
   }
 
   #onNotice(notice: Notice): void {
-    if (notice.code === 'shutting_down') this.#alert('The server is shutting down.', 'warning');
-    else if (notice.code === 'rate_limited') this.#alert('Slow down: the server is limiting how fast you send.', 'warning');
+    // A shutdown is reported once, when the connection drops ("The server is restarting…").
+    if (notice.code === 'shutting_down') return;
+    if (notice.code === 'rate_limited') this.#alert('Slow down: the server is limiting how fast you send.', 'warning');
     else this.#alert(`Server notice: ${notice.message || notice.code}`, 'info');
   }
 
@@ -453,35 +452,6 @@ export class RoomSession {
   #clearAwaitingReturn(): void {
     for (const timer of this.#awaitingReturn.values()) clearTimeout(timer);
     this.#awaitingReturn.clear();
-  }
-
-  // ---- Typing ----------------------------------------------------------------------------
-
-  #startTyping(member: string): void {
-    const existing = this.#typing.get(member);
-    if (existing !== undefined) clearTimeout(existing);
-    this.#typing.set(member, setTimeout(() => this.#stopTyping(member), TYPING_SHOW_MS));
-    this.#emitTyping();
-  }
-
-  #stopTyping(member: string): void {
-    const timer = this.#typing.get(member);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.#typing.delete(member);
-    this.#emitTyping();
-  }
-
-  #clearTyping(): void {
-    for (const timer of this.#typing.values()) clearTimeout(timer);
-    this.#typing.clear();
-    this.#emitTyping();
-  }
-
-  #emitTyping(): void {
-    const names = Array.from(this.#typing.keys(), (member) => this.#members.get(member)?.view.name)
-      .filter((name): name is string => name !== undefined);
-    this.#listener.typing(typingText(names));
   }
 
   // ---- Helpers ---------------------------------------------------------------------------
@@ -523,23 +493,5 @@ export class RoomSession {
 
   #newId(): string {
     return `item-${++this.#nextId}`;
-  }
-}
-
-/** Why a message was not sent, in words. */
-export function failureText(ack: ErrorAck): string {
-  switch (ack.code) {
-    case 'too_large':
-      return 'too large for this server';
-    case 'rate_limited':
-      return 'sending too fast; try again in a moment';
-    case 'timeout':
-      return 'no answer from the server; it may not have been delivered';
-    case 'offline':
-      return 'not connected';
-    case 'not_member':
-      return 'not in the room any more';
-    default:
-      return ack.message;
   }
 }

@@ -1,8 +1,12 @@
 //! The `streamchat` binary: parses configuration, sets up logging, runs a subcommand.
+//! The subcommands live in libraries (`streamchat-server`, `streamchat-client`); this
+//! file only wires them to the command line.
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
+use streamchat_client::bench::BenchConfig;
+use streamchat_client::chat::ChatArgs;
 use streamchat_server::ServeConfig;
 
 /// StreamChat: ephemeral, end-to-end encrypted group chat.
@@ -19,6 +23,31 @@ enum Command {
     ///
     /// Every option can also be set in the environment or a `.env` file; flags win.
     Serve(ServeConfig),
+    /// Chat in a room from the terminal (full-screen UI, or --json for scripts and bots).
+    ///
+    /// Messages, names and files are sealed and signed here; the server sees none of them.
+    Chat(ChatArgs),
+    /// Rooms: `streamchat room new` prints a fresh invite link.
+    Room {
+        #[command(subcommand)]
+        command: RoomCommand,
+    },
+    /// Load generator: N clients in R rooms, S senders at a rate, one JSON line of results.
+    ///
+    /// Loopback servers only (unless --allow-remote). For heavy runs, start the server
+    /// with higher limits, e.g. `streamchat serve --max-connections-per-ip 100000
+    /// --messages-per-second 1000 --message-burst 1000 --send-buffer-packets 4096`.
+    Bench(BenchConfig),
+}
+
+#[derive(Debug, Subcommand)]
+enum RoomCommand {
+    /// Make a new room: 32 random bytes, printed as an invite link for SERVER.
+    New {
+        /// The server the link points to.
+        #[arg(long, default_value = "http://localhost:8000")]
+        server: String,
+    },
 }
 
 /// How long shutdown may take before the process exits anyway.
@@ -33,6 +62,22 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    // The full-screen chat owns the terminal: log lines would tear it, so it logs nothing.
+    let full_screen = matches!(&cli.command, Command::Chat(args) if !args.json);
+    if !full_screen {
+        init_logging();
+    }
+    match cli.command {
+        Command::Serve(config) => serve(config),
+        Command::Chat(args) => chat(args),
+        Command::Room {
+            command: RoomCommand::New { server },
+        } => room_new(&server),
+        Command::Bench(config) => bench(&config),
+    }
+}
+
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMCHAT_LOG")
@@ -42,8 +87,60 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match cli.command {
-        Command::Serve(config) => serve(config),
+}
+
+fn chat(args: ChatArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("streamchat: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(streamchat_client::chat::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("streamchat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn room_new(server: &str) -> ExitCode {
+    match streamchat_client::new_room_link(server) {
+        Ok(link) => {
+            #[allow(clippy::print_stdout)] // The link is this command's output.
+            {
+                println!("{link}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("streamchat: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(config: &BenchConfig) -> ExitCode {
+    match streamchat_client::bench::run(config) {
+        Ok(report) => match serde_json::to_string(&report) {
+            Ok(line) => {
+                #[allow(clippy::print_stdout)] // The report line is this command's output.
+                {
+                    println!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("streamchat: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("streamchat: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -76,30 +173,40 @@ fn serve(config: ServeConfig) -> ExitCode {
         let local = listener.local_addr().unwrap_or(addr);
         #[allow(clippy::print_stdout)] // The one line scripts and tests wait for.
         {
-            println!("streamchat listening on http://{local}");
+            println!("streamchat listening on {}://{local}", config.scheme());
         }
         let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(streamchat_server::run(listener, config, async move {
+        let mut server = tokio::spawn(streamchat_server::run(listener, config, async move {
             let _ = signal_rx.await;
         }));
-        shutdown_signal().await;
+        tokio::select! {
+            // The server stopped by itself: it could not start (a bad TLS file) or failed.
+            finished = &mut server => return server_exit(finished),
+            () = shutdown_signal() => {}
+        }
         let _ = signal_tx.send(());
         match tokio::time::timeout(SHUTDOWN_LIMIT, server).await {
-            Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-            Ok(Ok(Err(e))) => {
-                eprintln!("streamchat: server error: {e}");
-                ExitCode::FAILURE
-            }
-            Ok(Err(e)) => {
-                eprintln!("streamchat: server task failed: {e}");
-                ExitCode::FAILURE
-            }
+            Ok(finished) => server_exit(finished),
             Err(_) => {
                 tracing::warn!("shutdown took longer than {SHUTDOWN_LIMIT:?}; exiting anyway");
                 ExitCode::SUCCESS
             }
         }
     })
+}
+
+fn server_exit(finished: Result<std::io::Result<()>, tokio::task::JoinError>) -> ExitCode {
+    match finished {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("streamchat: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("streamchat: server task failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

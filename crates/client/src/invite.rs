@@ -83,6 +83,9 @@ mod tests {
     fn new_links_parse() {
         let link = new_room_link("http://localhost:8000/").unwrap();
         assert!(link.starts_with("http://localhost:8000/#"));
-        assert_eq!(Invite::parse(&link).unwrap().server_url, "http://localhost:8000");
+        assert_eq!(
+            Invite::parse(&link).unwrap().server_url,
+            "http://localhost:8000"
+        );
     }
 }

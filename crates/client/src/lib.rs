@@ -12,7 +12,11 @@
 //!   and never shows a key to the layers above.
 //! - [`invite`] and [`display`]: invite links; times, alerts and untrusted text as a
 //!   terminal shows them.
+//! - [`chat`]: `streamchat chat`, the terminal UI and the JSON mode.
+//! - [`bench`]: `streamchat bench`, the load generator.
 
+pub mod bench;
+pub mod chat;
 mod client;
 pub mod display;
 pub mod invite;

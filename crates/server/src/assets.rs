@@ -9,9 +9,8 @@ pub const FALLBACK_INDEX: &str = "<!doctype html>\n<html lang=\"en\"><head><meta
 Build it with <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code>, \
 then rebuild the server (or use <code>scripts/run</code>).</p></body></html>\n";
 
-/// Finds an embedded file by URL path (`/` means `/index.html`).
+/// Finds an embedded file by URL path.
 pub fn find(path: &str) -> Option<&'static [u8]> {
-    let path = if path == "/" { "/index.html" } else { path };
     ASSETS
         .iter()
         .find(|(p, _)| *p == path)

@@ -7,6 +7,7 @@
 
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use streamchat_protocol::Limits;
 
 /// Configuration of `streamchat serve`.
@@ -87,6 +88,15 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_LOG_IPS", default_value_t = false)]
     pub log_ips: bool,
 
+    /// TLS certificate chain (PEM). With --tls-key, serves HTTPS and WSS, so browsers
+    /// on other machines get the secure context WebCrypto needs.
+    #[arg(long, env = "STREAMCHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for --tls-cert.
+    #[arg(long, env = "STREAMCHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Deprecated: the original StreamChat's server-held Fernet key. Ignored with a
     /// warning: keys now live only in clients.
     #[arg(long, env = "ENCRYPTION_KEY", hide = true)]
@@ -152,6 +162,15 @@ impl ServeConfig {
             return invalid("--max-profile-bytes must be at most 65536".into());
         }
         Ok(())
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The limits clients are told in the join ack.

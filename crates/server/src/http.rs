@@ -80,7 +80,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn static_file(uri: Uri) -> Response {
-    let path = uri.path();
+    let path = match uri.path() {
+        "/" => "/index.html",
+        other => other,
+    };
     match assets::find(path) {
         Some(bytes) => {
             // Vite fingerprints everything under /assets/: cache it for good.
@@ -98,7 +101,7 @@ async fn static_file(uri: Uri) -> Response {
             )
                 .into_response()
         }
-        None if path == "/" || path == "/index.html" => (
+        None if path == "/index.html" => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-cache"),

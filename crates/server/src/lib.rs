@@ -42,6 +42,16 @@ pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("TLS certificate or key: {e}"))
+                })?,
+        ),
+        _ => None,
+    };
     let state = AppState::new(config, Arc::new(SingleNode));
     let (app, io) = app(state.clone());
     let drain = async move {
@@ -65,12 +75,26 @@ pub async fn run(
         tokio::time::sleep(NOTICE_GRACE).await;
         io.close().await;
     };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(drain)
-    .await
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(drain)
+                .await
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let on_drained = handle.clone();
+            tokio::spawn(async move {
+                drain.await;
+                on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
 }
 
 /// The whole application: Socket.IO on `/socket.io/` and plain HTTP beside it.

@@ -35,16 +35,18 @@ pub(crate) struct Joined {
 }
 
 /// Seals this session's profile for `member`, base64url.
-fn sealed_profile(shared: &Shared, member: &streamchat_crypto::MemberId) -> Result<String, SessionError> {
+fn sealed_profile(
+    shared: &Shared,
+    member: &streamchat_crypto::MemberId,
+) -> Result<String, SessionError> {
     let body = Body::Profile(Profile {
         name: shared.name.clone(),
         key: shared.identity.public_key(),
         sent_at: now_ms(),
     });
     let body = serde_json::to_vec(&body).map_err(|e| ClientError::Payload(e.to_string()))?;
-    let sealed = seal(&shared.keys, member, &shared.identity, &body).map_err(|e| {
-        ClientError::Payload(format!("cannot seal the profile: {e}"))
-    })?;
+    let sealed = seal(&shared.keys, member, &shared.identity, &body)
+        .map_err(|e| ClientError::Payload(format!("cannot seal the profile: {e}")))?;
     Ok(encoding::encode(&sealed))
 }
 
@@ -313,7 +315,12 @@ impl Driver {
     async fn send_typing(&mut self, client: &Client) {
         let body = format!(r#"{{"type":"typing","sent_at":{}}}"#, now_ms());
         let member = crypto_member(client.member_id());
-        if let Ok(sealed) = seal(&self.shared.keys, &member, &self.shared.identity, body.as_bytes()) {
+        if let Ok(sealed) = seal(
+            &self.shared.keys,
+            &member,
+            &self.shared.identity,
+            body.as_bytes(),
+        ) {
             // Typing news is best effort: a refusal or loss only hides a hint.
             let _ = client
                 .emit_no_ack(
@@ -414,8 +421,8 @@ impl Driver {
         if sender.is_self {
             return;
         }
-        let verified = open(&self.shared.keys, &crypto_member(&msg.from), &msg.data.0)
-            .and_then(|opened| {
+        let verified =
+            open(&self.shared.keys, &crypto_member(&msg.from), &msg.data.0).and_then(|opened| {
                 let signature = *opened.signature();
                 opened.verify(&sender.key).map(|v| (v, signature))
             });

@@ -335,7 +335,8 @@ impl Session {
             )),
         ];
         tokio::spawn(
-            driver::Driver::new(shared, events_tx, link_tx, config.reconnect).run(first, control_rx),
+            driver::Driver::new(shared, events_tx, link_tx, config.reconnect)
+                .run(first, control_rx),
         );
         let session = Session {
             me,
@@ -467,7 +468,7 @@ pub(crate) fn crypto_member(member: &MemberId) -> streamchat_crypto::MemberId {
 }
 
 /// Now, Unix ms, by this machine's clock.
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -184,7 +184,10 @@ async fn send_body(
                 max: link.limits.max_message_bytes as u64,
             });
         }
-        let result = link.client.msg(&shared.room, Bytes::from(sealed), None).await;
+        let result = link
+            .client
+            .msg(&shared.room, Bytes::from(sealed), None)
+            .await;
         match classify(result)? {
             Attempt::Done(ack) => return Ok((ack.ts, link)),
             Attempt::Pause => {
@@ -262,12 +265,16 @@ fn new_file_id() -> Result<FileId, SendError> {
     FileId::new(id).map_err(|e| SendError::Local(e.to_string()))
 }
 
-/// The plaintext chunk size for this server: 256 KiB unless its chunk limit is lower.
-fn chunk_size_for(limits: &Limits) -> u32 {
-    let room = limits
+/// The plaintext chunk size for a file of `size` bytes on this server: 256 KiB, less if
+/// the server's chunk limit is lower, more if the file would otherwise need more chunks
+/// than the server relays (up to the chunk limit).
+fn chunk_size_for(limits: &Limits, size: u64) -> u32 {
+    let largest = limits
         .max_chunk_bytes
-        .saturating_sub(streamchat_crypto::CHUNK_TAG_LEN);
-    (DEFAULT_CHUNK_SIZE as usize).min(room).max(1) as u32
+        .saturating_sub(streamchat_crypto::CHUNK_TAG_LEN)
+        .clamp(1, streamchat_crypto::MAX_CHUNK_SIZE as usize) as u64;
+    let needed = size.div_ceil(u64::from(limits.max_file_chunks.max(1)));
+    u64::from(DEFAULT_CHUNK_SIZE).max(needed).min(largest) as u32
 }
 
 async fn send_file(
@@ -305,7 +312,7 @@ async fn send_file_once(
             max: limits.max_file_bytes,
         });
     }
-    let chunk_size = chunk_size_for(&limits);
+    let chunk_size = chunk_size_for(&limits, size);
     let chunks =
         FileManifest::chunk_count(size, chunk_size).map_err(|e| SendError::Local(e.to_string()))?;
     if chunks > limits.max_file_chunks {
@@ -331,7 +338,8 @@ async fn send_file_once(
         sent_at: now_ms(),
     };
     let info = FileInfo::from_offer(&offer);
-    let body = serde_json::to_vec(&Body::File(offer)).map_err(|e| SendError::Local(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&Body::File(offer)).map_err(|e| SendError::Local(e.to_string()))?;
     // The announcement may have gone out on a newer connection than `link`: the chunks
     // follow it there.
     let (ts, announced_on) = send_body(shared, links, &body).await?;
@@ -424,8 +432,7 @@ impl ChunkSender {
                         backoff = Backoff::new();
                     }
                     // Progress at most every 1/32 of the file, and at the end.
-                    if acked == self.chunks || acked - last_progress >= (self.chunks / 32).max(1)
-                    {
+                    if acked == self.chunks || acked - last_progress >= (self.chunks / 32).max(1) {
                         last_progress = acked;
                         let _ = events
                             .send(SessionEvent::FileProgress {
@@ -463,12 +470,20 @@ mod tests {
             max_file_bytes: 1 << 28,
             max_members_per_room: 1000,
         };
-        assert_eq!(chunk_size_for(&limits), 256 * 1024);
+        assert_eq!(chunk_size_for(&limits, 10), 256 * 1024);
+        assert_eq!(chunk_size_for(&limits, 1 << 28), 256 * 1024);
         let small = Limits {
             max_chunk_bytes: 1000,
             ..limits
         };
-        assert_eq!(chunk_size_for(&small), 984);
+        assert_eq!(chunk_size_for(&small, 10), 984);
+        // 256 chunks of at most 1 MiB: a 200 MiB file needs 800 KiB chunks.
+        let few = Limits {
+            max_file_chunks: 256,
+            ..limits
+        };
+        assert_eq!(chunk_size_for(&few, 200 << 20), 800 * 1024);
+        assert_eq!(chunk_size_for(&few, 1 << 30), (1 << 20) - 16);
     }
 
     #[test]

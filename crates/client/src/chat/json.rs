@@ -1,0 +1,295 @@
+//! `streamchat chat <link> --name NAME --json`: the chat for scripts and bots.
+//!
+//! Reads stdin line by line: each line is a text message, except commands (`/send PATH`,
+//! `/save N PATH`, `/who`, `/quit`; a line starting with `//` is a message starting with
+//! `/`). Writes one JSON object per line to stdout, each with an `"event"` field. End of
+//! input sends what is still queued, leaves the room and exits.
+//!
+//! Events (all times are server Unix ms unless named `sent_at`; `time` and `date` are
+//! the local-zone forms; a member is `{member, name, fingerprint, key, joined_at, self}`):
+//!
+//! | event | fields |
+//! |---|---|
+//! | `ready` | `rejoin`, `room`, `me` (member), `members` (others), `limits` — first event, and again after each reconnection |
+//! | `joined` | `member`, `returning`, `at`, `time`, `date`, `text` ("Alice joined the chat at 14:30:45 on 2026-11-29") |
+//! | `left` | `member`, `at`, `reason` (`left`, `disconnected`, `timeout`, `server_restart`), `time`, `date`, `text` |
+//! | `message` | `from` (member), `text`, `ts`, `sent_at`, `direct`, `time`, `date` — verified |
+//! | `typing` | `from` |
+//! | `file_offered` | `from`, `ts`, `file` (`{id, name, mime, size, chunks, sha256}`) |
+//! | `file` | `number` (for `/save`), `from`, `ts`, `file` — complete, decrypted, SHA-256 checked, in memory |
+//! | `file_failed` | `from`, `file`, `reason` |
+//! | `queued` | `id`, `kind` (`text` or `file`), and `name` for files: the id later events refer to |
+//! | `sent` | `id`, `ts` |
+//! | `file_progress` | `id`, `sent`, `chunks` |
+//! | `file_sent` | `id`, `file`, `ts` |
+//! | `send_failed` | `id`, `reason` |
+//! | `saved` | `number`, `path`, `bytes` |
+//! | `members` | `members` (everyone, self first), the answer to `/who` |
+//! | `warning` | `message` — something was dropped (failed decryption or signature, bad profile) |
+//! | `notice` | `code`, `message` — from the server |
+//! | `error` | `message` — a command could not be done |
+//! | `disconnected` | `reason` — reconnecting follows |
+//! | `closed` | `reason` — the last event |
+
+use super::ChatError;
+use super::command::{self, COMMANDS_HELP, Input};
+use super::files::{self, KeptFiles};
+use crate::display::{
+    PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
+};
+use crate::session::{Member, Session, SessionConfig, SessionEvent};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+use streamchat_protocol::Limits;
+use tokio::io::AsyncBufReadExt;
+
+/// How long queued sends may take after input ends.
+const DRAIN: Duration = Duration::from_secs(120);
+
+/// Writes JSON lines to stdout; a closed stdout (the reader went away) ends the program.
+struct Out;
+
+impl Out {
+    fn emit(&self, value: Value) -> bool {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{value}")
+            .and_then(|()| stdout.flush())
+            .is_ok()
+    }
+}
+
+/// The chat's state as far as the JSON mode needs it.
+#[derive(Default)]
+struct State {
+    files: KeptFiles,
+    limits: Option<Limits>,
+    room: String,
+    me: Option<Member>,
+    members: HashMap<String, Member>,
+}
+
+fn member_json(member: &Member) -> Value {
+    serde_json::to_value(member).unwrap_or(Value::Null)
+}
+
+fn clock_fields(ts: u64) -> (String, String) {
+    local_time_and_date(ts)
+}
+
+impl State {
+    /// The JSON for a session event (None for events not shown).
+    fn event_json(&mut self, event: SessionEvent) -> Value {
+        match event {
+            SessionEvent::Ready {
+                me,
+                members,
+                limits,
+                rejoin,
+            } => {
+                self.limits = Some(limits);
+                self.members = members
+                    .iter()
+                    .map(|m| (m.member.to_string(), m.clone()))
+                    .collect();
+                let value = json!({
+                    "event": "ready", "rejoin": rejoin, "room": self.room,
+                    "me": member_json(&me),
+                    "members": members.iter().map(member_json).collect::<Vec<_>>(),
+                    "limits": limits,
+                });
+                self.me = Some(me);
+                value
+            }
+            SessionEvent::MemberJoined { member, returning } => {
+                let (time, date) = clock_fields(member.joined_at);
+                let alert = if returning {
+                    PresenceAlert::Rejoined { name: &member.name }
+                } else {
+                    PresenceAlert::Joined { name: &member.name }
+                };
+                let text = presence_alert_text(&alert, &at_time(member.joined_at));
+                self.members
+                    .insert(member.member.to_string(), member.clone());
+                json!({
+                    "event": "joined", "member": member_json(&member), "returning": returning,
+                    "at": member.joined_at, "time": time, "date": date, "text": text,
+                })
+            }
+            SessionEvent::MemberLeft { member, at, reason } => {
+                self.members.remove(member.member.as_str());
+                let (time, date) = clock_fields(at);
+                let text = presence_alert_text(
+                    &PresenceAlert::Left {
+                        name: &member.name,
+                        reason,
+                    },
+                    &at_time(at),
+                );
+                json!({
+                    "event": "left", "member": member_json(&member), "at": at,
+                    "reason": leave_reason_code(reason), "time": time, "date": date, "text": text,
+                })
+            }
+            SessionEvent::Message {
+                from,
+                ts,
+                sent_at,
+                text,
+                direct,
+            } => {
+                let (time, date) = clock_fields(ts);
+                json!({
+                    "event": "message", "from": member_json(&from), "text": text, "ts": ts,
+                    "sent_at": sent_at, "direct": direct, "time": time, "date": date,
+                })
+            }
+            SessionEvent::Typing { from } => json!({"event": "typing", "from": member_json(&from)}),
+            SessionEvent::FileOffered { from, ts, file } => json!({
+                "event": "file_offered", "from": member_json(&from), "ts": ts, "file": file,
+            }),
+            SessionEvent::FileReceived {
+                from,
+                ts,
+                file,
+                data,
+            } => {
+                let (number, dropped) = self.files.keep(from.clone(), ts, file.clone(), data);
+                let (time, date) = clock_fields(ts);
+                json!({
+                    "event": "file", "number": number, "from": member_json(&from), "ts": ts,
+                    "file": file, "time": time, "date": date, "dropped": dropped,
+                })
+            }
+            SessionEvent::FileFailed { from, file, reason } => json!({
+                "event": "file_failed", "from": member_json(&from), "file": file, "reason": reason,
+            }),
+            SessionEvent::Sent { id, ts } => json!({"event": "sent", "id": id, "ts": ts}),
+            SessionEvent::FileProgress { id, sent, chunks } => {
+                json!({"event": "file_progress", "id": id, "sent": sent, "chunks": chunks})
+            }
+            SessionEvent::FileSent { id, file, ts } => {
+                json!({"event": "file_sent", "id": id, "file": file, "ts": ts})
+            }
+            SessionEvent::SendFailed { id, reason } => {
+                json!({"event": "send_failed", "id": id, "reason": reason})
+            }
+            SessionEvent::Warning { message } => json!({"event": "warning", "message": message}),
+            SessionEvent::Notice { code, message } => {
+                json!({"event": "notice", "code": code, "message": message})
+            }
+            SessionEvent::Disconnected { reason } => {
+                json!({"event": "disconnected", "reason": reason})
+            }
+            SessionEvent::Closed { reason } => json!({"event": "closed", "reason": reason}),
+        }
+    }
+
+    fn who(&self) -> Value {
+        let mut all: Vec<&Member> = self.me.iter().collect();
+        let mut others: Vec<&Member> = self.members.values().collect();
+        others.sort_by_key(|m| m.joined_at);
+        all.extend(others);
+        json!({"event": "members", "members": all.into_iter().map(member_json).collect::<Vec<_>>()})
+    }
+}
+
+fn error(message: impl Into<String>) -> Value {
+    json!({"event": "error", "message": message.into()})
+}
+
+/// What to do after a line of input.
+enum Next {
+    Continue,
+    Quit,
+}
+
+async fn handle_line(line: &str, session: &Session, state: &mut State, out: &Out) -> Next {
+    let reply = match command::parse(line) {
+        Err(message) => error(message),
+        Ok(Input::Nothing) => return Next::Continue,
+        Ok(Input::Quit) => return Next::Quit,
+        Ok(Input::Help) => json!({"event": "help", "commands": COMMANDS_HELP}),
+        Ok(Input::Who) => state.who(),
+        Ok(Input::Text(text)) => match session.send_text(text).await {
+            Ok(id) => json!({"event": "queued", "id": id, "kind": "text"}),
+            Err(e) => error(e.to_string()),
+        },
+        Ok(Input::Send(path)) => {
+            let max = state.limits.map_or(u64::MAX, |l| l.max_file_bytes);
+            match files::read_for_sending(&path, max).await {
+                Err(e) => error(e.to_string()),
+                Ok((name, mime, data)) => match session.send_file(name.clone(), mime, data).await {
+                    Ok(id) => json!({"event": "queued", "id": id, "kind": "file", "name": name}),
+                    Err(e) => error(e.to_string()),
+                },
+            }
+        }
+        Ok(Input::Save { number, path }) => match state.files.get(number) {
+            None => error(files::LocalFileError::NoSuchFile(number).to_string()),
+            Some(file) => match files::save(file, &path) {
+                Ok(written) => json!({
+                    "event": "saved", "number": number, "path": written.display().to_string(),
+                    "bytes": file.data.len(),
+                }),
+                Err(e) => error(e.to_string()),
+            },
+        },
+    };
+    if out.emit(reply) {
+        Next::Continue
+    } else {
+        Next::Quit
+    }
+}
+
+/// Runs the JSON mode until stdin ends, `/quit`, or the session closes.
+pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
+    let out = Out;
+    let room = super::super::session::protocol_room_id(&config.secret.room_keys()).to_string();
+    let (session, mut events) = match Session::start(config).await {
+        Ok(started) => started,
+        Err(e) => {
+            out.emit(json!({"event": "closed", "reason": e.to_string()}));
+            return Err(e.into());
+        }
+    };
+    let mut state = State {
+        room,
+        ..State::default()
+    };
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    if let Next::Quit = handle_line(&line, &session, &mut state, &out).await {
+                        break;
+                    }
+                }
+                // End of input (or unreadable input): leave after sending what is queued.
+                Ok(None) | Err(_) => break,
+            },
+            event = events.recv() => match event {
+                None => return Ok(()),
+                Some(event) => {
+                    let closed = matches!(event, SessionEvent::Closed { .. });
+                    if !out.emit(state.event_json(event)) || closed {
+                        return Ok(());
+                    }
+                }
+            },
+        }
+    }
+    let leaving = tokio::spawn(session.leave(DRAIN));
+    while let Some(event) = events.recv().await {
+        let closed = matches!(event, SessionEvent::Closed { .. });
+        if !out.emit(state.event_json(event)) || closed {
+            break;
+        }
+    }
+    // The session is closed; the leave task has nothing left to wait for.
+    let _ = leaving.await;
+    Ok(())
+}

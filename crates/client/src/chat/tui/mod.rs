@@ -1,0 +1,149 @@
+//! `streamchat chat <link> --name NAME`: the full-screen terminal UI (ratatui +
+//! crossterm), Elm-style: [`model`] holds the state and its `update`, [`view`] draws it,
+//! and this module is the runtime that feeds it keys, session events and ticks, runs
+//! the effects (send, read a file, save a file, quit) and redraws.
+//!
+//! Keys are read on a thread of their own (crossterm's reader blocks) and forwarded on
+//! a bounded channel; the terminal is restored on every exit path, panics included
+//! (`ratatui::init` installs that hook).
+
+pub mod model;
+pub mod view;
+
+use super::ChatError;
+use super::files;
+use crate::session::{Session, SessionConfig, SessionEvent, now_ms};
+use model::{Effect, Model, Msg, update};
+use ratatui::crossterm::event::{self, Event};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long queued sends may take after `/quit`.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How often the screen is refreshed without input (typing indicators expire).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Reads terminal events on a thread until `stop` is set.
+fn spawn_input_reader(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(_) => break,
+            }
+            let msg = match event::read() {
+                Ok(Event::Key(key)) => Msg::Key(key),
+                Ok(Event::Paste(text)) => Msg::Paste(text),
+                Ok(Event::Resize(..)) => Msg::Tick,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.blocking_send(msg).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Runs the terminal UI until the person quits.
+pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
+    // Join before taking over the screen, so a bad link or a full room is a plain error.
+    let (session, mut events) = Session::start(config).await?;
+    let mut model = Model::new(session.me().clone(), link);
+    let mut terminal = ratatui::init();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (input_tx, mut input_rx) = mpsc::channel(256);
+    let (effects_tx, mut effects_rx) = mpsc::channel::<Msg>(64);
+    spawn_input_reader(input_tx, stop.clone());
+    let mut tick = tokio::time::interval(TICK);
+    let mut session_open = true;
+    let result = loop {
+        let msg = tokio::select! {
+            Some(msg) = input_rx.recv() => msg,
+            Some(msg) = effects_rx.recv() => msg,
+            event = events.recv(), if session_open => match event {
+                Some(event) => Msg::Session(event),
+                None => {
+                    session_open = false;
+                    Msg::Session(SessionEvent::Closed { reason: "the session ended".to_owned() })
+                }
+            },
+            _ = tick.tick() => Msg::Tick,
+        };
+        let effects = update(&mut model, msg, now_ms());
+        let mut quit = false;
+        for effect in effects {
+            match effect {
+                Effect::Quit => quit = true,
+                other => run_effect(other, &session, &model, &effects_tx).await,
+            }
+        }
+        if quit {
+            break Ok(());
+        }
+        if let Err(e) = terminal.draw(|frame| view::view(&model, frame, now_ms())) {
+            break Err(ChatError::Terminal(e));
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    ratatui::restore();
+    // Events of the queued sends are no longer shown; dropping the receiver lets the
+    // session finish without waiting for a reader.
+    drop(events);
+    session.leave(DRAIN).await;
+    result
+}
+
+/// Runs one effect; slow ones (file I/O) run as tasks and report back as messages.
+async fn run_effect(effect: Effect, session: &Session, model: &Model, back: &mpsc::Sender<Msg>) {
+    match effect {
+        Effect::SendText(text) => {
+            let at = now_ms();
+            let msg = match session.send_text(text.clone()).await {
+                Ok(id) => Msg::TextQueued { id, text, at },
+                Err(e) => Msg::Failed(format!("Not sent: {e}")),
+            };
+            let _ = back.send(msg).await;
+        }
+        Effect::SendFile(path) => {
+            let max = model.limits.map_or(u64::MAX, |l| l.max_file_bytes);
+            match files::read_for_sending(&path, max).await {
+                Err(e) => {
+                    let _ = back.send(Msg::Failed(format!("Cannot send: {e}"))).await;
+                }
+                Ok((name, mime, data)) => {
+                    let size = data.len() as u64;
+                    let msg = match session.send_file(name.clone(), mime, data).await {
+                        Ok(id) => Msg::FileQueued { id, name, size },
+                        Err(e) => Msg::Failed(format!("Cannot send: {e}")),
+                    };
+                    let _ = back.send(msg).await;
+                }
+            }
+        }
+        Effect::Save { number, path } => {
+            let msg = match model.files.get(number) {
+                None => Msg::Failed(files::LocalFileError::NoSuchFile(number).to_string()),
+                Some(file) => {
+                    let file = file.clone();
+                    let saved =
+                        tokio::task::spawn_blocking(move || files::save(&file, &path)).await;
+                    match saved {
+                        Ok(Ok(written)) => Msg::Saved {
+                            number,
+                            path: written.display().to_string(),
+                        },
+                        Ok(Err(e)) => Msg::Failed(format!("Not saved: {e}")),
+                        Err(e) => Msg::Failed(format!("Not saved: {e}")),
+                    }
+                }
+            };
+            let _ = back.send(msg).await;
+        }
+        Effect::Typing => session.typing(),
+        Effect::Quit => {}
+    }
+}

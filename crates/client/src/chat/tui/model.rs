@@ -1,0 +1,726 @@
+//! The terminal UI's state and how it changes, Elm-style: [`Model`] is everything the
+//! screen shows, [`Msg`] is everything that can happen (a key, a session event, a tick,
+//! the result of an effect), and [`update`] turns one into the next model plus the
+//! [`Effect`]s to run. No I/O here, so tests drive it directly.
+
+use super::super::command::{self, COMMANDS_HELP, Input};
+use super::super::files::KeptFiles;
+use crate::display::{
+    PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
+};
+use crate::session::{FileInfo, Member, SendId, SessionEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::{HashMap, VecDeque};
+use streamchat_protocol::{Limits, MemberId};
+
+/// Timeline entries kept, at most; older ones scroll away for good.
+pub const MAX_TIMELINE: usize = 2000;
+/// How long "Bob is typing…" shows after Bob's last typing news.
+pub const TYPING_SHOW_MS: u64 = 6000;
+/// Typing news is sent at most this often.
+pub const TYPING_SEND_INTERVAL_MS: u64 = 3000;
+
+/// Where one of this person's own messages stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for the server's ack.
+    Sending,
+    /// Accepted by the server.
+    Sent,
+    /// Not sent.
+    Failed(String),
+}
+
+/// One entry of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A text message.
+    Message {
+        /// Sender's name (cleaned).
+        author: String,
+        /// Sender's fingerprint.
+        fingerprint: String,
+        /// Server time (local time of typing until an own message is acked).
+        ts: u64,
+        /// The text (untrusted: the view makes it safe).
+        text: String,
+        /// Whether it is this person's own.
+        own: bool,
+        /// For own messages, the send id and status.
+        status: Option<(SendId, Status)>,
+        /// Sent to this member only.
+        direct: bool,
+    },
+    /// A system alert: presence, files, warnings.
+    Alert {
+        /// The text.
+        text: String,
+        /// Warnings stand out.
+        warning: bool,
+        /// When.
+        ts: u64,
+    },
+}
+
+/// The connection as the status line shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Joined.
+    Online,
+    /// Lost; reconnecting.
+    Reconnecting(String),
+    /// The session ended.
+    Closed(String),
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct Model {
+    /// This person.
+    pub me: Member,
+    /// The invite link (to show with /who, so it can be passed on).
+    pub link: String,
+    /// The connection.
+    pub connection: Connection,
+    /// The others present, in join order.
+    pub members: Vec<Member>,
+    /// The timeline, oldest first.
+    pub timeline: VecDeque<Entry>,
+    /// Received files in memory.
+    pub files: KeptFiles,
+    /// The server's limits, once joined.
+    pub limits: Option<Limits>,
+    /// The input line.
+    pub input: String,
+    /// Cursor position in `input`, in characters.
+    pub cursor: usize,
+    /// Lines scrolled up from the bottom of the timeline.
+    pub scroll: usize,
+    /// Who is typing, and until when (local ms).
+    pub typing: HashMap<MemberId, (String, u64)>,
+    /// Own files on their way: send id → (name, sent chunks, chunks).
+    pub uploads: HashMap<SendId, (String, u32, u32)>,
+    /// When typing news was last sent (local ms).
+    pub last_typing_sent: u64,
+    /// Set once the person asked to quit.
+    pub quitting: bool,
+}
+
+/// Everything that can happen.
+#[derive(Debug)]
+pub enum Msg {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// Text was pasted.
+    Paste(String),
+    /// The session reported something.
+    Session(SessionEvent),
+    /// A text was queued for sending with this id.
+    TextQueued {
+        /// The id.
+        id: SendId,
+        /// The text.
+        text: String,
+        /// Local time it was typed.
+        at: u64,
+    },
+    /// A file was read and queued for sending.
+    FileQueued {
+        /// The id.
+        id: SendId,
+        /// Its name.
+        name: String,
+        /// Its size.
+        size: u64,
+    },
+    /// A received file was saved.
+    Saved {
+        /// Its number.
+        number: usize,
+        /// Where.
+        path: String,
+    },
+    /// An effect failed; shown as a warning.
+    Failed(String),
+    /// Time passed (typing indicators expire).
+    Tick,
+}
+
+/// What the runtime should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue a text.
+    SendText(String),
+    /// Read a file and queue it.
+    SendFile(String),
+    /// Save received file `number` to `path`.
+    Save {
+        /// Its number.
+        number: usize,
+        /// Where.
+        path: String,
+    },
+    /// Tell the others this person is typing.
+    Typing,
+    /// Leave and exit.
+    Quit,
+}
+
+impl Model {
+    /// A fresh model for `me` in the room behind `link`.
+    pub fn new(me: Member, link: String) -> Self {
+        Self {
+            me,
+            link,
+            connection: Connection::Online,
+            members: Vec::new(),
+            timeline: VecDeque::new(),
+            files: KeptFiles::default(),
+            limits: None,
+            input: String::new(),
+            cursor: 0,
+            scroll: 0,
+            typing: HashMap::new(),
+            uploads: HashMap::new(),
+            last_typing_sent: 0,
+            quitting: false,
+        }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        self.timeline.push_back(entry);
+        if self.timeline.len() > MAX_TIMELINE {
+            self.timeline.pop_front();
+        }
+    }
+
+    fn alert(&mut self, text: impl Into<String>, ts: u64) {
+        self.push(Entry::Alert {
+            text: text.into(),
+            warning: false,
+            ts,
+        });
+    }
+
+    fn warning(&mut self, text: impl Into<String>, ts: u64) {
+        self.push(Entry::Alert {
+            text: text.into(),
+            warning: true,
+            ts,
+        });
+    }
+
+    fn set_status(&mut self, id: SendId, status: Status, ts: Option<u64>) {
+        for entry in self.timeline.iter_mut().rev() {
+            if let Entry::Message {
+                status: Some((sid, s)),
+                ts: entry_ts,
+                ..
+            } = entry
+                && *sid == id
+            {
+                *s = status;
+                if let Some(ts) = ts {
+                    *entry_ts = ts;
+                }
+                return;
+            }
+        }
+    }
+
+    /// "Bob is typing…", "Bob and Carol are typing…", "3 people are typing…", or "".
+    pub fn typing_text(&self, now: u64) -> String {
+        let mut names: Vec<&str> = self
+            .typing
+            .values()
+            .filter(|(_, until)| *until > now)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.sort_unstable();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => format!("{one} is typing…"),
+            [a, b] => format!("{a} and {b} are typing…"),
+            more => format!("{} people are typing…", more.len()),
+        }
+    }
+
+    fn who(&mut self, now: u64) {
+        let mut lines = vec![format!(
+            "Online ({}): {} (you) {}",
+            self.members.len() + 1,
+            self.me.name,
+            self.me.fingerprint
+        )];
+        for m in &self.members {
+            lines.push(format!("  {} {}", m.name, m.fingerprint));
+        }
+        lines.push("Compare fingerprints out of band: if they match, messages marked with them really come from those people.".to_owned());
+        for line in lines {
+            self.alert(line, now);
+        }
+    }
+}
+
+/// The next model and what to do, for one message. `now` is local Unix ms.
+pub fn update(model: &mut Model, msg: Msg, now: u64) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) => on_key(model, key, now),
+        Msg::Paste(text) => {
+            for c in text.chars().filter(|c| *c != '\r') {
+                insert(model, if c == '\n' { ' ' } else { c });
+            }
+            Vec::new()
+        }
+        Msg::Session(event) => {
+            on_session(model, event, now);
+            Vec::new()
+        }
+        Msg::TextQueued { id, text, at } => {
+            model.scroll = 0;
+            model.push(Entry::Message {
+                author: model.me.name.clone(),
+                fingerprint: model.me.fingerprint.clone(),
+                ts: at,
+                text,
+                own: true,
+                status: Some((id, Status::Sending)),
+                direct: false,
+            });
+            Vec::new()
+        }
+        Msg::FileQueued { id, name, size } => {
+            model.alert(
+                format!("Sending {} ({})…", safe_line(&name), byte_size(size)),
+                now,
+            );
+            model.uploads.insert(id, (name, 0, 0));
+            Vec::new()
+        }
+        Msg::Saved { number, path } => {
+            model.alert(format!("Saved file {number} to {}", safe_line(&path)), now);
+            Vec::new()
+        }
+        Msg::Failed(message) => {
+            model.warning(message, now);
+            Vec::new()
+        }
+        Msg::Tick => {
+            model.typing.retain(|_, (_, until)| *until > now);
+            Vec::new()
+        }
+    }
+}
+
+fn insert(model: &mut Model, c: char) {
+    let at = byte_index(&model.input, model.cursor);
+    model.input.insert(at, c);
+    model.cursor += 1;
+}
+
+fn byte_index(s: &str, chars: usize) -> usize {
+    s.char_indices().nth(chars).map_or(s.len(), |(i, _)| i)
+}
+
+fn on_key(model: &mut Model, key: KeyEvent, now: u64) -> Vec<Effect> {
+    if key.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('c' | 'd') if ctrl => {
+            model.quitting = true;
+            vec![Effect::Quit]
+        }
+        KeyCode::Char('u') if ctrl => {
+            model.input.clear();
+            model.cursor = 0;
+            Vec::new()
+        }
+        KeyCode::Char(c) if !ctrl => {
+            insert(model, c);
+            if now.saturating_sub(model.last_typing_sent) >= TYPING_SEND_INTERVAL_MS
+                && !model.input.starts_with('/')
+            {
+                model.last_typing_sent = now;
+                return vec![Effect::Typing];
+            }
+            Vec::new()
+        }
+        KeyCode::Backspace if model.cursor > 0 => {
+            model.cursor -= 1;
+            let at = byte_index(&model.input, model.cursor);
+            model.input.remove(at);
+            Vec::new()
+        }
+        KeyCode::Delete if model.cursor < model.input.chars().count() => {
+            let at = byte_index(&model.input, model.cursor);
+            model.input.remove(at);
+            Vec::new()
+        }
+        KeyCode::Left => {
+            model.cursor = model.cursor.saturating_sub(1);
+            Vec::new()
+        }
+        KeyCode::Right => {
+            model.cursor = (model.cursor + 1).min(model.input.chars().count());
+            Vec::new()
+        }
+        KeyCode::Home => {
+            model.cursor = 0;
+            Vec::new()
+        }
+        KeyCode::End => {
+            model.cursor = model.input.chars().count();
+            Vec::new()
+        }
+        KeyCode::Esc => {
+            model.input.clear();
+            model.cursor = 0;
+            Vec::new()
+        }
+        KeyCode::PageUp | KeyCode::Up => {
+            let step = if key.code == KeyCode::Up { 1 } else { 10 };
+            model.scroll = model.scroll.saturating_add(step);
+            Vec::new()
+        }
+        KeyCode::PageDown | KeyCode::Down => {
+            let step = if key.code == KeyCode::Down { 1 } else { 10 };
+            model.scroll = model.scroll.saturating_sub(step);
+            Vec::new()
+        }
+        KeyCode::Enter => submit(model, now),
+        _ => Vec::new(),
+    }
+}
+
+fn submit(model: &mut Model, now: u64) -> Vec<Effect> {
+    let line = std::mem::take(&mut model.input);
+    model.cursor = 0;
+    model.last_typing_sent = 0;
+    match command::parse(&line) {
+        Err(message) => {
+            model.warning(message, now);
+            Vec::new()
+        }
+        Ok(Input::Nothing) => Vec::new(),
+        Ok(Input::Text(text)) => vec![Effect::SendText(text)],
+        Ok(Input::Send(path)) => vec![Effect::SendFile(path)],
+        Ok(Input::Save { number, path }) => vec![Effect::Save { number, path }],
+        Ok(Input::Who) => {
+            model.who(now);
+            Vec::new()
+        }
+        Ok(Input::Help) => {
+            model.alert(
+                format!("Commands: {COMMANDS_HELP}. Enter sends; PgUp/PgDn scroll; Ctrl-C quits."),
+                now,
+            );
+            Vec::new()
+        }
+        Ok(Input::Quit) => {
+            model.quitting = true;
+            vec![Effect::Quit]
+        }
+    }
+}
+
+fn file_line(from: &Member, file: &FileInfo) -> String {
+    format!(
+        "{} shared {} ({}, {})",
+        from.name,
+        safe_line(&file.name),
+        file.mime,
+        byte_size(file.size)
+    )
+}
+
+fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
+    match event {
+        SessionEvent::Ready {
+            me,
+            members,
+            limits,
+            rejoin,
+        } => {
+            model.me = me;
+            model.members = members;
+            model.limits = Some(limits);
+            model.connection = Connection::Online;
+            let alert = if rejoin {
+                PresenceAlert::YouRejoined
+            } else {
+                PresenceAlert::YouJoined
+            };
+            model.alert(
+                presence_alert_text(&alert, &at_time(model.me.joined_at)),
+                model.me.joined_at,
+            );
+            if !rejoin {
+                model.alert(
+                    "Messages and files are end-to-end encrypted: the server sees neither them nor your name. Compare fingerprints (/who) to know who you are talking to.",
+                    now,
+                );
+            }
+        }
+        SessionEvent::MemberJoined { member, returning } => {
+            let alert = if returning {
+                PresenceAlert::Rejoined { name: &member.name }
+            } else {
+                PresenceAlert::Joined { name: &member.name }
+            };
+            let text = presence_alert_text(&alert, &at_time(member.joined_at));
+            model.alert(text, member.joined_at);
+            model.members.retain(|m| m.member != member.member);
+            model.members.push(member);
+        }
+        SessionEvent::MemberLeft { member, at, reason } => {
+            let text = presence_alert_text(
+                &PresenceAlert::Left {
+                    name: &member.name,
+                    reason,
+                },
+                &at_time(at),
+            );
+            debug_assert!(text.ends_with(leave_reason_suffix(reason)));
+            model.alert(text, at);
+            model.members.retain(|m| m.member != member.member);
+            model.typing.remove(&member.member);
+        }
+        SessionEvent::Message {
+            from,
+            ts,
+            text,
+            direct,
+            ..
+        } => {
+            model.typing.remove(&from.member);
+            model.push(Entry::Message {
+                author: from.name,
+                fingerprint: from.fingerprint,
+                ts,
+                text,
+                own: false,
+                status: None,
+                direct,
+            });
+        }
+        SessionEvent::Typing { from } => {
+            model
+                .typing
+                .insert(from.member.clone(), (from.name, now + TYPING_SHOW_MS));
+        }
+        SessionEvent::FileOffered { from, file, .. } => {
+            model.typing.remove(&from.member);
+            model.alert(format!("{}; receiving…", file_line(&from, &file)), now);
+        }
+        SessionEvent::FileReceived {
+            from,
+            ts,
+            file,
+            data,
+        } => {
+            let line = file_line(&from, &file);
+            let (number, dropped) = model.files.keep(from, ts, file, data);
+            model.alert(
+                format!(
+                    "[file {number}] {line}: received and verified. /save {number} PATH to keep it."
+                ),
+                ts,
+            );
+            if !dropped.is_empty() {
+                model.warning(
+                    format!("Files {dropped:?} were dropped from memory to make room."),
+                    now,
+                );
+            }
+        }
+        SessionEvent::FileFailed { from, file, reason } => {
+            model.warning(format!("{} failed: {reason}", file_line(&from, &file)), now);
+        }
+        SessionEvent::Sent { id, ts } => model.set_status(id, Status::Sent, Some(ts)),
+        SessionEvent::FileProgress { id, sent, chunks } => {
+            if let Some(upload) = model.uploads.get_mut(&id) {
+                upload.1 = sent;
+                upload.2 = chunks;
+            }
+        }
+        SessionEvent::FileSent { id, file, ts } => {
+            model.uploads.remove(&id);
+            model.alert(
+                format!(
+                    "You shared {} ({}).",
+                    safe_line(&file.name),
+                    byte_size(file.size)
+                ),
+                ts,
+            );
+        }
+        SessionEvent::SendFailed { id, reason } => {
+            if let Some((name, ..)) = model.uploads.remove(&id) {
+                model.warning(format!("{} was not sent: {reason}", safe_line(&name)), now);
+            } else {
+                model.set_status(id, Status::Failed(reason), None);
+            }
+        }
+        SessionEvent::Warning { message } => model.warning(message, now),
+        SessionEvent::Notice { message, .. } => model.warning(message, now),
+        SessionEvent::Disconnected { reason } => {
+            model.warning(format!("Connection lost ({reason}); reconnecting…"), now);
+            model.connection = Connection::Reconnecting(reason);
+            model.typing.clear();
+        }
+        SessionEvent::Closed { reason } => {
+            model.connection = Connection::Closed(reason.clone());
+            model.warning(format!("The session ended: {reason}. /quit to exit."), now);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use streamchat_crypto::IdentityKey;
+
+    pub(crate) fn member(name: &str, id: &str, seed: u8, is_self: bool) -> Member {
+        let key = IdentityKey::from_seed(&[seed; 32]).public_key();
+        Member {
+            member: MemberId::new(id).unwrap(),
+            name: name.into(),
+            fingerprint: key.fingerprint().to_string(),
+            key,
+            joined_at: 1_795_962_645_000,
+            is_self,
+        }
+    }
+
+    fn key(code: KeyCode) -> Msg {
+        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    fn type_line(model: &mut Model, line: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for c in line.chars() {
+            effects.extend(update(model, key(KeyCode::Char(c)), 10_000));
+        }
+        effects.extend(update(model, key(KeyCode::Enter), 10_000));
+        effects
+    }
+
+    #[test]
+    fn typing_a_line_sends_it_and_commands_become_effects() {
+        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let effects = type_line(&mut model, "hello");
+        assert_eq!(
+            effects,
+            vec![Effect::Typing, Effect::SendText("hello".into())]
+        );
+        assert!(model.input.is_empty());
+        assert_eq!(
+            type_line(&mut model, "/send ~/cat.png"),
+            vec![Effect::SendFile("~/cat.png".into())]
+        );
+        assert_eq!(
+            type_line(&mut model, "/save 3 /tmp"),
+            vec![Effect::Save {
+                number: 3,
+                path: "/tmp".into()
+            }]
+        );
+        assert_eq!(type_line(&mut model, "/quit"), vec![Effect::Quit]);
+        assert!(model.quitting);
+        assert!(type_line(&mut model, "/nope").is_empty());
+        assert!(matches!(
+            model.timeline.back(),
+            Some(Entry::Alert { warning: true, .. })
+        ));
+    }
+
+    #[test]
+    fn own_messages_move_from_sending_to_sent_with_the_server_time() {
+        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        update(
+            &mut model,
+            Msg::TextQueued {
+                id: 7,
+                text: "hi".into(),
+                at: 5,
+            },
+            5,
+        );
+        update(
+            &mut model,
+            Msg::Session(SessionEvent::Sent { id: 7, ts: 9 }),
+            6,
+        );
+        match model.timeline.back() {
+            Some(Entry::Message {
+                status, ts, own, ..
+            }) => {
+                assert_eq!(status, &Some((7, Status::Sent)));
+                assert_eq!(*ts, 9);
+                assert!(own);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn presence_and_typing() {
+        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let bob = member("Bob", "b", 2, false);
+        update(
+            &mut model,
+            Msg::Session(SessionEvent::MemberJoined {
+                member: bob.clone(),
+                returning: false,
+            }),
+            0,
+        );
+        assert_eq!(model.members.len(), 1);
+        match model.timeline.back() {
+            Some(Entry::Alert { text, .. }) => {
+                assert!(text.starts_with("Bob joined the chat at "), "{text}");
+                assert!(text.contains(" on 2026-11-"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        update(
+            &mut model,
+            Msg::Session(SessionEvent::Typing { from: bob.clone() }),
+            1000,
+        );
+        assert_eq!(model.typing_text(2000), "Bob is typing…");
+        assert_eq!(model.typing_text(1000 + TYPING_SHOW_MS), "");
+        update(
+            &mut model,
+            Msg::Session(SessionEvent::MemberLeft {
+                member: bob,
+                at: 1_795_962_645_000,
+                reason: streamchat_protocol::LeaveReason::Timeout,
+            }),
+            0,
+        );
+        assert!(model.members.is_empty());
+        match model.timeline.back() {
+            Some(Entry::Alert { text, .. }) => assert!(text.ends_with("(timed out)"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn editing_keys() {
+        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        for c in "héllo".chars() {
+            update(&mut model, key(KeyCode::Char(c)), 0);
+        }
+        update(&mut model, key(KeyCode::Left), 0);
+        update(&mut model, key(KeyCode::Backspace), 0);
+        assert_eq!(model.input, "hélo");
+        update(&mut model, key(KeyCode::Home), 0);
+        update(&mut model, key(KeyCode::Delete), 0);
+        assert_eq!(model.input, "élo");
+        update(&mut model, Msg::Paste("a\nb".into()), 0);
+        assert_eq!(model.input, "a bélo");
+    }
+}

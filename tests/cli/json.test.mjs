@@ -1,0 +1,186 @@
+// `streamchat chat --json` end to end against the release binary: two terminal clients
+// in one room see each other's verified profiles with the same fingerprints, exchange
+// text and a file (saved to disk and compared), see presence with time and date, and
+// report command errors as events. Also `streamchat room new`.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer } from '../harness.mjs';
+import { runCli, startBot } from './cli-harness.mjs';
+
+let server;
+let dir;
+
+before(async () => {
+  server = await startServer();
+  dir = mkdtempSync(path.join(tmpdir(), 'streamchat-json-'));
+});
+
+after(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function newLink() {
+  const { code, stdout } = await runCli(['room', 'new', '--server', server.url]);
+  assert.equal(code, 0);
+  const link = stdout.trim();
+  assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/#[A-Za-z0-9_-]{43}$/);
+  return link;
+}
+
+const b64url = (buf) => buf.toString('base64url');
+
+test('room new prints a fresh invite link each time', async () => {
+  const { stdout: a } = await runCli(['room', 'new']);
+  const { stdout: b } = await runCli(['room', 'new']);
+  assert.match(a.trim(), /^http:\/\/localhost:8000\/#[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(a, b);
+});
+
+test('two JSON clients chat, share a file and see presence', async () => {
+  const link = await newLink();
+  const alice = startBot(link, 'Alice');
+  const aliceReady = await alice.next('ready');
+  assert.equal(aliceReady.rejoin, false);
+  assert.deepEqual(aliceReady.members, []);
+  assert.equal(aliceReady.me.name, 'Alice');
+  assert.match(aliceReady.me.fingerprint, /^[0-9a-f]{4}( [0-9a-f]{4}){4}$/);
+  assert.match(aliceReady.room, /^[A-Za-z0-9_-]{22}$/);
+  assert.ok(aliceReady.limits.max_message_bytes > 0);
+
+  const bob = startBot(link, 'Bob');
+  const bobReady = await bob.next('ready');
+  assert.equal(bobReady.members.length, 1);
+  assert.equal(bobReady.members[0].name, 'Alice');
+  assert.equal(bobReady.members[0].fingerprint, aliceReady.me.fingerprint, 'Bob sees the fingerprint Alice has');
+  assert.equal(bobReady.members[0].key, aliceReady.me.key);
+
+  const joined = await alice.next('joined');
+  assert.equal(joined.member.name, 'Bob');
+  assert.equal(joined.member.fingerprint, bobReady.me.fingerprint, 'Alice sees the fingerprint Bob has');
+  assert.match(joined.text, /^Bob joined the chat at \d{2}:\d{2}:\d{2} on \d{4}-\d{2}-\d{2}$/);
+  assert.match(joined.time, /^\d{2}:\d{2}:\d{2}$/);
+  assert.match(joined.date, /^\d{4}-\d{2}-\d{2}$/);
+
+  // Text both ways; a leading slash needs "//".
+  alice.send('Hello Bob, Grüße 👋');
+  const queued = await alice.next('queued');
+  assert.equal(queued.kind, 'text');
+  const sent = await alice.next((e) => e.event === 'sent' && e.id === queued.id);
+  const message = await bob.next('message');
+  assert.equal(message.text, 'Hello Bob, Grüße 👋');
+  assert.equal(message.from.name, 'Alice');
+  assert.equal(message.from.fingerprint, aliceReady.me.fingerprint);
+  assert.equal(message.ts, sent.ts, 'the receiver sees the time the server acked');
+  assert.equal(message.direct, false);
+  bob.send('//slash at the start');
+  assert.equal((await alice.next('message')).text, '/slash at the start');
+
+  // A file from Bob, saved by Alice, byte for byte.
+  const content = randomBytes(700 * 1024 + 5);
+  const source = path.join(dir, 'photo.jpg');
+  writeFileSync(source, content);
+  bob.send(`/send ${source}`);
+  const fileQueued = await bob.next((e) => e.event === 'queued' && e.kind === 'file');
+  assert.equal(fileQueued.name, 'photo.jpg');
+  const offered = await alice.next('file_offered');
+  assert.equal(offered.file.name, 'photo.jpg');
+  assert.equal(offered.file.mime, 'image/jpeg');
+  assert.equal(offered.file.size, content.length);
+  assert.equal(offered.file.chunks, 3);
+  const received = await alice.next('file');
+  assert.equal(received.number, 1);
+  assert.equal(received.file.sha256, b64url(createHash('sha256').update(content).digest()));
+  assert.equal(received.from.fingerprint, bobReady.me.fingerprint);
+  const fileSent = await bob.next('file_sent');
+  assert.equal(fileSent.id, fileQueued.id);
+  const target = path.join(dir, 'saved.jpg');
+  alice.send(`/save 1 ${target}`);
+  const saved = await alice.next('saved');
+  assert.equal(saved.path, target);
+  assert.equal(saved.bytes, content.length);
+  assert.deepEqual(readFileSync(target), content);
+  // Saving never overwrites.
+  alice.send(`/save 1 ${target}`);
+  assert.match((await alice.next('error')).message, /exists/i);
+
+  // /who lists everyone with fingerprints, self first.
+  alice.send('/who');
+  const who = await alice.next('members');
+  assert.deepEqual(who.members.map((m) => [m.name, m.self]), [['Alice', true], ['Bob', false]]);
+  assert.equal(who.members[1].fingerprint, bobReady.me.fingerprint);
+
+  // Errors are events, not crashes.
+  alice.send('/frobnicate');
+  assert.match((await alice.next('error')).message, /unknown command/);
+  alice.send('/save 42 /tmp/x');
+  assert.match((await alice.next('error')).message, /no received file number 42/);
+  alice.send(`/send ${path.join(dir, 'missing.bin')}`);
+  assert.match((await alice.next('error')).message, /missing\.bin/);
+
+  // End of input: Bob's last line is still delivered, then he leaves.
+  bob.send('last words');
+  bob.end();
+  assert.equal((await alice.next('message')).text, 'last words');
+  const left = await alice.next('left');
+  assert.equal(left.member.name, 'Bob');
+  assert.equal(left.reason, 'left');
+  assert.match(left.text, /^Bob left the chat at \d{2}:\d{2}:\d{2} on \d{4}-\d{2}-\d{2}$/);
+  assert.equal((await bob.next('closed')).reason, 'left the room');
+  assert.equal((await bob.exited).code, 0);
+
+  alice.send('/quit');
+  await alice.next('closed');
+  assert.equal((await alice.exited).code, 0);
+});
+
+test('a bad link and a full room are refused with a closed event and an exit code', async () => {
+  const bad = startBot(`${server.url}/#tooshort`, 'X');
+  assert.notEqual((await bad.exited).code, 0);
+  assert.match(bad.stderr(), /invite link|room secret/);
+
+  const full = await startServer(['--max-members-per-room', '1']);
+  try {
+    const { stdout } = await runCli(['room', 'new', '--server', full.url]);
+    const link = stdout.trim();
+    const first = startBot(link, 'First');
+    await first.next('ready');
+    const second = startBot(link, 'Second');
+    const closed = await second.next('closed');
+    assert.match(closed.reason, /room_full/);
+    assert.notEqual((await second.exited).code, 0);
+    await first.stop();
+  } finally {
+    await full.stop();
+  }
+});
+
+test('a server restart is survived: the client rejoins with a new member id', async () => {
+  const own = await startServer();
+  const port = own.port;
+  const { stdout } = await runCli(['room', 'new', '--server', own.url]);
+  const link = stdout.trim();
+  const alice = startBot(link, 'Alice');
+  const first = await alice.next('ready');
+  await own.stop();
+  await alice.next('disconnected');
+  const again = await startServer([], { port });
+  try {
+    const ready = await alice.next((e) => e.event === 'ready' && e.rejoin, 20_000);
+    assert.notEqual(ready.me.member, first.me.member, 'a new connection is a new member');
+    assert.equal(ready.me.fingerprint, first.me.fingerprint, 'the identity stays');
+    const bob = startBot(link, 'Bob');
+    const bobReady = await bob.next('ready');
+    assert.deepEqual(bobReady.members.map((m) => m.name), ['Alice']);
+    alice.send('still here');
+    assert.equal((await bob.next('message')).text, 'still here');
+    await bob.stop();
+    await alice.stop();
+  } finally {
+    await again.stop();
+  }
+});
