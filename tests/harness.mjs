@@ -70,3 +70,62 @@ export function nextEvent(socket, event, { pred = () => true, ms = 5000 } = {}) 
     socket.on(event, on);
   });
 }
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something answers `PING` with `+PONG` on 127.0.0.1:port. */
+async function redisPing(port) {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(500, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => { buf += d; if (buf.includes('+PONG')) done(true); });
+  });
+}
+
+/**
+ * Starts a throwaway `redis-server` on 127.0.0.1 (no persistence: nothing reaches disk)
+ * on `port` (a free one by default). Returns { port, url, proc, stop(signal), cli(...args) }.
+ */
+export async function startRedis({ port } = {}) {
+  const listenPort = port ?? await freePort();
+  const proc = spawn('redis-server', [
+    '--port', String(listenPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 5000;
+  while (!(await redisPing(listenPort))) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`redis-server did not start on ${listenPort}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  const { execFile } = await import('node:child_process');
+  return {
+    port: listenPort,
+    url: `redis://127.0.0.1:${listenPort}`,
+    proc,
+    exited,
+    /** Runs `redis-cli -p PORT ...args` and resolves with its stdout lines. */
+    cli: (...args) => new Promise((resolve, reject) => {
+      execFile('redis-cli', ['-p', String(listenPort), ...args], (err, stdout) => (err ? reject(err) : resolve(stdout.split('\n').filter(Boolean))));
+    }),
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}

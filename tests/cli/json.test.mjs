@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startServer } from '../harness.mjs';
 import { runCli, startBot } from './cli-harness.mjs';
@@ -182,5 +183,41 @@ test('a server restart is survived: the client rejoins with a new member id', as
     await alice.stop();
   } finally {
     await again.stop();
+  }
+});
+
+test('https:// links work, with the certificate checked against a CA given by --ca-cert', async () => {
+  // A CA and a server certificate for 127.0.0.1 signed by it, made with openssl.
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=StreamChat test CA');
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
+  const tls = await startServer(['--tls-cert', path.join(dir, 'server.pem'), '--tls-key', path.join(dir, 'server.key')]);
+  try {
+    assert.match(tls.url, /^https:/);
+    const { stdout } = await runCli(['room', 'new', '--server', tls.url]);
+    const link = stdout.trim();
+    assert.match(link, /^https:\/\//);
+
+    // Without the CA the certificate is unknown: refused, nothing sent.
+    const untrusting = startBot(link, 'Careful');
+    assert.match((await untrusting.next('closed')).reason, /certificate/i);
+    assert.notEqual((await untrusting.exited).code, 0);
+
+    const ca = path.join(dir, 'ca.pem');
+    const alice = startBot(link, 'Alice', ['--ca-cert', ca]);
+    await alice.next('ready');
+    const bob = startBot(link, 'Bob', ['--ca-cert', ca]);
+    await bob.next('ready');
+    alice.send('over TLS');
+    assert.equal((await bob.next('message')).text, 'over TLS');
+    await alice.stop();
+    await bob.stop();
+  } finally {
+    await tls.stop();
   }
 });

@@ -6,13 +6,14 @@
 //! any real client. Acks wait on one-shot channels keyed by ack id.
 
 use crate::packet::{self, PacketType, placeholder};
+use crate::transport::{self, Target, TlsConfig, Transport};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +22,6 @@ use streamchat_protocol::{
     MsgEvent, Notice, OkAck, PresenceEvent, RoomId, events,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Events the server sends, decoded.
@@ -112,8 +112,11 @@ pub fn websocket_url(base: &str) -> String {
 pub struct ConnectOptions {
     /// Source address to bind the TCP socket to before connecting (the load generator
     /// spreads connections over 127.0.0.2–127.0.0.250 this way). Default: the system's
-    /// choice. Only plain `ws://` URLs can be bound.
+    /// choice.
     pub local_addr: Option<IpAddr>,
+    /// How to check the certificates of `https://` servers. Default: the system's trust
+    /// store, loaded at each connect.
+    pub tls: Option<TlsConfig>,
     /// How long a request waits for its acknowledgement. Default: 10 s.
     pub ack_timeout: Duration,
     /// How long the TCP connect, WebSocket upgrade and Socket.IO handshake may take
@@ -125,6 +128,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             local_addr: None,
+            tls: None,
             ack_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
         }
@@ -149,29 +153,12 @@ impl Client {
             .map_err(|_| ClientError::ConnectTimeout(options.connect_timeout))?
     }
 
-    async fn open_websocket(
-        url: &str,
-        local_addr: Option<IpAddr>,
-    ) -> Result<WebSocket, ClientError> {
-        let Some(local) = local_addr else {
-            let (ws, _) = tokio_tungstenite::connect_async(url)
-                .await
-                .map_err(Box::new)?;
-            return Ok(ws);
-        };
-        let remote = remote_socket_addr(url).await?;
-        let socket = match remote {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-        }
-        .map_err(ClientError::Io)?;
-        socket
-            .bind(SocketAddr::new(local, 0))
+    async fn open_websocket(url: &str, options: &ConnectOptions) -> Result<WebSocket, ClientError> {
+        let target = Target::parse(url).map_err(ClientError::BadUrl)?;
+        let stream = transport::connect(&target, options.local_addr, options.tls.as_ref())
+            .await
             .map_err(ClientError::Io)?;
-        let stream = socket.connect(remote).await.map_err(ClientError::Io)?;
-        // Small frames (acks, short messages) should not wait for Nagle.
-        stream.set_nodelay(true).map_err(ClientError::Io)?;
-        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        let (ws, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .map_err(Box::new)?;
         Ok(ws)
@@ -181,7 +168,7 @@ impl Client {
         base_url: &str,
         options: &ConnectOptions,
     ) -> Result<(Client, mpsc::Receiver<ServerEvent>), ClientError> {
-        let ws = Self::open_websocket(&websocket_url(base_url), options.local_addr).await?;
+        let ws = Self::open_websocket(&websocket_url(base_url), options).await?;
         let (mut sink, mut stream) = ws.split();
         // Engine.IO open packet, then namespace connect.
         match stream.next().await {
@@ -396,26 +383,8 @@ fn to_json<T: Serialize>(t: &T) -> Result<Value, ClientError> {
     serde_json::to_value(t).map_err(|e| ClientError::Payload(e.to_string()))
 }
 
-type WebSocket = tokio_tungstenite::WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+type WebSocket = tokio_tungstenite::WebSocketStream<Transport>;
 type WsStream = futures_util::stream::SplitStream<WebSocket>;
-
-/// The server's socket address for a `ws://host:port/...` URL (first resolved address).
-async fn remote_socket_addr(url: &str) -> Result<SocketAddr, ClientError> {
-    let rest = url.strip_prefix("ws://").ok_or_else(|| {
-        ClientError::BadUrl(format!("{url}: only ws:// can bind a source address"))
-    })?;
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    tokio::net::lookup_host(host_port)
-        .await
-        .map_err(ClientError::Io)?
-        .next()
-        .ok_or_else(|| ClientError::BadUrl(format!("{url}: host does not resolve")))
-}
 
 async fn read_loop(
     mut stream: WsStream,

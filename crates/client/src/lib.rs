@@ -3,10 +3,10 @@
 //! UI, the JSON mode for scripts and bots, and the load generator).
 //!
 //! Layers, bottom up:
-//! - [`packet`] and [`Client`]: the transport. Written for this protocol rather than
-//!   taken from a general Socket.IO crate: the best kept one, `rust_socketio`, cannot
-//!   send or receive a binary attachment inside an object (its issue #373), which is
-//!   exactly what `msg` and `chunk` are.
+//! - [`packet`], [`transport`] and [`Client`]: Socket.IO over WebSocket over TCP or TLS.
+//!   Written for this protocol rather than taken from a general Socket.IO crate: the best
+//!   kept one, `rust_socketio`, cannot send or receive a binary attachment inside an
+//!   object (its issue #373), which is exactly what `msg` and `chunk` are.
 //! - [`session`]: one person in one room: sealed signed profile, verified roster, sealed
 //!   text and files, presence, reconnection, rate-limit backoff. Uses `streamchat-crypto`
 //!   and never shows a key to the layers above.
@@ -22,6 +22,7 @@ pub mod display;
 pub mod invite;
 pub mod packet;
 pub mod session;
+pub mod transport;
 
 pub use client::{Acked, Client, ClientError, ConnectOptions, ServerEvent, websocket_url};
 pub use invite::{Invite, InviteError, new_room_link};

@@ -97,6 +97,23 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Redis URL (`redis://[:password@]host:port[/db]`): shares rooms and presence with
+    /// other nodes. Without it (and without REDIS_HOST), the node runs alone, in memory.
+    #[arg(long, env = "STREAMCHAT_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The original StreamChat's Redis host; used when --redis-url is not given.
+    #[arg(long, env = "REDIS_HOST", hide_env_values = true)]
+    pub redis_host: Option<String>,
+
+    /// The original StreamChat's Redis port (with REDIS_HOST).
+    #[arg(long, env = "REDIS_PORT", default_value_t = 6379)]
+    pub redis_port: u16,
+
+    /// The original StreamChat's Redis password (with REDIS_HOST).
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
     /// Deprecated: the original StreamChat's server-held Fernet key. Ignored with a
     /// warning: keys now live only in clients.
     #[arg(long, env = "ENCRYPTION_KEY", hide = true)]
@@ -162,6 +179,20 @@ impl ServeConfig {
             return invalid("--max-profile-bytes must be at most 65536".into());
         }
         Ok(())
+    }
+
+    /// The Redis URL to use, from --redis-url or the original REDIS_HOST/PORT/PASSWORD.
+    pub fn redis_url(&self) -> Option<String> {
+        if let Some(url) = &self.redis_url {
+            return Some(url.clone());
+        }
+        let host = self.redis_host.as_ref().filter(|h| !h.is_empty())?;
+        Some(
+            match self.redis_password.as_ref().filter(|p| !p.is_empty()) {
+                Some(password) => format!("redis://:{password}@{host}:{}", self.redis_port),
+                None => format!("redis://{host}:{}", self.redis_port),
+            },
+        )
     }
 
     /// `https` with TLS, else `http`.

@@ -61,9 +61,6 @@ pub enum RequestError {
     /// Graceful shutdown has begun.
     #[error("the server is shutting down")]
     ShuttingDown,
-    /// A shared dependency (Redis, Kafka) is down.
-    #[error("a server dependency is unavailable; try again shortly")]
-    DependencyDown,
 }
 
 impl RequestError {
@@ -79,7 +76,7 @@ impl RequestError {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::RoomFull(_) => ErrorCode::RoomFull,
             Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
-            Self::ShuttingDown | Self::DependencyDown => ErrorCode::Unavailable,
+            Self::ShuttingDown => ErrorCode::Unavailable,
         }
     }
 

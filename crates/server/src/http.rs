@@ -52,18 +52,32 @@ pub fn with_security_headers(mut router: Router) -> Router {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
+    let dependencies = state.cluster.dependencies();
+    let all_up = dependencies.iter().all(|(_, up)| *up);
+    let status = if state.is_shutting_down() {
+        "shutting_down"
+    } else if all_up {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let dependencies: serde_json::Map<String, serde_json::Value> = dependencies
+        .into_iter()
+        .map(|(name, up)| (name.to_owned(), (if up { "up" } else { "down" }).into()))
+        .collect();
     let body = serde_json::json!({
-        "status": if state.is_shutting_down() { "shutting_down" } else { "ok" },
+        "status": status,
+        "dependencies": dependencies,
         "version": env!("CARGO_PKG_VERSION"),
-        "backend": state.presence.backend(),
+        "backend": state.cluster.backend(),
         "connections": state.metrics.connections.get(),
         "rooms": state.rooms.room_count(),
         "web_client": crate::assets::WEB_CLIENT_BUILT,
     });
-    let status = if state.is_shutting_down() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
+    let status = if status == "ok" {
         StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body)).into_response()
 }

@@ -6,20 +6,21 @@
 //! membership, sizes and rates, and relays.
 
 mod assets;
+mod cluster;
 mod config;
 mod connection;
 mod error;
 mod http;
 mod limits;
 mod metrics;
-mod presence;
+mod redis;
 mod room;
 mod socket;
 mod state;
 
+pub use cluster::{BusEvent, Cluster, Inbound, RoomEvent, SingleNode};
 pub use config::{ConfigError, ServeConfig};
 pub use http::CONTENT_SECURITY_POLICY;
-pub use presence::{ClusterPresence, SingleNode};
 pub use state::AppState;
 
 use socketioxide::{ParserConfig, SocketIo};
@@ -52,8 +53,16 @@ pub async fn run(
         ),
         _ => None,
     };
-    let state = AppState::new(config, Arc::new(SingleNode));
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
+    let cluster: Arc<dyn Cluster> = match config.redis_url() {
+        Some(url) => redis::RedisCluster::connect(&url, node_id(), inbound_tx)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+        None => Arc::new(SingleNode),
+    };
+    let state = AppState::new(config, cluster);
     let (app, io) = app(state.clone());
+    tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
     let drain = async move {
         shutdown.await;
         tracing::info!("shutting down");
@@ -72,6 +81,7 @@ pub async fn run(
                 socket::depart(&state, &room, &member, LeaveReason::ServerRestart);
             }
         }
+        state.cluster.shutdown().await;
         tokio::time::sleep(NOTICE_GRACE).await;
         io.close().await;
     };
@@ -93,6 +103,79 @@ pub async fn run(
                 .handle(handle)
                 .serve(service)
                 .await
+        }
+    }
+}
+
+/// Items from other nodes waiting to be delivered here, before the bus counts drops.
+const INBOUND_QUEUE: usize = 8192;
+
+/// A node id for the bus: unique enough among the nodes of one deployment (process id
+/// and start time), and meaningless outside it.
+fn node_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// Delivers what other nodes send to this node's members, through the same registry as
+/// local traffic (room order, slow-receiver rule, metrics).
+async fn apply_inbound(
+    state: AppState,
+    io: SocketIo,
+    mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
+) {
+    use room::Audience;
+    while let Some(item) = inbound.recv().await {
+        match item {
+            Inbound::Event(BusEvent { room, event, .. }) => {
+                let (delivery, bytes) = match event {
+                    RoomEvent::Presence(p) => (state.rooms.remote_presence(&room, &p), 0),
+                    RoomEvent::Msg(m) => {
+                        let audience = m.to.clone();
+                        let audience = audience.as_ref().map_or(Audience::All, Audience::Only);
+                        let size = m.data.len();
+                        (
+                            state.rooms.deliver(&room, events::MSG, audience, |_| m),
+                            size,
+                        )
+                    }
+                    RoomEvent::Chunk(c) => {
+                        let size = c.data.len();
+                        (
+                            state
+                                .rooms
+                                .deliver(&room, events::CHUNK, Audience::All, |_| c),
+                            size,
+                        )
+                    }
+                };
+                socket::count_delivery(&state, &delivery, bytes);
+                socket::cut_off_slow(&state, delivery);
+            }
+            Inbound::Resync { room, remote } => {
+                for delivery in state.rooms.resync(&room, remote) {
+                    socket::cut_off_slow(&state, delivery);
+                }
+            }
+            Inbound::Dependency { name, up } => {
+                let notice = if up {
+                    Notice {
+                        code: "restored".into(),
+                        message: format!("{name} is back: messages reach every node again"),
+                    }
+                } else {
+                    Notice {
+                        code: streamchat_protocol::ErrorCode::Unavailable.as_str().into(),
+                        message: format!(
+                            "{name} is unreachable: only people on this server receive messages for now"
+                        ),
+                    }
+                };
+                let _ = io.emit(events::NOTICE, &notice).await;
+            }
         }
     }
 }

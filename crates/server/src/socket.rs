@@ -5,6 +5,7 @@
 //! hands the sealed bytes to the room registry for delivery. Nothing here looks inside
 //! `data` or `profile`: they are opaque sealed bytes.
 
+use crate::cluster::{AdmitError, RoomEvent};
 use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
@@ -22,8 +23,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use streamchat_protocol::{
-    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId, MsgAck,
-    MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
+    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId,
+    MemberInfo, MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
 };
 use tracing::{debug, info};
 
@@ -214,7 +215,7 @@ fn is_base64url(s: &str) -> bool {
 /// more, so it costs no more memory than its full queue); then the disconnect is retried
 /// until a slot frees up or the transport closes (the heartbeat closes a connection that
 /// never reads within `ping_interval + ping_timeout`).
-fn cut_off_slow(state: &AppState, delivery: Delivery) {
+pub(crate) fn cut_off_slow(state: &AppState, delivery: Delivery) {
     // Departures can find more slow receivers: work through them all.
     let mut slow = delivery.slow;
     while let Some(socket) = slow.pop() {
@@ -258,7 +259,7 @@ async fn disconnect_when_possible(socket: SocketRef, give_up_secs: u64) {
 /// How often a cut-off receiver's disconnect is retried while its queue stays full.
 const SLOW_DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 
-fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
+pub(crate) fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
     state.metrics.deliveries.inc_by(delivery.delivered);
     state
         .metrics
@@ -328,28 +329,46 @@ async fn join(
             return Ok(());
         }
     }
-    let remote = match state.presence.remote_members(&req.room).await {
-        Ok(remote) => remote,
-        Err(_) => {
-            conn.release_room(&req.room);
-            return Err(RequestError::DependencyDown);
-        }
-    };
+    // A room new to this node: hear its events first, then be admitted (which tells
+    // who is elsewhere), so nothing falls between the two. With the cluster store down,
+    // the join goes ahead on what this node knows, and the store learns of it later.
+    let room = req.room;
+    let max_members = state.config.max_members_per_room;
+    let opened_here = !state.rooms.has_room(&room);
+    if opened_here && state.cluster.room_opened(&room).await.is_err() {
+        debug!("cluster unavailable: joining with local knowledge only");
+    }
     let at = now_millis();
-    let profile: Arc<str> = Arc::from(req.profile);
+    let info = MemberInfo {
+        member: member.clone(),
+        at,
+        profile: req.profile,
+    };
+    let refuse_full = |state: &AppState| {
+        conn.release_room(&room);
+        if opened_here && !state.rooms.has_room(&room) {
+            state.cluster.room_closed(&room);
+        }
+        RequestError::RoomFull(max_members)
+    };
+    let (remote, offline) = match state.cluster.admit(&room, &info, max_members).await {
+        Ok(remote) => (remote, false),
+        Err(AdmitError::Full) => return Err(refuse_full(state)),
+        Err(AdmitError::Unavailable) => (Vec::new(), true),
+    };
+    let profile: Arc<str> = Arc::from(info.profile.as_str());
     let joiner = LocalMember {
         id: member.clone(),
         socket: s.clone(),
         at,
         profile: profile.clone(),
     };
-    let room = req.room;
     let limits = state.limits;
     let joined = state.rooms.join(
         &room,
         joiner,
         remote,
-        state.config.max_members_per_room,
+        max_members,
         |members| {
             if let Some(reply) = reply.take() {
                 let ack = JoinAck {
@@ -366,28 +385,32 @@ async fn join(
             room: room.clone(),
             member: member.clone(),
             at,
-            profile: profile.to_string(),
+            profile: info.profile.clone(),
         },
     );
     let delivery = match joined {
         Ok(delivery) => delivery,
         Err(_full) => {
-            conn.release_room(&room);
-            return Err(RequestError::RoomFull(state.config.max_members_per_room));
+            // This node's view was fuller than the store's (a leave still in flight):
+            // take back the admission.
+            state.cluster.left(&room, &member);
+            return Err(refuse_full(state));
         }
     };
     state.metrics.members.inc();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &delivery, 0);
     cut_off_slow(state, delivery);
-    let info = streamchat_protocol::MemberInfo {
+    if offline {
+        state.cluster.joined_offline(&room, &info);
+    }
+    let event = PresenceEvent::Join {
+        room: room.clone(),
         member,
         at,
-        profile: profile.to_string(),
+        profile: info.profile,
     };
-    if state.presence.joined(&room, &info).await.is_err() {
-        debug!("presence store unavailable: join recorded locally only");
-    }
+    state.cluster.publish(&room, RoomEvent::Presence(event));
     Ok(())
 }
 
@@ -428,16 +451,22 @@ fn depart_collecting(
         at,
         reason,
     });
-    let delivery = removed?;
+    let removal = removed?;
     state.metrics.members.dec();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
-    count_delivery(state, &delivery, 0);
-    let (presence, room, member) = (state.presence.clone(), room.clone(), member.clone());
-    tokio::spawn(async move {
-        if presence.left(&room, &member).await.is_err() {
-            debug!("presence store unavailable: leave recorded locally only");
-        }
-    });
+    count_delivery(state, &removal.delivery, 0);
+    state.cluster.left(room, member);
+    let event = PresenceEvent::Leave {
+        room: room.clone(),
+        member: member.clone(),
+        at,
+        reason,
+    };
+    state.cluster.publish(room, RoomEvent::Presence(event));
+    if removal.room_closed {
+        state.cluster.room_closed(room);
+    }
+    let delivery = removal.delivery;
     Some(delivery.slow)
 }
 
@@ -486,15 +515,21 @@ fn msg(
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
-    let delivery = state
-        .rooms
-        .deliver(&req.room, events::MSG, audience, |ts| MsgEvent {
+    let mut event = None;
+    let delivery = state.rooms.deliver(&req.room, events::MSG, audience, |ts| {
+        let e = MsgEvent {
             room: req.room.clone(),
             from: from.clone(),
             ts,
             data: req.data.clone(),
             to: req.to.clone(),
-        });
+        };
+        event = Some(e.clone());
+        e
+    });
+    if let Some(event) = event {
+        state.cluster.publish(&req.room, RoomEvent::Msg(event));
+    }
     state.metrics.messages_relayed.inc();
     count_delivery(state, &delivery, size);
     let ts = delivery.ts;
@@ -532,18 +567,22 @@ fn chunk(
         return Err(RequestError::RateLimited);
     }
     let from = member_id(s);
-    let delivery =
-        state
-            .rooms
-            .deliver(&req.room, events::CHUNK, Audience::AllExcept(&from), |_| {
-                ChunkEvent {
-                    room: req.room.clone(),
-                    from: from.clone(),
-                    file: req.file.clone(),
-                    seq: req.seq,
-                    data: req.data.clone(),
-                }
-            });
+    let event = ChunkEvent {
+        room: req.room,
+        from: from.clone(),
+        file: req.file,
+        seq: req.seq,
+        data: req.data,
+    };
+    let delivery = state.rooms.deliver(
+        &event.room,
+        events::CHUNK,
+        Audience::AllExcept(&from),
+        |_| event.clone(),
+    );
+    state
+        .cluster
+        .publish(&event.room.clone(), RoomEvent::Chunk(event));
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);

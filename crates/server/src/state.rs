@@ -1,9 +1,9 @@
 //! The server's shared state: a cheap cloneable handle passed to every handler.
 
 use crate::ServeConfig;
+use crate::cluster::Cluster;
 use crate::connection::AddressCounter;
 use crate::metrics::Metrics;
-use crate::presence::ClusterPresence;
 use crate::room::RoomRegistry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +22,8 @@ pub struct Inner {
     pub limits: Limits,
     /// This node's sockets per room, for delivery.
     pub rooms: RoomRegistry,
-    /// Members on other nodes (none for a single node).
-    pub presence: Arc<dyn ClusterPresence>,
+    /// The other nodes (none for a single node).
+    pub cluster: Arc<dyn Cluster>,
     /// Open connections per address.
     pub addresses: AddressCounter,
     /// Counters and gauges for `/metrics`.
@@ -35,13 +35,13 @@ pub struct Inner {
 
 impl AppState {
     /// State for a server with this configuration and presence store.
-    pub fn new(config: ServeConfig, presence: Arc<dyn ClusterPresence>) -> Self {
+    pub fn new(config: ServeConfig, cluster: Arc<dyn Cluster>) -> Self {
         let limits = config.limits();
         Self(Arc::new(Inner {
             config,
             limits,
             rooms: RoomRegistry::new(),
-            presence,
+            cluster,
             addresses: AddressCounter::default(),
             metrics: Metrics::new(),
             shutting_down: AtomicBool::new(false),

@@ -139,7 +139,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     fn of(h: &Histogram) -> Self {
-        let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+        let ms = |us: u64| us as f64 / 1000.0;
         Self {
             p50: ms(h.quantile(0.50)),
             p95: ms(h.quantile(0.95)),
@@ -191,6 +191,9 @@ pub struct BenchReport {
     pub connect_ms: Percentiles,
     /// Length of the sending window, seconds.
     pub duration_s: f64,
+    /// Messages the senders should have sent at their rate; `sent` below it means the
+    /// benchmark itself could not keep up (its CPU is in `cpu_s`).
+    pub planned: u64,
     /// Messages sent.
     pub sent: u64,
     /// Messages the server acked.
@@ -307,6 +310,7 @@ fn raise_fd_limit() -> Option<u64> {
 /// Counters shared by every task.
 #[derive(Debug, Default)]
 struct Stats {
+    planned: AtomicU64,
     sent: AtomicU64,
     acked: AtomicU64,
     skipped: AtomicU64,
@@ -476,6 +480,12 @@ async fn send_loop(
     receivers_in_room: u64,
 ) {
     let period = Duration::from_secs_f64(1.0 / config.rate);
+    let ticks =
+        (end.saturating_duration_since(first_tick).as_secs_f64() / period.as_secs_f64()).ceil();
+    shared
+        .stats
+        .planned
+        .fetch_add(ticks as u64, Ordering::Relaxed);
     let mut ticker = tokio::time::interval_at(first_tick, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
@@ -730,6 +740,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         connect_s: round3(connect_s),
         connect_ms: Percentiles::of(&stats.connect),
         duration_s: round3(window),
+        planned: stats.planned.load(Ordering::Relaxed),
         sent: stats.sent.load(Ordering::Relaxed),
         acked: stats.acked.load(Ordering::Relaxed),
         refused: stats.refused.lock().map(|m| m.clone()).unwrap_or_default(),

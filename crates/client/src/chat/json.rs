@@ -259,6 +259,12 @@ pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
         room,
         ..State::default()
     };
+    // `ready` comes first, before anything typed is acknowledged as queued.
+    if let Some(first) = events.recv().await
+        && !out.emit(state.event_json(first))
+    {
+        return Ok(());
+    }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {

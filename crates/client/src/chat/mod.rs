@@ -10,6 +10,7 @@ pub mod tui;
 
 use crate::invite::{Invite, InviteError};
 use crate::session::{SessionConfig, SessionError};
+use crate::transport::{TlsConfig, TlsConfigError};
 
 /// Arguments of `streamchat chat`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,6 +28,10 @@ pub struct ChatArgs {
     /// Exit when the connection is lost instead of reconnecting.
     #[arg(long)]
     pub no_reconnect: bool,
+    /// For https:// servers: also trust the CA certificate(s) in this PEM file (a
+    /// self-hosted server with its own certificate). The system's trust store is always used.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Why the chat could not run.
@@ -38,6 +43,9 @@ pub enum ChatError {
     /// Joining failed.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
     /// The terminal could not be used.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
@@ -45,10 +53,17 @@ pub enum ChatError {
 
 impl ChatArgs {
     /// The session configuration these arguments describe.
-    pub fn session_config(&self) -> Result<SessionConfig, InviteError> {
+    pub fn session_config(&self) -> Result<SessionConfig, ChatError> {
         let invite = Invite::parse(&self.link)?;
+        let tls = match (&self.ca_cert, invite.server_url.starts_with("https://")) {
+            (Some(ca), _) => Some(TlsConfig::with_extra_ca(ca)?),
+            // Loaded once here rather than on every reconnection.
+            (None, true) => Some(TlsConfig::system()?),
+            (None, false) => None,
+        };
         let mut config = SessionConfig::new(invite.server_url, invite.secret, self.name.clone());
         config.reconnect = !self.no_reconnect;
+        config.connect.tls = tls;
         Ok(config)
     }
 }

@@ -103,7 +103,7 @@ pub(crate) struct Driver {
     replay: ReplayGuard,
     limits: Option<Limits>,
     generation: u64,
-    /// Set when the UI stopped listening: nothing more to do.
+    /// Set when the UI stopped listening: events are no longer sent.
     ui_gone: bool,
 }
 
@@ -134,8 +134,10 @@ impl Driver {
         }
     }
 
+    /// Hands an event to the UI. A UI that stopped listening is quitting: the session
+    /// goes on (queued sends still go out) until the handle leaves or is dropped.
     async fn emit(&mut self, event: SessionEvent) {
-        if self.events.send(event).await.is_err() {
+        if !self.ui_gone && self.events.send(event).await.is_err() {
             self.ui_gone = true;
         }
     }
@@ -305,9 +307,6 @@ impl Driver {
                     Some(Control::Leave(done)) => return End::Leave(Some(done)),
                     Some(Control::Typing) => self.send_typing(client).await,
                 },
-            }
-            if self.ui_gone {
-                return End::Leave(None);
             }
         }
     }

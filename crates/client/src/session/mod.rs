@@ -12,9 +12,10 @@
 //!   sender's profile key. Anything that fails to decrypt or verify becomes a
 //!   [`SessionEvent::Warning`], never a message. Replays are dropped ([`replay`]).
 //! - **Files.** Announces a file with a sealed `file` body, then sends its STREAM-encrypted
-//!   chunks (`seq` = chunk index, 256 KiB of plaintext each) paced by acks with a small
-//!   window ([`outgoing`]); receives, reorders within a small window, decrypts, checks the
-//!   SHA-256 and hands the whole file over in memory ([`incoming`]).
+//!   chunks (`seq` = chunk index, 256 KiB of plaintext each, larger only when a file would
+//!   otherwise need more chunks than the server relays) paced by acks with a small window
+//!   ([`outgoing`]); receives, reorders within a small window, decrypts, checks the SHA-256
+//!   and hands the whole file over in memory ([`incoming`]).
 //! - **Presence and reconnection.** A lost connection is retried with backoff; the new
 //!   socket id is a new member id, so the profile is sealed again and the room rejoined,
 //!   and the roster is reconciled ([`driver`]).

@@ -230,7 +230,9 @@ pub(crate) async fn run_texts(
                 reason: e.to_string(),
             },
         };
-        if events.send(event).await.is_err() || closed {
+        // A UI that stopped listening (it is quitting) still wants the queue sent.
+        let _ = events.send(event).await;
+        if closed {
             break;
         }
     }
@@ -252,9 +254,8 @@ pub(crate) async fn run_files(
                 reason: e.to_string(),
             },
         };
-        if events.send(event).await.is_err() {
-            break;
-        }
+        // A UI that stopped listening (it is quitting) still wants the queue sent.
+        let _ = events.send(event).await;
     }
 }
 

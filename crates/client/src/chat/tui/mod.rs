@@ -53,7 +53,16 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
     // Join before taking over the screen, so a bad link or a full room is a plain error.
     let (session, mut events) = Session::start(config).await?;
     let mut model = Model::new(session.me().clone(), link);
-    let mut terminal = ratatui::init();
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            session.leave(Duration::ZERO).await;
+            return Err(ChatError::Terminal(e));
+        }
+    };
+    // Pasted text arrives as one event rather than as keys (so a pasted newline does
+    // not send half a message); failing to enable it only loses that nicety.
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), event::EnableBracketedPaste);
     let stop = Arc::new(AtomicBool::new(false));
     let (input_tx, mut input_rx) = mpsc::channel(256);
     let (effects_tx, mut effects_rx) = mpsc::channel::<Msg>(64);
@@ -65,10 +74,10 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
             Some(msg) = input_rx.recv() => msg,
             Some(msg) = effects_rx.recv() => msg,
             event = events.recv(), if session_open => match event {
-                Some(event) => Msg::Session(event),
+                Some(event) => Msg::from(event),
                 None => {
                     session_open = false;
-                    Msg::Session(SessionEvent::Closed { reason: "the session ended".to_owned() })
+                    Msg::from(SessionEvent::Closed { reason: "the session ended".to_owned() })
                 }
             },
             _ = tick.tick() => Msg::Tick,
@@ -89,6 +98,7 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
         }
     };
     stop.store(true, Ordering::Relaxed);
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), event::DisableBracketedPaste);
     ratatui::restore();
     // Events of the queued sends are no longer shown; dropping the receiver lets the
     // session finish without waiting for a reader.

@@ -113,8 +113,8 @@ pub enum Msg {
     Key(KeyEvent),
     /// Text was pasted.
     Paste(String),
-    /// The session reported something.
-    Session(SessionEvent),
+    /// The session reported something (boxed: events are large, keys are small).
+    Session(Box<SessionEvent>),
     /// A text was queued for sending with this id.
     TextQueued {
         /// The id.
@@ -144,6 +144,12 @@ pub enum Msg {
     Failed(String),
     /// Time passed (typing indicators expire).
     Tick,
+}
+
+impl From<SessionEvent> for Msg {
+    fn from(event: SessionEvent) -> Self {
+        Msg::Session(Box::new(event))
+    }
 }
 
 /// What the runtime should do.
@@ -273,7 +279,7 @@ pub fn update(model: &mut Model, msg: Msg, now: u64) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Session(event) => {
-            on_session(model, event, now);
+            on_session(model, *event, now);
             Vec::new()
         }
         Msg::TextQueued { id, text, at } => {
@@ -650,7 +656,7 @@ pub(crate) mod tests {
         );
         update(
             &mut model,
-            Msg::Session(SessionEvent::Sent { id: 7, ts: 9 }),
+            Msg::from(SessionEvent::Sent { id: 7, ts: 9 }),
             6,
         );
         match model.timeline.back() {
@@ -671,7 +677,7 @@ pub(crate) mod tests {
         let bob = member("Bob", "b", 2, false);
         update(
             &mut model,
-            Msg::Session(SessionEvent::MemberJoined {
+            Msg::from(SessionEvent::MemberJoined {
                 member: bob.clone(),
                 returning: false,
             }),
@@ -687,14 +693,14 @@ pub(crate) mod tests {
         }
         update(
             &mut model,
-            Msg::Session(SessionEvent::Typing { from: bob.clone() }),
+            Msg::from(SessionEvent::Typing { from: bob.clone() }),
             1000,
         );
         assert_eq!(model.typing_text(2000), "Bob is typing…");
         assert_eq!(model.typing_text(1000 + TYPING_SHOW_MS), "");
         update(
             &mut model,
-            Msg::Session(SessionEvent::MemberLeft {
+            Msg::from(SessionEvent::MemberLeft {
                 member: bob,
                 at: 1_795_962_645_000,
                 reason: streamchat_protocol::LeaveReason::Timeout,

@@ -368,7 +368,7 @@ mod tests {
         let mut model = Model::new(alice.clone(), "link".into());
         update(
             &mut model,
-            Msg::Session(SessionEvent::MemberJoined {
+            Msg::from(SessionEvent::MemberJoined {
                 member: bob.clone(),
                 returning: false,
             }),
@@ -376,7 +376,7 @@ mod tests {
         );
         update(
             &mut model,
-            Msg::Session(SessionEvent::Message {
+            Msg::from(SessionEvent::Message {
                 from: bob.clone(),
                 ts: 1_795_962_645_000,
                 sent_at: 0,

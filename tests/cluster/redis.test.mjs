@@ -1,0 +1,219 @@
+// Tier 3: several streamchat nodes sharing rooms over a real Redis, on loopback.
+// Clients on different nodes chat as if there were one server; a node killed with
+// SIGKILL leaves presence within 10 s; a Redis restart is survived; nothing of an
+// emptied room remains in Redis.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, startRedis } from '../harness.mjs';
+import {
+  Peer, openSocket, roomId, fileId, profile, bytes, indexed, indexOf, toBuf, assertOk, assertError, stopServer, sleep,
+} from '../node/helpers.mjs';
+
+async function connect(node) {
+  return new Peer(await openSocket(node.url));
+}
+
+async function health(node) {
+  const res = await fetch(new URL('/health', node.url));
+  return { status: res.status, body: await res.json() };
+}
+
+async function until(check, { ms = 10_000, what = 'condition' } = {}) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const msgsFrom = (peer, room, from) => peer.events('msg', (m) => m.room === room && m.from === from);
+
+describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
+  let redis;
+  const nodes = [];
+  const peers = [];
+  const startNode = async () => {
+    const node = await startServer(['--redis-url', redis.url, '--messages-per-second', 1000, '--message-burst', 1000]);
+    nodes.push(node);
+    return node;
+  };
+  const peerOn = async (node) => { const p = await connect(node); peers.push(p); return p; };
+
+  before(async () => {
+    redis = await startRedis();
+    await startNode();
+    await startNode();
+    await startNode();
+  });
+  after(async () => {
+    for (const p of peers) p.close();
+    for (const n of nodes) await stopServer(n);
+    await redis?.stop();
+  });
+
+  it('members on different nodes see each other, with profiles, and chat both ways', async () => {
+    const [a, b] = nodes;
+    const room = roomId();
+    const alice = await peerOn(a);
+    const bob = await peerOn(b);
+    const aliceProfile = profile();
+    const bobProfile = profile();
+    await alice.join(room, aliceProfile);
+    const ack = await bob.join(room, bobProfile);
+    assert.deepEqual(ack.members.map((m) => [m.member, m.profile]), [[alice.id, aliceProfile]], 'bob sees alice, on another node');
+    const joined = await alice.waitFor('presence', (p) => p.kind === 'join' && p.member === bob.id);
+    assert.equal(joined.profile, bobProfile);
+
+    for (let i = 0; i < 20; i++) await alice.send(room, indexed(i));
+    for (let i = 0; i < 20; i++) await bob.send(room, indexed(100 + i));
+    await bob.waitCount('msg', 20, (m) => m.from === alice.id);
+    await alice.waitCount('msg', 20, (m) => m.from === bob.id);
+    assert.deepEqual(msgsFrom(bob, room, alice.id).map((m) => indexOf(m.data)), [...Array(20).keys()], 'in order');
+    assert.deepEqual(msgsFrom(alice, room, bob.id).map((m) => indexOf(m.data)), [...Array(20).keys()].map((i) => 100 + i));
+    assert.equal(alice.events('msg', (m) => m.from === alice.id).length, 0, 'no echo to the sender');
+  });
+
+  it('a third node joins the same room; direct messages and file chunks cross nodes', async () => {
+    const [a, b, c] = nodes;
+    const room = roomId();
+    const alice = await peerOn(a);
+    const bob = await peerOn(b);
+    const carol = await peerOn(c);
+    await alice.join(room);
+    await bob.join(room);
+    const ack = await carol.join(room);
+    assert.deepEqual(ack.members.map((m) => m.member).sort(), [alice.id, bob.id].sort());
+    await alice.waitFor('presence', (p) => p.kind === 'join' && p.member === carol.id);
+    await bob.waitFor('presence', (p) => p.kind === 'join' && p.member === carol.id);
+
+    await alice.send(room, Buffer.from('for carol only'), { to: carol.id });
+    const direct = await carol.waitFor('msg', (m) => m.from === alice.id);
+    assert.equal(toBuf(direct.data).toString(), 'for carol only');
+    assert.equal(direct.to, carol.id);
+    const err = await alice.call('msg', { room, data: bytes(4), to: 'nobody-at-all' });
+    assertError(err, 'not_member');
+
+    const file = fileId();
+    for (let seq = 0; seq < 40; seq++) {
+      assertOk(await bob.call('chunk', { room, file, seq, data: indexed(seq, 4096) }));
+    }
+    for (const p of [alice, carol]) {
+      const chunks = await p.waitCount('chunk', 40, (x) => x.file === file, { ms: 10_000 });
+      assert.deepEqual(chunks.map((x) => x.seq), [...Array(40).keys()], 'chunks in order');
+      assert.deepEqual(chunks.map((x) => indexOf(x.data)), [...Array(40).keys()], 'chunk bytes intact');
+    }
+    // Bob sent to the room: nobody got the direct message but carol.
+    assert.equal(bob.events('msg', (m) => m.from === alice.id).length, 0);
+  });
+
+  it('room_full counts members on every node', async () => {
+    const small = [
+      await startServer(['--redis-url', redis.url, '--max-members-per-room', 2]),
+      await startServer(['--redis-url', redis.url, '--max-members-per-room', 2]),
+    ];
+    nodes.push(...small);
+    const room = roomId();
+    const p1 = await peerOn(small[0]);
+    const p2 = await peerOn(small[1]);
+    const p3 = await peerOn(small[0]);
+    await p1.join(room);
+    await p2.join(room);
+    assertError(await p3.call('join', { room, profile: profile() }), 'room_full');
+  });
+
+  it('leaving and disconnecting are seen across nodes, and nothing of the room stays in Redis', async () => {
+    const [a, b] = nodes;
+    const room = roomId();
+    const alice = await peerOn(a);
+    const bob = await peerOn(b);
+    const carol = await peerOn(b);
+    await alice.join(room);
+    await bob.join(room);
+    await carol.join(room);
+    assert.ok((await redis.cli('HLEN', `streamchat:room:${room}`))[0] === '3', 'three members in Redis');
+    await bob.leave(room);
+    const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === bob.id);
+    assert.equal(left.reason, 'left');
+    const carolId = carol.id; // socket.io-client forgets its id once closed
+    carol.close();
+    const gone = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === carolId);
+    assert.equal(gone.reason, 'disconnected');
+    alice.close();
+    await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:room:${room}*`)).length === 0,
+      { what: 'the room to vanish from Redis' });
+  });
+
+  it('a node killed with SIGKILL: its members leave everywhere within 10 s, as timeout', async () => {
+    const victim = await startNode();
+    const survivor = nodes[0];
+    const room = roomId();
+    const alice = await peerOn(survivor);
+    const doomed = await peerOn(victim);
+    await alice.join(room);
+    await doomed.join(room);
+    await alice.waitFor('presence', (p) => p.kind === 'join' && p.member === doomed.id);
+    const doomedId = doomed.id; // socket.io-client forgets its id once disconnected
+    const killedAt = Date.now();
+    victim.proc.kill('SIGKILL');
+    const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === doomedId, { ms: 12_000 });
+    const tookMs = Date.now() - killedAt;
+    assert.equal(left.reason, 'timeout');
+    assert.ok(tookMs <= 10_000, `left after ${tookMs} ms`);
+    alice.close();
+    await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:room:${room}*`)).length === 0,
+      { what: 'the dead node\'s room to vanish from Redis' });
+  });
+});
+
+describe('Redis restarts', { timeout: 90_000 }, () => {
+  it('nodes report 503 and notify clients, local rooms keep working, then everything recovers', async () => {
+    let redis = await startRedis();
+    const a = await startServer(['--redis-url', redis.url]);
+    const b = await startServer(['--redis-url', redis.url]);
+    const peers = [];
+    try {
+      const room = roomId();
+      const alice = new Peer(await openSocket(a.url));
+      const anne = new Peer(await openSocket(a.url));
+      const bob = new Peer(await openSocket(b.url));
+      peers.push(alice, anne, bob);
+      await alice.join(room);
+      await anne.join(room);
+      await bob.join(room);
+      assert.equal((await health(a)).status, 200);
+
+      await redis.stop();
+      await until(async () => (await health(a)).status === 503, { what: 'node a to report 503' });
+      const h = await health(a);
+      assert.equal(h.body.dependencies.redis, 'down');
+      await alice.waitFor('notice', (n) => n.code === 'unavailable', { ms: 10_000 });
+
+      // Same-node members keep chatting while Redis is down.
+      await alice.send(room, Buffer.from('still here'));
+      const got = await anne.waitFor('msg', (m) => m.from === alice.id);
+      assert.equal(toBuf(got.data).toString(), 'still here');
+
+      redis = await startRedis({ port: redis.port });
+      await until(async () => (await health(a)).status === 200 && (await health(b)).status === 200,
+        { ms: 15_000, what: 'both nodes healthy again' });
+      await alice.waitFor('notice', (n) => n.code === 'restored', { ms: 10_000 });
+      // Presence was re-registered in the empty Redis.
+      await until(async () => (await redis.cli('HLEN', `streamchat:room:${room}`))[0] === '3', { what: 'presence re-registered' });
+      // Cross-node chat resumes.
+      await until(async () => {
+        await alice.send(room, Buffer.from('across again'));
+        await sleep(200);
+        return bob.events('msg', (m) => m.from === alice.id && toBuf(m.data).toString() === 'across again').length > 0;
+      }, { ms: 15_000, what: 'cross-node delivery to resume' });
+      await bob.send(room, Buffer.from('and back'));
+      await alice.waitFor('msg', (m) => m.from === bob.id && toBuf(m.data).toString() === 'and back');
+    } finally {
+      for (const p of peers) p.close();
+      await stopServer(a);
+      await stopServer(b);
+      await redis.stop();
+    }
+  });
+});
