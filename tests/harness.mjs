@@ -129,3 +129,48 @@ export async function startRedis({ port } = {}) {
     },
   };
 }
+
+/** Path of the tansu broker (a Kafka-protocol broker): $TANSU_BIN or the CI tools folder. */
+export function tansuPath() {
+  const home = process.env.HOME ?? '/root';
+  return process.env.TANSU_BIN ?? path.join(home, '.cache', 'streamchat-tools', 'bin', 'tansu');
+}
+
+/** Resolves once a TCP connect to 127.0.0.1:port succeeds. */
+async function tcpOpen(port) {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setTimeout(300, () => { sock.destroy(); resolve(false); });
+    sock.on('error', () => resolve(false));
+    sock.on('connect', () => { sock.destroy(); resolve(true); });
+  });
+}
+
+/**
+ * Starts a throwaway Kafka-protocol broker (tansu, in-memory storage: nothing reaches
+ * disk) on 127.0.0.1:port (a free one by default). Returns { port, brokers, proc, stop(signal) }.
+ */
+export async function startKafka({ port } = {}) {
+  const listenPort = port ?? await freePort();
+  const url = `tcp://127.0.0.1:${listenPort}`;
+  const proc = spawn(tansuPath(), [
+    'broker', '--listener-url', url, '--advertised-listener-url', url, '--storage-engine', 'memory://tansu/',
+  ], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 10_000;
+  while (!(await tcpOpen(listenPort))) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`tansu did not start on ${listenPort}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port: listenPort,
+    brokers: `127.0.0.1:${listenPort}`,
+    proc,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}

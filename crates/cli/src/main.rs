@@ -22,7 +22,7 @@ enum Command {
     /// Run the server (single node, in memory, web client served at /).
     ///
     /// Every option can also be set in the environment or a `.env` file; flags win.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Chat in a room from the terminal (full-screen UI, or --json for scripts and bots).
     ///
     /// Messages, names and files are sealed and signed here; the server sees none of them.
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         init_logging();
     }
     match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
         Command::Chat(args) => chat(args),
         Command::Room {
             command: RoomCommand::New { server },
@@ -171,12 +171,20 @@ fn serve(config: ServeConfig) -> ExitCode {
             }
         };
         let local = listener.local_addr().unwrap_or(addr);
+        let scheme = config.scheme();
+        let server = match streamchat_server::Server::prepare(config).await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("streamchat: {e}");
+                return ExitCode::from(2);
+            }
+        };
         #[allow(clippy::print_stdout)] // The one line scripts and tests wait for.
         {
-            println!("streamchat listening on {}://{local}", config.scheme());
+            println!("streamchat listening on {scheme}://{local}");
         }
         let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<()>();
-        let mut server = tokio::spawn(streamchat_server::run(listener, config, async move {
+        let mut server = tokio::spawn(server.serve(listener, async move {
             let _ = signal_rx.await;
         }));
         tokio::select! {

@@ -114,6 +114,23 @@ pub struct ServeConfig {
     #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
 
+    /// Kafka bootstrap servers (`host:port,…`): carries room events between nodes
+    /// (presence stays in Redis, which is then required).
+    #[arg(long, env = "STREAMCHAT_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// The original StreamChat's name for --kafka-brokers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", hide = true)]
+    pub kafka_bootstrap_servers: Option<String>,
+
+    /// Kafka topic for room events [default: streamchat-rooms].
+    #[arg(long, env = "STREAMCHAT_KAFKA_TOPIC")]
+    pub kafka_topic: Option<String>,
+
+    /// The original StreamChat's name for --kafka-topic.
+    #[arg(long = "kafka-topic-legacy", env = "KAFKA_TOPIC", hide = true)]
+    pub kafka_topic_legacy: Option<String>,
+
     /// Deprecated: the original StreamChat's server-held Fernet key. Ignored with a
     /// warning: keys now live only in clients.
     #[arg(long, env = "ENCRYPTION_KEY", hide = true)]
@@ -175,6 +192,11 @@ impl ServeConfig {
                 "--max-chunk-bytes and --max-message-bytes must be at most 16 MiB".into(),
             );
         }
+        if self.kafka_brokers().is_some() && self.redis_url().is_none() {
+            return invalid(
+                "Kafka carries room events but presence needs Redis: also set --redis-url".into(),
+            );
+        }
         if self.max_profile_bytes > 64 * 1024 {
             return invalid("--max-profile-bytes must be at most 65536".into());
         }
@@ -193,6 +215,23 @@ impl ServeConfig {
                 None => format!("redis://{host}:{}", self.redis_port),
             },
         )
+    }
+
+    /// Kafka brokers, from --kafka-brokers or the original KAFKA_BOOTSTRAP_SERVERS.
+    pub fn kafka_brokers(&self) -> Option<String> {
+        self.kafka_brokers
+            .clone()
+            .or_else(|| self.kafka_bootstrap_servers.clone())
+            .filter(|b| !b.is_empty())
+    }
+
+    /// Kafka topic, from --kafka-topic, the original KAFKA_TOPIC, or `streamchat-rooms`.
+    pub fn kafka_topic(&self) -> String {
+        self.kafka_topic
+            .clone()
+            .or_else(|| self.kafka_topic_legacy.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "streamchat-rooms".to_owned())
     }
 
     /// `https` with TLS, else `http`.

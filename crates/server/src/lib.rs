@@ -11,6 +11,7 @@ mod config;
 mod connection;
 mod error;
 mod http;
+mod kafka;
 mod limits;
 mod metrics;
 mod redis;
@@ -43,66 +44,150 @@ pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("TLS certificate or key: {e}"))
-                })?,
-        ),
-        _ => None,
-    };
-    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
-    let cluster: Arc<dyn Cluster> = match config.redis_url() {
-        Some(url) => redis::RedisCluster::connect(&url, node_id(), inbound_tx)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?,
-        None => Arc::new(SingleNode),
-    };
-    let state = AppState::new(config, cluster);
-    let (app, io) = app(state.clone());
-    tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
-    let drain = async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        state.begin_shutdown();
-        let notice = Notice {
-            code: notice_codes::SHUTTING_DOWN.into(),
-            message: "the server is restarting; reconnect in a moment".into(),
+    Server::prepare(config)
+        .await?
+        .serve(listener, shutdown)
+        .await
+}
+
+/// How long startup waits for Redis and Kafka before giving up.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A server whose certificate is loaded and whose dependencies are connected: ready to
+/// serve. Preparing first lets the binary report a bad certificate or an unreachable
+/// Redis before it says it is listening.
+pub struct Server {
+    config: ServeConfig,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    cluster: Arc<dyn Cluster>,
+    inbound: tokio::sync::mpsc::Receiver<Inbound>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("backend", &self.cluster.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads the TLS certificate and connects to Redis and Kafka when configured.
+    pub async fn prepare(config: ServeConfig) -> std::io::Result<Self> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("TLS certificate or key: {e}"))
+                    })?,
+            ),
+            _ => None,
         };
-        if let Err(e) = io.emit(events::NOTICE, &notice).await {
-            tracing::debug!(error = %e, "shutdown notice not queued for every client");
-        }
-        // Everyone leaves every room, so each member hears the others go with
-        // `server_restart` while their connections are still open.
-        for (room, members) in state.rooms.snapshot() {
-            for member in members {
-                socket::depart(&state, &room, &member, LeaveReason::ServerRestart);
+        let (inbound_tx, inbound) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
+        let connect = Self::connect_cluster(&config, inbound_tx);
+        let cluster = tokio::time::timeout(DEPENDENCY_TIMEOUT, connect)
+            .await
+            .map_err(|_| {
+                std::io::Error::other(format!(
+                    "Redis/Kafka did not answer within {DEPENDENCY_TIMEOUT:?}"
+                ))
+            })??;
+        Ok(Self {
+            config,
+            tls,
+            cluster,
+            inbound,
+        })
+    }
+
+    async fn connect_cluster(
+        config: &ServeConfig,
+        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Arc<dyn Cluster>> {
+        let node = node_id();
+        let bus = match config.kafka_brokers() {
+            Some(brokers) => {
+                let largest = config.max_message_bytes.max(config.max_chunk_bytes);
+                let topic = config.kafka_topic();
+                Some(
+                    kafka::KafkaBus::connect(
+                        &brokers,
+                        &topic,
+                        node.clone(),
+                        largest,
+                        inbound_tx.clone(),
+                    )
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?,
+                )
             }
-        }
-        state.cluster.shutdown().await;
-        tokio::time::sleep(NOTICE_GRACE).await;
-        io.close().await;
-    };
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(drain)
+            None => None,
+        };
+        Ok(match config.redis_url() {
+            Some(url) => redis::RedisCluster::connect(&url, node, inbound_tx, bus)
                 .await
-        }
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let on_drained = handle.clone();
-            tokio::spawn(async move {
-                drain.await;
-                on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-                .handle(handle)
-                .serve(service)
-                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+            None => Arc::new(SingleNode),
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            config,
+            tls,
+            cluster,
+            inbound: inbound_rx,
+        } = self;
+        let state = AppState::new(config, cluster);
+        let (app, io) = app(state.clone());
+        tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
+        let drain = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            state.begin_shutdown();
+            let notice = Notice {
+                code: notice_codes::SHUTTING_DOWN.into(),
+                message: "the server is restarting; reconnect in a moment".into(),
+            };
+            if let Err(e) = io.emit(events::NOTICE, &notice).await {
+                tracing::debug!(error = %e, "shutdown notice not queued for every client");
+            }
+            // Everyone leaves every room, so each member hears the others go with
+            // `server_restart` while their connections are still open.
+            for (room, members) in state.rooms.snapshot() {
+                for member in members {
+                    socket::depart(&state, &room, &member, LeaveReason::ServerRestart);
+                }
+            }
+            state.cluster.shutdown().await;
+            tokio::time::sleep(NOTICE_GRACE).await;
+            io.close().await;
+        };
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        match tls {
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(drain)
+                    .await
+            }
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let on_drained = handle.clone();
+                tokio::spawn(async move {
+                    drain.await;
+                    on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
+                });
+                axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                    .handle(handle)
+                    .serve(service)
+                    .await
+            }
         }
     }
 }

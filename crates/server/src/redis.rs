@@ -26,6 +26,7 @@
 use crate::cluster::{
     AdmitError, BusEvent, Cluster, ClusterFuture, Inbound, RoomEvent, Unavailable,
 };
+use crate::kafka::KafkaBus;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::{Expiration, SetOptions};
@@ -99,6 +100,8 @@ pub struct RedisCluster {
     /// Events for other nodes that could not be queued or sent.
     dropped: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
+    /// With Kafka configured, room events travel there instead of Redis pub/sub.
+    bus: Option<Arc<KafkaBus>>,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -121,6 +124,7 @@ impl RedisCluster {
         url: &str,
         node: String,
         inbound: mpsc::Sender<Inbound>,
+        bus: Option<Arc<KafkaBus>>,
     ) -> Result<Arc<Self>, RedisSetupError> {
         let config = Config::from_url(url).map_err(|e| RedisSetupError(e.to_string()))?;
         let mut builder = Builder::from_config(config);
@@ -162,6 +166,7 @@ impl RedisCluster {
             up: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
             inbound,
+            bus,
         });
         cluster.heartbeat_once().await;
         tokio::spawn(write_loop(cluster.clone(), write_rx));
@@ -250,7 +255,12 @@ impl RedisCluster {
                     }),
                 };
                 if let Ok(bytes) = event.encode() {
-                    let _: () = self.client.publish(room_key(&room), bytes).await?;
+                    match &self.bus {
+                        Some(bus) => bus.publish(&room, &bytes),
+                        None => {
+                            let _: () = self.client.publish(room_key(&room), bytes).await?;
+                        }
+                    }
                 }
             }
             let _: () = self.client.del(node_members_key(&node)).await?;
@@ -478,7 +488,11 @@ async fn reconnect_loop(cluster: Arc<RedisCluster>) {
 
 impl Cluster for RedisCluster {
     fn backend(&self) -> &'static str {
-        "redis"
+        if self.bus.is_some() {
+            "redis+kafka"
+        } else {
+            "redis"
+        }
     }
 
     fn node_id(&self) -> &str {
@@ -486,6 +500,10 @@ impl Cluster for RedisCluster {
     }
 
     fn room_opened(&self, room: &RoomId) -> ClusterFuture<'_, Result<(), Unavailable>> {
+        if let Some(bus) = &self.bus {
+            bus.open(room);
+            return Box::pin(std::future::ready(Ok(())));
+        }
         let channel = room_key(room);
         Box::pin(async move {
             self.subscriber
@@ -496,6 +514,10 @@ impl Cluster for RedisCluster {
     }
 
     fn room_closed(&self, room: &RoomId) {
+        if let Some(bus) = &self.bus {
+            bus.close(room);
+            return;
+        }
         let subscriber = self.subscriber.clone();
         let channel = room_key(room);
         tokio::spawn(async move {
@@ -531,14 +553,19 @@ impl Cluster for RedisCluster {
             room: room.clone(),
             event,
         };
-        match bus.encode() {
-            Ok(bytes) => self.enqueue(Write::Publish(room.clone(), bytes)),
-            Err(e) => warn!(error = %e, "bus event not encodable"),
+        match (bus.encode(), &self.bus) {
+            (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
+            (Ok(bytes), None) => self.enqueue(Write::Publish(room.clone(), bytes)),
+            (Err(e), _) => warn!(error = %e, "bus event not encodable"),
         }
     }
 
     fn dependencies(&self) -> Vec<(&'static str, bool)> {
-        vec![("redis", self.up.load(Ordering::SeqCst))]
+        let mut deps = vec![("redis", self.up.load(Ordering::SeqCst))];
+        if let Some(bus) = &self.bus {
+            deps.push(("kafka", bus.is_up()));
+        }
+        deps
     }
 
     fn shutdown(&self) -> ClusterFuture<'_, ()> {

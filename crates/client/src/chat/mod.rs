@@ -17,6 +17,9 @@ use crate::transport::{TlsConfig, TlsConfigError};
 pub struct ChatArgs {
     /// The invite link, `http(s)://host:port/#<43-character room secret>`. The part after
     /// `#` is the room's key and never leaves this machine; the rest is the server.
+    /// Command lines are visible to every local user (`ps`): on a shared machine, pass the
+    /// link in the environment instead (STREAMCHAT_LINK), which only you can read.
+    #[arg(env = "STREAMCHAT_LINK", hide_env_values = true)]
     pub link: String,
     /// The name the others see (up to 64 characters).
     #[arg(long)]
