@@ -84,6 +84,11 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,
 
+    /// Take the client's address from the last `X-Forwarded-For` entry (for the
+    /// per-address limit). Only behind a proxy that overwrites that header.
+    #[arg(long, env = "STREAMCHAT_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
     /// Include client IP addresses in logs (off: logs carry no address).
     #[arg(long, env = "STREAMCHAT_LOG_IPS", default_value_t = false)]
     pub log_ips: bool,

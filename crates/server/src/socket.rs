@@ -42,11 +42,21 @@ enum Refusal {
     ShuttingDown,
 }
 
-fn peer_ip(s: &SocketRef) -> IpAddr {
-    s.req_parts()
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+fn peer_ip(s: &SocketRef, trust_forwarded_for: bool) -> IpAddr {
+    let parts = s.req_parts();
+    let forwarded = trust_forwarded_for
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    forwarded
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
         // Served without connect info (in-process tests): one shared bucket.
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
@@ -56,7 +66,7 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
     if state.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
-    let ip = peer_ip(&s);
+    let ip = peer_ip(&s, state.config.trust_forwarded_for);
     if !state
         .addresses
         .try_acquire(ip, state.config.max_connections_per_ip)
@@ -87,7 +97,7 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
 
 async fn on_connect(s: SocketRef, State(state): State<AppState>) {
     if state.config.log_ips {
-        debug!(sid = %s.id, ip = %peer_ip(&s), "connected");
+        debug!(sid = %s.id, ip = %peer_ip(&s, state.config.trust_forwarded_for), "connected");
     } else {
         debug!(sid = %s.id, "connected");
     }
