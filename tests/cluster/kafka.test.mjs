@@ -4,21 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, startRedis, startKafka } from '../harness.mjs';
 import { Peer, openSocket, roomId, fileId, indexed, indexOf, toBuf, assertOk, stopServer, sleep } from '../node/helpers.mjs';
-
-async function health(node) {
-  const res = await fetch(new URL('/health', node.url));
-  return { status: res.status, body: await res.json() };
-}
-
-async function until(check, { ms = 15_000, what = 'condition' } = {}) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { health, until } from './cluster-helpers.mjs';
 
 describe('two nodes over Redis + Kafka', { timeout: 120_000 }, () => {
   let redis;

@@ -8,25 +8,7 @@ import { startServer, startRedis } from '../harness.mjs';
 import {
   Peer, openSocket, roomId, fileId, profile, bytes, indexed, indexOf, toBuf, assertOk, assertError, stopServer, sleep,
 } from '../node/helpers.mjs';
-
-async function connect(node) {
-  return new Peer(await openSocket(node.url));
-}
-
-async function health(node) {
-  const res = await fetch(new URL('/health', node.url));
-  return { status: res.status, body: await res.json() };
-}
-
-async function until(check, { ms = 10_000, what = 'condition' } = {}) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { connectTo as connect, health, until } from './cluster-helpers.mjs';
 
 const msgsFrom = (peer, room, from) => peer.events('msg', (m) => m.room === room && m.from === from);
 
