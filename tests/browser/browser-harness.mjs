@@ -1,6 +1,8 @@
 // Shared helpers of the browser tests: Debian's Chromium driven by playwright-core, people
 // who open StreamChat in their own browser context (own storage, own tab), and checks
 // that the page ran without console errors (which is where CSP violations show up).
+import { after, before } from 'node:test';
+import { startServer } from '../harness.mjs';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,4 +101,22 @@ export async function waitForMembers(page, count, timeout = 15_000) {
 
 export function assertNoErrors(person, label) {
   assert.deepEqual(person.errors, [], `${label}: console errors or CSP violations`);
+}
+
+/**
+ * Starts the release server and Chromium before a file's tests and stops both after.
+ * Returns an object whose `server` and `browser` are set once started (a test may
+ * replace `server`, e.g. to restart it).
+ */
+export function serverAndBrowser({ serverArgs = [], browserArgs = [] } = {}) {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await startServer(serverArgs);
+    env.browser = await launchBrowser(browserArgs);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }

@@ -1,35 +1,24 @@
 // Two people chat in real Chromium against the release binary: create a room, open the
 // invite link in a second context, see each other with matching fingerprints, exchange
 // messages with time and date, see typing, join and leave alerts; nothing breaks the CSP.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../harness.mjs';
 import {
-  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, launchBrowser, newPerson, say,
+  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, newPerson, say,
   waitForAlert, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 test('Alice and Bob chat end to end with matching fingerprints, presence alerts and typing', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
   const link = alice.page.url();
   assert.match(new URL(link).hash, /^#[A-Za-z0-9_-]{43}$/, 'the invite link carries a 43-character secret');
 
   // The invitation asks only for a name.
-  const bob = await newPerson(browser);
+  const bob = await newPerson(env.browser);
   await bob.page.goto(link);
   assert.equal(await bob.page.locator('form.name-form button[type=submit]').textContent(), 'Join the room');
   await enterRoom(bob, link, 'Bob');
@@ -107,9 +96,9 @@ async function setVisibility(page, state) {
 }
 
 test('unread messages count in the tab title while hidden; the Leave button says so to the others', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
 

@@ -1,25 +1,15 @@
 // Resilience: the server restarts mid-chat on the same port. Both pages notice, show it,
 // reconnect by themselves, rejoin with a new member id and a re-sealed profile, and chat
 // again. A message typed while offline is queued and sent after the reconnection.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../harness.mjs';
 import {
-  artifactPath, assertNoErrors, enterRoom, launchBrowser, memberList, newPerson, say, waitConnected, waitForMembers, waitForMessage,
+  artifactPath, assertNoErrors, enterRoom, memberList, newPerson, say, waitConnected, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 /** The page's current member id, as shown on its own entry in the online list. */
 async function ownMemberId(page) {
@@ -27,9 +17,9 @@ async function ownMemberId(page) {
 }
 
 test('both pages reconnect by themselves after a server restart and chat again', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
   const fingerprintsBefore = await memberList(alice.page);
@@ -37,8 +27,8 @@ test('both pages reconnect by themselves after a server restart and chat again',
   await say(alice.page, 'before the restart');
   await waitForMessage(bob.page, 'Alice', 'before the restart');
 
-  const { port } = server;
-  await server.stop();
+  const { port } = env.server;
+  await env.server.stop();
   for (const person of [alice, bob]) {
     await person.page.locator('.conn-status[data-tone=bad]').waitFor();
     assert.match(await person.page.locator('.conn-status').textContent(), /Offline/);
@@ -49,8 +39,8 @@ test('both pages reconnect by themselves after a server restart and chat again',
   const queued = alice.page.locator('li.msg', { hasText: 'typed while offline' });
   assert.match(await queued.locator('.status').textContent(), /Waiting for the connection/);
 
-  server = await startServer([], { port });
-  assert.equal(server.port, port);
+  env.server = await startServer([], { port });
+  assert.equal(env.server.port, port);
   await waitConnected(alice.page, 30_000);
   await waitConnected(bob.page, 30_000);
   await queued.locator('.status').waitFor({ state: 'detached', timeout: 15_000 });

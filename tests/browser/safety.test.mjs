@@ -1,11 +1,11 @@
 // Hostile text stays text: names and messages that are HTML render literally and run
 // nothing. And the client refuses to run where WebCrypto is unavailable (no secure
 // context), explaining why instead of falling back to anything unencrypted.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../harness.mjs';
 import {
-  assertNoErrors, enterRoom, launchBrowser, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  assertNoErrors, enterRoom, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
 const PAYLOAD = '<img src=x onerror=window.__pwned=1>';
@@ -15,23 +15,12 @@ const MORE_PAYLOADS = [
   '<a href="javascript:window.__pwned=4">click</a>',
 ];
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser(['--host-resolver-rules=MAP insecure.streamchat.test 127.0.0.1']);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser({ browserArgs: ['--host-resolver-rules=MAP insecure.streamchat.test 127.0.0.1'] });
 
 test('a name and messages made of HTML render as literal text and execute nothing', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
-  const mallory = await newPerson(browser);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const mallory = await newPerson(env.browser);
   await enterRoom(mallory, alice.page.url(), PAYLOAD);
 
   const members = await waitForMembers(alice.page, 2);
@@ -64,8 +53,8 @@ test('a name and messages made of HTML render as literal text and execute nothin
 });
 
 test('an insecure origin gets an explanation, not a chat', async () => {
-  const person = await newPerson(browser);
-  const insecure = server.url.replace('127.0.0.1', 'insecure.streamchat.test');
+  const person = await newPerson(env.browser);
+  const insecure = env.server.url.replace('127.0.0.1', 'insecure.streamchat.test');
   await person.page.goto(`${insecure}/#AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8`);
   assert.equal(await person.page.evaluate(() => window.isSecureContext), false);
   await person.page.getByRole('heading', { name: 'This page needs a secure connection' }).waitFor();
@@ -75,8 +64,8 @@ test('an insecure origin gets an explanation, not a chat', async () => {
 });
 
 test('a damaged invite link says so and offers a new room', async () => {
-  const person = await newPerson(browser);
-  await person.page.goto(`${server.url}/#not-a-secret`);
+  const person = await newPerson(env.browser);
+  await person.page.goto(`${env.server.url}/#not-a-secret`);
   await person.page.getByText('This invite link is incomplete or damaged').waitFor();
   assert.equal(await person.page.locator('form.name-form button[type=submit]').textContent(), 'Create a room');
   assertNoErrors(person, 'person');

@@ -1,32 +1,21 @@
 // Screenshots of a real conversation at desktop (1280×800) and phone (390×844) sizes, in
 // light and dark themes, saved under test-artifacts/ (gitignored) for people to look at.
 // Also checks that nothing overflows horizontally at 360 px, the narrowest width supported.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../harness.mjs';
 import {
-  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, say, waitForMembers, waitForMessage,
+  artifactPath, assertNoErrors, enterRoom, newPerson, say, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 async function conversation(viewport, colorScheme) {
-  const alice = await newPerson(browser, { viewport, colorScheme });
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  const alice = await newPerson(env.browser, { viewport, colorScheme });
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
-  const carol = await newPerson(browser);
+  const carol = await newPerson(env.browser);
   await enterRoom(carol, alice.page.url(), 'Carol');
   await waitForMembers(alice.page, 3);
   await say(bob.page, 'Hi! Is this the room for the trip planning?');
@@ -92,10 +81,10 @@ for (const [label, viewport] of [['desktop', { width: 1280, height: 800 }], ['ph
 }
 
 test('landing page screenshot and no horizontal overflow at 360 px', async () => {
-  const person = await newPerson(browser, { viewport: { width: 360, height: 740 } });
-  await person.page.goto(server.url);
+  const person = await newPerson(env.browser, { viewport: { width: 360, height: 740 } });
+  await person.page.goto(env.server.url);
   await person.page.screenshot({ path: artifactPath('landing-360.png') });
-  await enterRoom(person, server.url, 'A rather long name for a narrow phone');
+  await enterRoom(person, env.server.url, 'A rather long name for a narrow phone');
   await say(person.page, 'a-very-long-word-without-any-spaces-that-must-wrap-instead-of-overflowing-the-screen-'.repeat(3));
   const overflow = await person.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, 'nothing is wider than a 360 px screen');

@@ -2,31 +2,20 @@
 // the room id joins the room like a member would and records every byte it receives
 // while two people chat in real browsers. Neither their messages nor their names may
 // appear in those bytes, in any common encoding.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { io } from 'socket.io-client';
-import { startServer } from '../harness.mjs';
 import {
-  assertNoErrors, enterRoom, launchBrowser, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  assertNoErrors, enterRoom, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
 const ALICE = 'Alicia Zebrafinch';
 const BOB = 'Bartholomew Quux';
 const SECRETS = ['the eagle lands at midnight, bring the blue folder', 'understood: platform nine, quarter past'];
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 /** The room id a client derives from the link secret (crypto.md), computed independently with node:crypto. */
 function roomIdFromLink(link) {
@@ -42,14 +31,14 @@ function encodings(text) {
 }
 
 test('a member-like observer with only the room id sees traffic but no names and no text', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, ALICE);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, ALICE);
   const link = alice.page.url();
   const room = roomIdFromLink(link);
 
   const received = [];
   const events = [];
-  const observer = io(server.url, { transports: ['websocket'], reconnection: false });
+  const observer = io(env.server.url, { transports: ['websocket'], reconnection: false });
   observer.io.on('open', () => {
     observer.io.engine.on('packet', (packet) => {
       if (typeof packet.data === 'string') received.push(Buffer.from(packet.data, 'utf8'));
@@ -68,7 +57,7 @@ test('a member-like observer with only the room id sees traffic but no names and
   await waitForAlert(alice.page, 'profile that failed');
   assert.equal((await waitForMembers(alice.page, 1))[0].name, ALICE);
 
-  const bob = await newPerson(browser);
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, link, BOB);
   await waitForMembers(alice.page, 2);
   await bob.page.getByLabel('Message', { exact: true }).pressSequentially('typing first');

@@ -3,29 +3,19 @@
 // the bot with the fingerprint node computes, show its genuine messages once (replays
 // are dropped), and show tampered, re-attributed or wrongly signed messages only as
 // warnings. In the other direction the bot opens and verifies what Alice's page sends.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, sign, verify,
 } from 'node:crypto';
 import { io } from 'socket.io-client';
-import { nextEvent, startServer } from '../harness.mjs';
+import { nextEvent } from '../harness.mjs';
 import {
-  assertNoErrors, enterRoom, launchBrowser, memberList, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  assertNoErrors, enterRoom, memberList, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
+  serverAndBrowser,
 } from './browser-harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 /** crypto.md, written again with node:crypto. */
 class RoomCrypto {
@@ -81,11 +71,11 @@ function fingerprint(raw) {
 const json = (value) => Buffer.from(JSON.stringify(value), 'utf8');
 
 test('an independent implementation interoperates; forgeries and replays never show as messages', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
   const room = new RoomCrypto(Buffer.from(new URL(alice.page.url()).hash.slice(1), 'base64url'));
 
-  const bot = io(server.url, { transports: ['websocket'], reconnection: false });
+  const bot = io(env.server.url, { transports: ['websocket'], reconnection: false });
   await nextEvent(bot, 'connect');
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const botKey = rawPublicKey(publicKey);
