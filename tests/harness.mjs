@@ -151,11 +151,13 @@ async function tcpOpen(port) {
  * Starts a throwaway Kafka-protocol broker (tansu, in-memory storage: nothing reaches
  * disk) on 127.0.0.1:port (a free one by default). Returns { port, brokers, proc, stop(signal) }.
  */
-export async function startKafka({ port } = {}) {
+export async function startKafka({ port, advertisedPort } = {}) {
   const listenPort = port ?? await freePort();
   const url = `tcp://127.0.0.1:${listenPort}`;
+  // `advertisedPort` makes clients talk to another port after bootstrap (a recording proxy).
+  const advertised = `tcp://127.0.0.1:${advertisedPort ?? listenPort}`;
   const proc = spawn(tansuPath(), [
-    'broker', '--listener-url', url, '--advertised-listener-url', url, '--storage-engine', 'memory://tansu/',
+    'broker', '--listener-url', url, '--advertised-listener-url', advertised, '--storage-engine', 'memory://tansu/',
   ], { stdio: ['ignore', 'ignore', 'ignore'] });
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 10_000;
@@ -172,5 +174,34 @@ export async function startKafka({ port } = {}) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
     },
+  };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 that forwards to `targetPort` and records every byte in both
+ * directions: what a server (or Redis, or Kafka) receives and sends, as on the wire.
+ * Returns { port, bytes() → Buffer of everything so far, close() }.
+ */
+export async function recordingProxy(targetPort, { port } = {}) {
+  const net = await import('node:net');
+  const chunks = [];
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (d) => { chunks.push(Buffer.from(d)); upstream.write(d); });
+    upstream.on('data', (d) => { chunks.push(Buffer.from(d)); client.write(d); });
+    const end = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(port ?? 0, '127.0.0.1', resolve); });
+  return {
+    port: server.address().port,
+    bytes: () => Buffer.concat(chunks),
+    close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
 }

@@ -120,3 +120,15 @@ export function serverAndBrowser({ serverArgs = [], browserArgs = [] } = {}) {
   });
   return env;
 }
+
+/** Every way a string could leak: as UTF-8, UTF-16, hex, base64 and base64url. */
+export function encodings(text) {
+  const utf8 = Buffer.from(text, 'utf8');
+  return [
+    utf8,
+    Buffer.from(text, 'utf16le'),
+    Buffer.from(utf8.toString('hex')),
+    Buffer.from(utf8.toString('base64').replace(/=+$/, '')),
+    Buffer.from(utf8.toString('base64url')),
+  ];
+}

@@ -8,7 +8,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import { io } from 'socket.io-client';
 import {
   assertNoErrors, enterRoom, newPerson, say, waitForAlert, waitForMembers, waitForMessage,
-  serverAndBrowser,
+  encodings, serverAndBrowser,
 } from './browser-harness.mjs';
 
 const ALICE = 'Alicia Zebrafinch';
@@ -22,12 +22,6 @@ function roomIdFromLink(link) {
   const secret = Buffer.from(new URL(link).hash.slice(1), 'base64url');
   assert.equal(secret.length, 32);
   return Buffer.from(hkdfSync('sha256', secret, 'streamchat/v1', 'room-id', 16)).toString('base64url');
-}
-
-/** Every way a string could leak: as UTF-8, UTF-16, hex, base64 and base64url. */
-function encodings(text) {
-  const utf8 = Buffer.from(text, 'utf8');
-  return [utf8, Buffer.from(text, 'utf16le'), Buffer.from(utf8.toString('hex')), Buffer.from(utf8.toString('base64').replace(/=+$/, '')), Buffer.from(utf8.toString('base64url'))];
 }
 
 test('a member-like observer with only the room id sees traffic but no names and no text', async () => {
