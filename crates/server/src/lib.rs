@@ -217,7 +217,7 @@ async fn apply_inbound(
         match item {
             Inbound::Event(BusEvent { room, event, .. }) => {
                 let (delivery, bytes) = match event {
-                    RoomEvent::Presence(p) => (state.rooms.remote_presence(&room, &p), 0),
+                    RoomEvent::Presence(p) => (Some(state.rooms.remote_presence(&room, &p)), 0),
                     RoomEvent::Msg(m) => {
                         let audience = m.to.clone();
                         let audience = audience.as_ref().map_or(Audience::All, Audience::Only);
@@ -237,8 +237,10 @@ async fn apply_inbound(
                         )
                     }
                 };
-                socket::count_delivery(&state, &delivery, bytes);
-                socket::cut_off_slow(&state, delivery);
+                if let Some(delivery) = delivery {
+                    socket::count_delivery(&state, &delivery, bytes);
+                    socket::cut_off_slow(&state, delivery);
+                }
             }
             Inbound::Resync { room, remote } => {
                 for delivery in state.rooms.resync(&room, remote) {

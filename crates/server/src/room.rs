@@ -237,22 +237,19 @@ impl RoomRegistry {
         })
     }
 
-    /// Delivers an event to part of a room, in room order.
+    /// Delivers an event to part of a room, in room order. `None` if this node has no
+    /// member in the room any more (the sender left meanwhile, or shutdown emptied it):
+    /// the event went nowhere and must not be acknowledged as relayed.
     pub fn deliver<T: Serialize>(
         &self,
         room: &RoomId,
         event: &str,
         audience: Audience<'_>,
         make_event: impl FnOnce(u64) -> T,
-    ) -> Delivery {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
-            return Delivery {
-                ts: now_millis(),
-                ..Delivery::default()
-            };
-        };
+    ) -> Option<Delivery> {
+        let local = self.rooms.lock().get(room).cloned()?;
         let mut local = local.lock();
-        local.deliver(event, audience, make_event)
+        Some(local.deliver(event, audience, make_event))
     }
 
     /// Applies another node's presence event to the mirror and delivers it to every

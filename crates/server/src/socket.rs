@@ -154,6 +154,16 @@ impl Reply {
     }
 }
 
+/// Why a member's room was not there when its event was delivered: shutdown emptied
+/// it, or the member left (a race with its own `leave` or a cut-off).
+fn gone(state: &AppState) -> RequestError {
+    if state.is_shutting_down() {
+        RequestError::ShuttingDown
+    } else {
+        RequestError::NotMember
+    }
+}
+
 /// A handler that runs where the packet is read, before the next packet of the same
 /// connection: one connection's events are handled in the order they arrived.
 ///
@@ -500,6 +510,9 @@ fn msg(
     data: Result<MsgRequest, ParserError>,
 ) -> Result<MsgAck, RequestError> {
     let req = parsed(data)?;
+    if state.is_shutting_down() {
+        return Err(RequestError::ShuttingDown);
+    }
     let conn = connection(s)?;
     if !conn.in_room(&req.room) {
         return Err(RequestError::NotMember);
@@ -526,7 +539,7 @@ fn msg(
         None => Audience::AllExcept(&from),
     };
     let mut event = None;
-    let delivery = state.rooms.deliver(&req.room, events::MSG, audience, |ts| {
+    let delivered = state.rooms.deliver(&req.room, events::MSG, audience, |ts| {
         let e = MsgEvent {
             room: req.room.clone(),
             from: from.clone(),
@@ -537,6 +550,9 @@ fn msg(
         event = Some(e.clone());
         e
     });
+    let Some(delivery) = delivered else {
+        return Err(gone(state));
+    };
     if let Some(event) = event {
         state.cluster.publish(&req.room, RoomEvent::Msg(event));
     }
@@ -553,6 +569,9 @@ fn chunk(
     data: Result<ChunkRequest, ParserError>,
 ) -> Result<OkAck, RequestError> {
     let req = parsed(data)?;
+    if state.is_shutting_down() {
+        return Err(RequestError::ShuttingDown);
+    }
     let conn = connection(s)?;
     if !conn.in_room(&req.room) {
         return Err(RequestError::NotMember);
@@ -584,12 +603,15 @@ fn chunk(
         seq: req.seq,
         data: req.data,
     };
-    let delivery = state.rooms.deliver(
+    let delivered = state.rooms.deliver(
         &event.room,
         events::CHUNK,
         Audience::AllExcept(&from),
         |_| event.clone(),
     );
+    let Some(delivery) = delivered else {
+        return Err(gone(state));
+    };
     state
         .cluster
         .publish(&event.room.clone(), RoomEvent::Chunk(event));
