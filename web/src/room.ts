@@ -132,7 +132,8 @@ export class RoomSession {
         joined: (ack, rejoin) => this.#enqueue(() => this.#onJoined(ack, rejoin)),
         presence: (presence) => this.#enqueue(() => this.#onPresence(presence)),
         message: (message) => this.#enqueue(() => this.#onMessage(message)),
-        chunk: (chunk) => this.#listener.file?.({ kind: 'chunk', chunk }),
+        // In order with messages, so a file's announcement is opened before its chunks.
+        chunk: (chunk) => this.#enqueue(async () => this.#onChunk(chunk)),
         notice: (notice) => this.#onNotice(notice),
       },
     );
@@ -409,6 +410,16 @@ export class RoomSession {
       case 'unknown':
         break;
     }
+  }
+
+  /**
+   * A file chunk goes to the file module if it comes from a member whose profile was
+   * verified; the server names the sender, so nobody can slip chunks into another
+   * member's file. Others' chunks (their profile failed, already reported) are dropped.
+   */
+  #onChunk(chunk: IncomingChunk): void {
+    if (!this.#members.has(chunk.from)) return;
+    this.#listener.file?.({ kind: 'chunk', chunk });
   }
 
   #onNotice(notice: Notice): void {

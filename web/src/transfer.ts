@@ -12,31 +12,68 @@ import {
 import { type Bytes, bytesEqual, fromBase64Url, toBase64Url } from './encoding';
 import type { Ack, ErrorAck, Limits } from './protocol';
 
-/** Plaintext bytes per chunk (crypto.md default), unless the server allows less. */
+/**
+ * Smallest plaintext chunk (crypto.md's default). Larger files get larger chunks so that
+ * they fit in the server's chunk count, up to what one sealed chunk may hold.
+ */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
-const GCM_TAG_BYTES = 16;
+/** Chunk sizes above the default are rounded up to a multiple of this. */
+export const CHUNK_SIZE_STEP = 64 * 1024;
+export const GCM_TAG_BYTES = 16;
 /** Chunks in flight before waiting for the server's acks: enough to keep the pipe busy, small enough to stay responsive. */
 export const SEND_WINDOW = 4;
 const RATE_LIMIT_RETRIES = 6;
 /** When a server does not announce limits (a plain v1 server), assume no more than this. */
 export const FALLBACK_MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** Chunks per file assumed for a server that does not announce limits (64 MiB in 256 KiB chunks). */
+const FALLBACK_MAX_FILE_CHUNKS = FALLBACK_MAX_FILE_BYTES / DEFAULT_CHUNK_SIZE;
 
 export type Plan =
   | { readonly ok: true; readonly chunkSize: number; readonly chunks: number; readonly maxBytes: number }
   | { readonly ok: false; readonly reason: string; readonly maxBytes: number };
 
-/** The largest file these limits allow, with the chunk size this client would use. */
-export function maxFileBytes(limits: Limits | null): { chunkSize: number; maxBytes: number } {
-  if (limits === null) return { chunkSize: DEFAULT_CHUNK_SIZE, maxBytes: FALLBACK_MAX_FILE_BYTES };
-  const chunkSize = Math.max(1, Math.min(DEFAULT_CHUNK_SIZE, limits.maxChunkBytes - GCM_TAG_BYTES));
-  return { chunkSize, maxBytes: Math.min(limits.maxFileBytes, chunkSize * limits.maxFileChunks) };
+/** What these limits allow per chunk (plaintext) and per file (chunk count and sealed bytes). */
+function bounds(limits: Limits | null): { largestChunk: number; maxChunks: number; maxSealedBytes: number } {
+  if (limits === null) {
+    return { largestChunk: DEFAULT_CHUNK_SIZE, maxChunks: FALLBACK_MAX_FILE_CHUNKS, maxSealedBytes: Number.MAX_SAFE_INTEGER };
+  }
+  // A sealed chunk is its plaintext plus the GCM tag: max_chunk_bytes counts sealed bytes.
+  return { largestChunk: Math.max(0, limits.maxChunkBytes - GCM_TAG_BYTES), maxChunks: limits.maxFileChunks, maxSealedBytes: limits.maxFileBytes };
+}
+
+/**
+ * The largest file (plaintext bytes) these limits allow: as many chunks as the server
+ * takes, each as large as a sealed chunk may be, within the sealed bytes per file.
+ */
+export function maxFileBytes(limits: Limits | null): number {
+  const { largestChunk, maxChunks, maxSealedBytes } = bounds(limits);
+  if (largestChunk === 0 || maxChunks === 0) return 0;
+  return Math.max(0, Math.min(largestChunk * maxChunks, maxSealedBytes - GCM_TAG_BYTES * maxChunks));
+}
+
+/**
+ * The plaintext chunk size for a file of `size` bytes: at least 256 KiB, at least
+ * ceil(size / max_file_chunks) rounded up to a multiple of 64 KiB, at most
+ * max_chunk_bytes − 16. (Smaller than 256 KiB only when the server's chunks are.)
+ */
+export function chooseChunkSize(size: number, limits: Limits | null): number {
+  const { largestChunk, maxChunks } = bounds(limits);
+  const needed = maxChunks > 0 ? Math.ceil(size / maxChunks) : size;
+  const wanted = Math.max(DEFAULT_CHUNK_SIZE, Math.ceil(needed / CHUNK_SIZE_STEP) * CHUNK_SIZE_STEP);
+  return Math.max(1, Math.min(wanted, largestChunk));
 }
 
 /** Decides whether a file of `size` bytes can be sent, and how. */
 export function planFile(size: number, limits: Limits | null): Plan {
-  const { chunkSize, maxBytes } = maxFileBytes(limits);
-  if (size > maxBytes) return { ok: false, reason: 'larger than this server accepts', maxBytes };
-  return { ok: true, chunkSize, chunks: chunkCount(size, chunkSize), maxBytes };
+  const maxBytes = maxFileBytes(limits);
+  const { largestChunk, maxChunks, maxSealedBytes } = bounds(limits);
+  const chunkSize = chooseChunkSize(size, limits);
+  const chunks = chunkCount(size, chunkSize);
+  const sealedBytes = size + GCM_TAG_BYTES * chunks;
+  if (largestChunk === 0 || chunks > maxChunks || sealedBytes > maxSealedBytes || size > maxBytes) {
+    return { ok: false, reason: 'larger than this server accepts', maxBytes };
+  }
+  return { ok: true, chunkSize, chunks, maxBytes };
 }
 
 /** What sending needs from the room: seal-and-send a body, send a chunk. */
@@ -148,6 +185,7 @@ export class IncomingFile {
   readonly #noncePrefix: Bytes;
   readonly #key: Promise<CryptoKey>;
   #received = 0;
+  #inOrder = 0;
   #failed = false;
 
   private constructor(body: FileBody, noncePrefix: Bytes, fileKey: Bytes) {
@@ -198,6 +236,20 @@ export class IncomingFile {
       this.#failed = true;
       throw e;
     }
+  }
+
+  /**
+   * The chunks decrypted since the last call that continue the file from its start, in
+   * order (for playing a video while it arrives). Each was authenticated on its own by
+   * STREAM; the checksum of the whole is only known once `assemble` succeeds.
+   */
+  takeInOrder(): Bytes[] {
+    const parts: Bytes[] = [];
+    for (let part = this.#parts[this.#inOrder]; part !== undefined && !this.#failed; part = this.#parts[this.#inOrder]) {
+      parts.push(part);
+      this.#inOrder++;
+    }
+    return parts;
   }
 
   /** The whole file once every chunk arrived, after checking its SHA-256. */

@@ -5,8 +5,8 @@ import type { FileBody } from '../src/content';
 import { type Bytes, bytesEqual } from '../src/encoding';
 import type { Ack, Limits } from '../src/protocol';
 import {
-  DEFAULT_CHUNK_SIZE, IncomingFile, TransferError, maxFileBytes, planFile, previewKind, sendFile,
-  type TransferChannel,
+  DEFAULT_CHUNK_SIZE, FALLBACK_MAX_FILE_BYTES, IncomingFile, TransferError, chooseChunkSize, maxFileBytes, planFile,
+  previewKind, sendFile, type TransferChannel,
 } from '../src/transfer';
 
 const LIMITS: Limits = { maxMessageBytes: 65536, maxChunkBytes: 1024 * 1024, maxFileChunks: 1024, maxFileBytes: 256 * 1024 * 1024, maxMembersPerRoom: 100 };
@@ -50,14 +50,74 @@ async function receive(body: FileBody, chunks: { seq: number; data: Bytes }[]): 
   return incoming.assemble();
 }
 
+const MiB = 1024 * 1024;
+const KiB = 1024;
+/** The server's defaults: 1 MiB sealed chunks, 256 of them per file. */
+const DEFAULTS: Limits = { maxMessageBytes: 65536, maxChunkBytes: MiB, maxFileChunks: 256, maxFileBytes: 256 * MiB, maxMembersPerRoom: 1000 };
+
 describe('planning', () => {
-  it('uses 256 KiB chunks within the server limits', () => {
-    expect(maxFileBytes(LIMITS)).toEqual({ chunkSize: DEFAULT_CHUNK_SIZE, maxBytes: 256 * 1024 * 1024 });
-    expect(planFile(600 * 1024, LIMITS)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 3 });
-    expect(planFile(0, LIMITS)).toMatchObject({ ok: true, chunks: 1 });
-    const small = { ...LIMITS, maxChunkBytes: 1040, maxFileChunks: 10 };
-    expect(maxFileBytes(small)).toEqual({ chunkSize: 1024, maxBytes: 10240 });
-    expect(planFile(10241, small)).toMatchObject({ ok: false });
+  it('uses 256 KiB chunks for files that fit in that many', () => {
+    expect(planFile(600 * KiB, LIMITS)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 3 });
+    expect(planFile(0, LIMITS)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 1 });
+    expect(planFile(1, DEFAULTS)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 1 });
+    expect(planFile(64 * MiB, DEFAULTS)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 256 });
+  });
+
+  it('grows the chunk size in 64 KiB steps so that large files fit in max_file_chunks', () => {
+    // One byte over 64 MiB no longer fits in 256 chunks of 256 KiB: 320 KiB chunks do.
+    expect(planFile(64 * MiB + 1, DEFAULTS)).toMatchObject({ ok: true, chunkSize: 320 * KiB, chunks: 205 });
+    expect(chooseChunkSize(100 * MiB, DEFAULTS)).toBe(448 * KiB); // ceil(100 MiB / 256) = 400 KiB → 448 KiB
+    expect(chooseChunkSize(128 * MiB, DEFAULTS)).toBe(512 * KiB);
+    expect(chooseChunkSize(128 * MiB + 1, DEFAULTS)).toBe(576 * KiB);
+    // Never above what one sealed chunk holds: max_chunk_bytes − 16 tag bytes.
+    expect(chooseChunkSize(255 * MiB, DEFAULTS)).toBe(MiB - 16);
+    for (const size of [0, 1, 64 * MiB, 64 * MiB + 1, 100 * MiB + 12345, 200 * MiB, maxFileBytes(DEFAULTS)]) {
+      const plan = planFile(size, DEFAULTS);
+      if (!plan.ok) throw new Error(`${size} refused`);
+      expect(plan.chunkSize).toBeGreaterThanOrEqual(DEFAULT_CHUNK_SIZE);
+      expect(plan.chunkSize + 16).toBeLessThanOrEqual(DEFAULTS.maxChunkBytes);
+      expect(plan.chunks).toBeLessThanOrEqual(DEFAULTS.maxFileChunks);
+      expect(plan.chunks).toBe(Math.max(1, Math.ceil(size / plan.chunkSize)));
+      expect(size + 16 * plan.chunks).toBeLessThanOrEqual(DEFAULTS.maxFileBytes);
+    }
+  });
+
+  it('accepts files up to the server limit in sealed bytes and refuses the next byte', () => {
+    // 256 sealed chunks of 1 MiB: 256 MiB of sealed bytes, of which 256 × 16 are tags.
+    expect(maxFileBytes(DEFAULTS)).toBe(256 * (MiB - 16));
+    expect(planFile(256 * (MiB - 16), DEFAULTS)).toMatchObject({ ok: true, chunkSize: MiB - 16, chunks: 256 });
+    expect(planFile(256 * (MiB - 16) + 1, DEFAULTS)).toEqual({ ok: false, reason: 'larger than this server accepts', maxBytes: 256 * (MiB - 16) });
+    expect(planFile(256 * MiB, DEFAULTS)).toMatchObject({ ok: false });
+  });
+
+  it('uses smaller chunks when the server only relays smaller ones', () => {
+    const small = { ...LIMITS, maxChunkBytes: 1040, maxFileChunks: 10, maxFileBytes: 10400 };
+    expect(maxFileBytes(small)).toBe(10240);
+    expect(planFile(5000, small)).toMatchObject({ ok: true, chunkSize: 1024, chunks: 5 });
+    expect(planFile(10240, small)).toMatchObject({ ok: true, chunkSize: 1024, chunks: 10 });
+    expect(planFile(10241, small)).toMatchObject({ ok: false, maxBytes: 10240 });
+    // The browser test's server: 2 chunks of 64 KiB sealed.
+    const tiny = { ...LIMITS, maxChunkBytes: 65536, maxFileChunks: 2, maxFileBytes: 131072 };
+    expect(planFile(131040, tiny)).toMatchObject({ ok: true, chunkSize: 65520, chunks: 2 });
+    expect(planFile(200_000, tiny)).toMatchObject({ ok: false, maxBytes: 131040 });
+  });
+
+  it('stays within a sealed byte budget announced below chunks × chunk size', () => {
+    const budget = { ...DEFAULTS, maxFileBytes: 10 * MiB };
+    expect(maxFileBytes(budget)).toBe(10 * MiB - 16 * 256);
+    expect(planFile(10 * MiB - 16 * 256, budget)).toMatchObject({ ok: true });
+    expect(planFile(10 * MiB, budget)).toMatchObject({ ok: false });
+  });
+
+  it('refuses everything when not even one byte fits in a chunk', () => {
+    expect(planFile(0, { ...DEFAULTS, maxChunkBytes: 16 })).toMatchObject({ ok: false, maxBytes: 0 });
+    expect(planFile(1, { ...DEFAULTS, maxFileChunks: 0 })).toMatchObject({ ok: false, maxBytes: 0 });
+  });
+
+  it('assumes 64 MiB in 256 KiB chunks from a server that announces no limits', () => {
+    expect(maxFileBytes(null)).toBe(FALLBACK_MAX_FILE_BYTES);
+    expect(planFile(FALLBACK_MAX_FILE_BYTES, null)).toMatchObject({ ok: true, chunkSize: DEFAULT_CHUNK_SIZE, chunks: 256 });
+    expect(planFile(FALLBACK_MAX_FILE_BYTES + 1, null)).toMatchObject({ ok: false, maxBytes: FALLBACK_MAX_FILE_BYTES });
   });
 
   it('shows only safe media types inline', () => {
@@ -85,6 +145,58 @@ describe('sending and receiving', () => {
     expect(same(await receive(link.body, link.chunks), plaintext)).toBe(true);
     // Order of arrival does not matter.
     expect(same(await receive(link.body, [...link.chunks].reverse()), plaintext)).toBe(true);
+  });
+
+  it('sends a file in larger chunks when the server takes few chunks per file, and receives it', async () => {
+    const fewChunks = { ...LIMITS, maxFileChunks: 2, maxFileBytes: 2 * LIMITS.maxChunkBytes };
+    const plaintext = sample(600 * 1024 + 5);
+    const link = channel();
+    expect(await sendFile(new Blob([plaintext]), { name: 'a.bin', mime: 'application/octet-stream' }, fewChunks, link,
+      new AbortController().signal)).toEqual({ ok: true });
+    expect(link.body).toMatchObject({ chunkSize: 320 * 1024, chunks: 2 });
+    expect(link.chunks.map((c) => c.data.length)).toEqual([320 * 1024 + 16, 600 * 1024 + 5 - 320 * 1024 + 16]);
+    if (link.body === null) throw new Error('no announcement');
+    // A receiver takes whatever chunk size the sender announced (within the server's limits).
+    const incoming = IncomingFile.start(link.body, fewChunks);
+    if (typeof incoming === 'string') throw new Error(incoming);
+    for (const { seq, data } of link.chunks) await incoming.accept(seq, data);
+    expect(same(await incoming.assemble(), plaintext)).toBe(true);
+  });
+
+  it('hands out decrypted chunks in order from the start, each once, for playing while receiving', async () => {
+    const plaintext = sample(3000);
+    const link = channel();
+    const tiny = { ...LIMITS, maxChunkBytes: 1040 };
+    await sendFile(new Blob([plaintext]), { name: 'x', mime: 'x/y' }, tiny, link, new AbortController().signal);
+    if (link.body === null) throw new Error('no announcement');
+    const incoming = IncomingFile.start(link.body, tiny);
+    if (typeof incoming === 'string') throw new Error(incoming);
+    const [c0, c1, c2] = link.chunks;
+    if (c0 === undefined || c1 === undefined || c2 === undefined) throw new Error('expected 3 chunks');
+    await incoming.accept(1, c1.data);
+    expect(incoming.takeInOrder()).toEqual([]);
+    await incoming.accept(0, c0.data);
+    expect(incoming.takeInOrder()).toEqual([plaintext.subarray(0, 1024), plaintext.subarray(1024, 2048)]);
+    expect(incoming.takeInOrder()).toEqual([]);
+    await incoming.accept(2, c2.data);
+    expect(incoming.takeInOrder()).toEqual([plaintext.subarray(2048)]);
+    expect(same(await incoming.assemble(), plaintext)).toBe(true);
+  });
+
+  it('hands out nothing more once a chunk failed', async () => {
+    const link = channel();
+    const tiny = { ...LIMITS, maxChunkBytes: 1040 };
+    await sendFile(new Blob([sample(3000)]), { name: 'x', mime: 'x/y' }, tiny, link, new AbortController().signal);
+    if (link.body === null) throw new Error('no announcement');
+    const incoming = IncomingFile.start(link.body, tiny);
+    if (typeof incoming === 'string') throw new Error(incoming);
+    const [c0, c1] = link.chunks;
+    if (c0 === undefined || c1 === undefined) throw new Error('expected chunks');
+    await incoming.accept(0, c0.data);
+    const altered = c1.data.slice();
+    altered[0] = (altered[0] ?? 0) ^ 1;
+    await expect(incoming.accept(1, altered)).rejects.toThrow();
+    expect(incoming.takeInOrder()).toEqual([]);
   });
 
   it('sends an empty file as one chunk', async () => {

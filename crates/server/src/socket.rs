@@ -17,7 +17,7 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
 use socketioxide::socket::{DisconnectReason, Socket};
-use socketioxide::{ParserError, SocketError, SocketIo};
+use socketioxide::{ParserError, SendError, SocketError, SocketIo};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -91,6 +91,7 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
     s.on(events::LEAVE, InOrder::new(leave));
     s.on(events::MSG, InOrder::new(msg));
     s.on(events::CHUNK, InOrder::new(chunk));
+    s.on_fallback(on_unknown);
     s.on_disconnect(on_disconnect);
     Ok(())
 }
@@ -127,31 +128,45 @@ impl FromMessageParts<LocalAdapter> for Reply {
 
 impl Reply {
     fn send<T: Serialize>(self, s: &SocketRef, state: &AppState, result: Result<T, RequestError>) {
-        match result {
-            Ok(ok) => self.ack_or_ignore(&ok),
+        let answered = match result {
+            Ok(ok) => self.ack.send(&ok),
             Err(e) => {
                 state.metrics.reject(e.code());
                 debug!(sid = %s.id, code = %e.code(), "request refused");
                 if self.wants_ack {
-                    self.ack_or_ignore(&e.to_ack());
+                    self.ack.send(&e.to_ack())
                 } else {
                     let notice = Notice {
                         code: e.code().as_str().into(),
                         message: e.to_string(),
                     };
-                    // A full queue here means the client is not reading: the next
-                    // delivery to it will cut it off.
-                    let _ = s.emit(events::NOTICE, &notice);
+                    s.emit(events::NOTICE, &notice)
                 }
             }
+        };
+        // No answer is ever dropped silently: a client whose queue is too full for its
+        // own answer (it sends faster than it reads) is cut off like a slow receiver.
+        // A closed socket needs nothing: its disconnect is under way.
+        if let Err(SendError::Socket(SocketError::InternalChannelFull)) = answered {
+            cut_off_slow(
+                state,
+                Delivery {
+                    slow: vec![s.clone()],
+                    ..Delivery::default()
+                },
+            );
         }
     }
+}
 
-    fn ack_or_ignore<T: Serialize>(self, value: &T) {
-        // The ack can only fail if the socket is closed or its queue is full; either
-        // way the client is going and there is nobody to tell.
-        let _ = self.ack.send(value);
-    }
+/// Events with no handler: answered `bad_request`, so a client never waits for an ack
+/// that cannot come.
+async fn on_unknown(s: SocketRef, reply: Reply, State(state): State<AppState>) {
+    reply.send::<()>(
+        &s,
+        &state,
+        Err(RequestError::Malformed("unknown event".into())),
+    );
 }
 
 /// Why a member's room was not there when its event was delivered: shutdown emptied

@@ -12,6 +12,7 @@ import type { Author, FileEvent, RoomSession } from '../room';
 import { IncomingFile, newFileId, planFile, previewKind, receiveErrorText, sendFile } from '../transfer';
 import { type ChatView, messageMeta } from './chat';
 import { h, replaceChildren } from './dom';
+import { StreamingVideo } from './stream';
 
 /** Without a new chunk for this long, an incoming file is declared stopped. */
 const STALL_MS = 30_000;
@@ -28,6 +29,12 @@ interface IncomingEntry {
   /** Chunks of one file are handled one after another. */
   queue: Promise<void>;
   done: boolean;
+  /** A video playing while it arrives; null before its first chunk, or when it cannot be played so. */
+  stream: StreamingVideo | null;
+  /** Whether to try playing it while it arrives (a WebM video in several chunks, until that fails). */
+  tryStream: boolean;
+  /** The verified file, once complete. */
+  blob: Blob | null;
 }
 
 export class FileSharing {
@@ -69,7 +76,7 @@ export class FileSharing {
     this.#view.addElement(id, card.li, null);
     const plan = planFile(file.size, this.#session?.limits ?? null);
     if (!plan.ok) {
-      card.error(`Not sent: ${plan.reason} (up to ${byteSize(plan.maxBytes)}).`);
+      card.error(`Not sent: ${plan.reason} (up to ${limitText(file.size, plan.maxBytes)}).`);
       return;
     }
     const abort = new AbortController();
@@ -130,7 +137,10 @@ export class FileSharing {
       return;
     }
     card.progress(0, body.chunks, 'Receiving…');
-    const entry: IncomingEntry = { transfer, card, lastActivity: Date.now(), queue: Promise.resolve(), done: false };
+    const entry: IncomingEntry = {
+      transfer, card, lastActivity: Date.now(), queue: Promise.resolve(), done: false,
+      stream: null, tryStream: body.chunks > 1 && StreamingVideo.candidate(body.mime, body.size), blob: null,
+    };
     this.#incoming.set(key, entry);
     card.itemId = id;
     this.#startStallTimer();
@@ -151,6 +161,7 @@ export class FileSharing {
         if (!(await entry.transfer.accept(chunk.seq, chunk.data))) return;
         const { received, body } = { received: entry.transfer.received, body: entry.transfer.body };
         entry.card.progress(received, body.chunks, `Receiving… ${received} of ${body.chunks} parts`);
+        this.#feedStream(entry);
         if (!entry.transfer.complete) return;
         entry.done = true;
         entry.card.status('Checking…');
@@ -159,16 +170,61 @@ export class FileSharing {
         // Only media shown inline keep their type; anything else is a plain download,
         // so that no received HTML or SVG can ever be opened as a page of this origin.
         const blob = new Blob([bytes], { type: kind === null ? 'application/octet-stream' : body.mime });
+        entry.blob = blob;
         entry.card.done('Received, end-to-end encrypted; checksum verified.');
-        this.#preview(entry.card.itemId ?? key, entry.card, blob, kind, body.name);
+        const id = entry.card.itemId ?? key;
+        if (entry.stream !== null && !entry.stream.broken) {
+          // Already playing: tell the player where the file ends and offer to save it.
+          entry.stream.end();
+          entry.card.offerSave(this.#objectUrl(id, blob), body.name);
+        } else {
+          this.#preview(id, entry.card, blob, kind, body.name);
+        }
       } catch (e: unknown) {
         entry.done = true;
+        entry.stream?.close();
         entry.card.error(`This file could not be received: ${receiveErrorText(e)}.`);
       }
     });
   }
 
-  /** A chunk of a file announced before this person joined: say so once. */
+  /** Plays a WebM video while it arrives, where the browser can; else it is shown once complete. */
+  #feedStream(entry: IncomingEntry): void {
+    if (!entry.tryStream) return;
+    const parts = entry.transfer.takeInOrder();
+    const first = parts[0];
+    if (first === undefined) return;
+    if (entry.stream === null) {
+      const { body } = entry.transfer;
+      const stream = StreamingVideo.create(body.mime, body.size, first, body.name, () => this.#streamFailed(entry));
+      if (stream === null) {
+        entry.tryStream = false;
+        return;
+      }
+      entry.stream = stream;
+      const id = entry.card.itemId;
+      if (id !== null) this.#urls.set(id, [...(this.#urls.get(id) ?? []), stream.url]);
+      const stick = this.#view.isNearBottom();
+      entry.card.showStream(stream.video, () => { if (stick) this.#view.scrollToBottom(); });
+      if (stick) this.#view.scrollToBottom();
+    }
+    entry.stream.push(parts);
+  }
+
+  /** Playing while arriving stopped working: show the video from its Blob once complete instead. */
+  #streamFailed(entry: IncomingEntry): void {
+    entry.tryStream = false;
+    if (entry.stream !== null) URL.revokeObjectURL(entry.stream.url);
+    entry.card.clearMedia();
+    const { body } = entry.transfer;
+    const id = entry.card.itemId;
+    if (entry.blob !== null && id !== null && entry.card.li.isConnected) this.#preview(id, entry.card, entry.blob, 'video', body.name);
+  }
+
+  /**
+   * A chunk of a file this person never saw announced by that sender (announced before
+   * they joined, or sent under a file id of someone else's, which is keyed apart): say so once.
+   */
   #orphan(key: string, from: string): void {
     if (this.#orphans.has(key)) return;
     this.#orphans.add(key);
@@ -179,7 +235,7 @@ export class FileSharing {
     const name = this.#session?.author(from)?.name ?? 'Someone';
     const id = this.#newId();
     this.#view.addElement(id, h('li', { class: 'alert', attrs: { 'data-id': id } },
-      `A file from ${name} was sent before you joined, so it cannot be shown here.`), null);
+      `Parts of a file from ${name} arrived without its announcement (perhaps it was sent before you joined); they were ignored.`), null);
   }
 
   #startStallTimer(): void {
@@ -191,6 +247,7 @@ export class FileSharing {
         if (entry.done) continue;
         if (now - entry.lastActivity > STALL_MS) {
           entry.done = true;
+          entry.stream?.close();
           entry.card.error(`The transfer stopped before it was complete (${entry.transfer.received} of ${entry.transfer.body.chunks} parts): cancelled by the sender, or the connection was lost.`);
         } else {
           active++;
@@ -205,21 +262,33 @@ export class FileSharing {
 
   // ---- Blob URLs ------------------------------------------------------------------------------
 
-  #preview(id: string, card: FileCard, blob: Blob, kind: 'image' | 'video' | 'audio' | null, name: string): void {
+  #objectUrl(id: string, blob: Blob): string {
     const url = URL.createObjectURL(blob);
     this.#urls.set(id, [...(this.#urls.get(id) ?? []), url]);
+    return url;
+  }
+
+  #preview(id: string, card: FileCard, blob: Blob, kind: 'image' | 'video' | 'audio' | null, name: string): void {
+    const url = this.#objectUrl(id, blob);
     const stick = this.#view.isNearBottom();
     card.show(url, kind, name, () => { if (stick) this.#view.scrollToBottom(); });
     if (stick) this.#view.scrollToBottom();
   }
 
   #revoke(id: string): void {
+    // A video still arriving whose card left the timeline is no longer fed.
+    for (const entry of this.#incoming.values()) {
+      if (entry.card.itemId !== id) continue;
+      entry.tryStream = false;
+      entry.stream?.close();
+    }
     for (const url of this.#urls.get(id) ?? []) URL.revokeObjectURL(url);
     this.#urls.delete(id);
   }
 
   #closeAll(): void {
     for (const abort of this.#outgoing) abort.abort();
+    for (const entry of this.#incoming.values()) entry.stream?.close();
     for (const id of Array.from(this.#urls.keys())) this.#revoke(id);
     this.#incoming.clear();
     if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
@@ -229,6 +298,12 @@ export class FileSharing {
   #newId(): string {
     return `file-${++this.#nextId}`;
   }
+}
+
+/** The largest size in words; in exact bytes too when rounding would make it look like `size`. */
+function limitText(size: number, maxBytes: number): string {
+  const rounded = byteSize(maxBytes);
+  return rounded === byteSize(size) ? `${rounded}, ${maxBytes.toLocaleString('en')} bytes` : rounded;
 }
 
 /** The timeline card of one file, sent or received. */
@@ -285,7 +360,9 @@ class FileCard {
     replaceChildren(this.#actions);
   }
 
+  /** A failed file shows nothing of itself (a video that was playing while it arrived goes). */
   error(text: string): void {
+    this.clearMedia();
     this.#bar.remove();
     this.li.classList.add('failed');
     this.#status.textContent = text;
@@ -293,19 +370,48 @@ class FileCard {
     replaceChildren(this.#actions);
   }
 
+  clearMedia(): void {
+    for (const media of this.#media.querySelectorAll('video, audio')) {
+      if (media instanceof HTMLMediaElement) media.pause();
+    }
+    replaceChildren(this.#media);
+  }
+
+  /** A video that plays while it arrives. */
+  showStream(video: HTMLVideoElement, loaded: () => void): void {
+    video.addEventListener('loadedmetadata', loaded, { once: true });
+    replaceChildren(this.#media, video);
+  }
+
   /** Shows the file inline if it is media, and offers to save it. */
   show(url: string, kind: 'image' | 'video' | 'audio' | null, name: string, loaded: () => void): void {
+    replaceChildren(this.#media);
+    let media: HTMLElement | null = null;
     if (kind === 'image') {
-      const img = h('img', { class: 'preview', attrs: { src: url, alt: name } });
-      img.addEventListener('load', loaded, { once: true });
-      this.#media.append(img);
+      media = h('img', { class: 'preview', attrs: { src: url, alt: name } });
+      media.addEventListener('load', loaded, { once: true });
     } else if (kind === 'video') {
-      const video = h('video', { class: 'preview', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } });
-      video.addEventListener('loadedmetadata', loaded, { once: true });
-      this.#media.append(video);
+      media = h('video', { class: 'preview', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } });
+      media.addEventListener('loadedmetadata', loaded, { once: true });
     } else if (kind === 'audio') {
-      this.#media.append(h('audio', { class: 'preview-audio', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } }));
+      media = h('audio', { class: 'preview-audio', attrs: { src: url, controls: true, preload: 'metadata', 'aria-label': name } });
     }
+    if (media !== null && kind !== null) {
+      // A format this browser cannot decode: say so rather than show a broken player.
+      media.addEventListener('error', () => this.#unplayable(kind), { once: true });
+      this.#media.append(media);
+    }
+    this.offerSave(url, name);
+  }
+
+  #unplayable(kind: 'image' | 'video' | 'audio'): void {
+    const what = kind === 'image' ? 'show this image' : kind === 'video' ? 'play this video' : 'play this audio';
+    const text = this.#author.self ? `This browser cannot ${what}.` : `This browser cannot ${what}; save it to open it with another app.`;
+    replaceChildren(this.#media, h('p', { class: 'file-note', text }));
+  }
+
+  /** A Save button for a received file (the sender has it already). */
+  offerSave(url: string, name: string): void {
     if (!this.#author.self) {
       replaceChildren(this.#actions, h('a', { class: 'button', attrs: { href: url, download: name, rel: 'noopener' }, text: 'Save' }));
     }
