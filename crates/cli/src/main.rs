@@ -211,6 +211,7 @@ fn serve(config: ServeConfig) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let signalled = shutdown_signal();
         #[allow(clippy::print_stdout)] // The one line scripts and tests wait for.
         {
             println!("streamchat listening on {scheme}://{local}");
@@ -222,7 +223,7 @@ fn serve(config: ServeConfig) -> ExitCode {
         tokio::select! {
             // The server stopped by itself: it could not start (a bad TLS file) or failed.
             finished = &mut server => return server_exit(finished),
-            () = shutdown_signal() => {}
+            () = signalled => {}
         }
         let _ = signal_tx.send(());
         match tokio::time::timeout(SHUTDOWN_LIMIT, server).await {
@@ -250,23 +251,29 @@ fn server_exit(finished: Result<std::io::Result<()>, tokio::task::JoinError>) ->
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT or SIGTERM. The handlers are installed when this is called (not when it is
+/// first awaited), so the caller makes it before announcing that it listens: a signal
+/// sent right after the announcement is then a graceful shutdown, not a kill.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                _ => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -519,19 +519,31 @@ fn leave(
     Ok(OkAck::OK)
 }
 
+/// The sender's connection, if it may send to `room` now: the server is not shutting
+/// down and the connection is a member.
+fn sender_in(
+    s: &SocketRef,
+    state: &AppState,
+    room: &RoomId,
+) -> Result<ConnectionRef, RequestError> {
+    if state.is_shutting_down() {
+        return Err(RequestError::ShuttingDown);
+    }
+    let conn = connection(s)?;
+    if conn.in_room(room) {
+        Ok(conn)
+    } else {
+        Err(RequestError::NotMember)
+    }
+}
+
 fn msg(
     s: &SocketRef,
     state: &AppState,
     data: Result<MsgRequest, ParserError>,
 ) -> Result<MsgAck, RequestError> {
     let req = parsed(data)?;
-    if state.is_shutting_down() {
-        return Err(RequestError::ShuttingDown);
-    }
-    let conn = connection(s)?;
-    if !conn.in_room(&req.room) {
-        return Err(RequestError::NotMember);
-    }
+    let conn = sender_in(s, state, &req.room)?;
     let size = req.data.len();
     let max = state.config.max_message_bytes;
     if size > max {
@@ -584,13 +596,7 @@ fn chunk(
     data: Result<ChunkRequest, ParserError>,
 ) -> Result<OkAck, RequestError> {
     let req = parsed(data)?;
-    if state.is_shutting_down() {
-        return Err(RequestError::ShuttingDown);
-    }
-    let conn = connection(s)?;
-    if !conn.in_room(&req.room) {
-        return Err(RequestError::NotMember);
-    }
+    let conn = sender_in(s, state, &req.room)?;
     let size = req.data.len();
     let max = state.config.max_chunk_bytes;
     if size > max {
