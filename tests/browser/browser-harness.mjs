@@ -4,6 +4,7 @@
 import { after, before } from 'node:test';
 import { startServer } from '../harness.mjs';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -131,4 +132,20 @@ export function encodings(text) {
     Buffer.from(utf8.toString('base64').replace(/=+$/, '')),
     Buffer.from(utf8.toString('base64url')),
   ];
+}
+
+/** Attaches a file (bytes in memory, or `{name, mimeType, buffer}` / a path) to the composer. */
+export async function attach(page, name, mimeType, buffer) {
+  await page.locator('.composer input[type=file]').setInputFiles({ name, mimeType, buffer });
+}
+
+/** The chat's card for the file named `name`. */
+export function fileCard(page, name) {
+  return page.locator('li.msg.file').filter({ has: page.locator('.file-name', { hasText: name }) });
+}
+
+/** Clicks a file card's Save link; resolves with the saved bytes. */
+export async function download(page, card) {
+  const [saved] = await Promise.all([page.waitForEvent('download'), card.getByRole('link', { name: 'Save' }).click()]);
+  return readFile(await saved.path());
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer } from '../harness.mjs';
 import {
-  assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers,
+  assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers, fileCard,
 } from './browser-harness.mjs';
 
 const MiB = 1024 * 1024;
@@ -51,10 +51,6 @@ async function hashFile(file) {
   const hash = createHash('sha256');
   for await (const piece of createReadStream(file)) hash.update(piece);
   return hash.digest('hex');
-}
-
-function fileCard(page, name) {
-  return page.locator('li.msg.file').filter({ has: page.locator('.file-name', { hasText: name }) });
 }
 
 /** Alice sends the file at `file`; resolves with the SHA-256 of what Bob saves and the parts Bob saw. */

@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { nextEvent, startServer } from '../harness.mjs';
 import {
-  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers,
+  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers, attach, fileCard, download,
 } from './browser-harness.mjs';
 
 const run = promisify(execFile);
@@ -61,19 +61,6 @@ const makeLongWebm = () => ffmpeg('long.webm', [
   ...testsrc(8, ',noise=alls=30:allf=t+u'), '-c:v', 'libvpx', '-b:v', '2M', '-minrate', '2M', '-maxrate', '2M', '-g', '25',
   '-deadline', 'realtime', '-cpu-used', '8', '-cluster_time_limit', '1000', '-an',
 ]);
-
-async function attach(page, name, mimeType, buffer) {
-  await page.locator('.composer input[type=file]').setInputFiles({ name, mimeType, buffer });
-}
-
-function fileCard(page, name) {
-  return page.locator('li.msg.file').filter({ has: page.locator('.file-name', { hasText: name }) });
-}
-
-async function download(page, card) {
-  const [saved] = await Promise.all([page.waitForEvent('download'), card.getByRole('link', { name: 'Save' }).click()]);
-  return readFile(await saved.path());
-}
 
 /**
  * Routes `page`'s Socket.IO WebSocket through the test. Every `chunk` the page sends (a

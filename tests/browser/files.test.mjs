@@ -4,10 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { startServer } from '../harness.mjs';
 import {
-  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers,
+  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers, attach, fileCard, download,
 } from './browser-harness.mjs';
 
 let server;
@@ -47,19 +46,6 @@ async function recordVideo(page) {
     return Array.from(new Uint8Array(await new Blob(parts).arrayBuffer()));
   });
   return Buffer.from(bytes);
-}
-
-async function attach(page, name, mimeType, buffer) {
-  await page.locator('.composer input[type=file]').setInputFiles({ name, mimeType, buffer });
-}
-
-function fileCard(page, name) {
-  return page.locator('li.msg.file').filter({ has: page.locator('.file-name', { hasText: name }) });
-}
-
-async function download(page, card) {
-  const [saved] = await Promise.all([page.waitForEvent('download'), card.getByRole('link', { name: 'Save' }).click()]);
-  return readFile(await saved.path());
 }
 
 test('images and video show inline, other files can be saved, and bytes arrive intact', async () => {

@@ -13,8 +13,7 @@ import path from 'node:path';
 import { startServer } from '../harness.mjs';
 import { runCli, startBot } from '../cli/cli-harness.mjs';
 import {
-  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, launchBrowser, newPerson, say,
-  waitForAlert, waitForMembers, waitForMessage,
+  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, launchBrowser, newPerson, say, waitForAlert, waitForMembers, waitForMessage, fileCard, download,
 } from './browser-harness.mjs';
 
 let server;
@@ -35,15 +34,6 @@ after(async () => {
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const shortFingerprint = (fingerprint) => fingerprint.split(' ').slice(0, 2).join(' ');
-
-function fileCard(page, name) {
-  return page.locator('li.msg.file').filter({ has: page.locator('.file-name', { hasText: name }) });
-}
-
-async function download(page, card) {
-  const [saved] = await Promise.all([page.waitForEvent('download'), card.getByRole('link', { name: 'Save' }).click()]);
-  return readFile(await saved.path());
-}
 
 test('a Rust client and a browser chat and share files, verifying each other', async () => {
   const { code, stdout } = await runCli(['room', 'new', '--server', server.url]);

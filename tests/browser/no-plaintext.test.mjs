@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { freePort, recordingProxy, startKafka, startRedis, startServer } from '../harness.mjs';
 import { stopServer } from '../node/helpers.mjs';
 import {
-  assertNoErrors, encodings, enterRoom, launchBrowser, newPerson, say, waitForMembers, waitForMessage,
+  assertNoErrors, attach, encodings, enterRoom, fileCard, launchBrowser, newPerson, say, waitForMembers, waitForMessage,
 } from './browser-harness.mjs';
 
 const tag = randomBytes(4).toString('hex');
@@ -56,8 +56,8 @@ test('nothing the nodes, Redis or the broker see contains the text, the names or
 
   await say(alice.page, TEXT);
   await waitForMessage(bob.page, ALICE, TEXT);
-  await alice.page.locator('.composer input[type=file]').setInputFiles({ name: `report-${tag}.bin`, mimeType: 'application/octet-stream', buffer: FILE });
-  const card = bob.page.locator('li.msg.file').filter({ has: bob.page.locator('.file-name', { hasText: `report-${tag}.bin` }) });
+  await attach(alice.page, `report-${tag}.bin`, 'application/octet-stream', FILE);
+  const card = fileCard(bob.page, `report-${tag}.bin`);
   await card.getByRole('link', { name: 'Save' }).waitFor({ timeout: 30_000 });
   await say(bob.page, `${TEXT} (acknowledged)`);
   await waitForMessage(alice.page, BOB, `${TEXT} (acknowledged)`);
