@@ -4,10 +4,12 @@
 //! standing for 16 bytes derived in clients from the room secret. A `FileId` is 16
 //! base64url characters chosen by the sender. A `MemberId` is a connection's Socket.IO id.
 //! `Binary` accepts only a binary attachment, never a string or an array of numbers.
+//! Ids are reference counted: the relay clones them into every event it delivers.
 
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +79,7 @@ macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $validate:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Box<str>);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps `s`.
@@ -85,7 +87,7 @@ macro_rules! string_id {
                 let s: String = s.into();
                 let validate: fn(&str) -> Result<(), IdError> = $validate;
                 validate(&s)?;
-                Ok(Self(s.into_boxed_str()))
+                Ok(Self(Arc::from(s)))
             }
 
             /// The identifier as sent on the wire.

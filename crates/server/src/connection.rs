@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use streamchat_protocol::RoomId;
+use streamchat_protocol::{MemberId, RoomId};
 use tokio::time::Instant;
 
 /// State of one Socket.IO connection.
@@ -17,6 +17,8 @@ use tokio::time::Instant;
 pub struct Connection {
     /// Where it comes from; logged only with `--log-ips`.
     pub ip: IpAddr,
+    /// Its member id (the Socket.IO id), made once rather than per message.
+    pub member: MemberId,
     /// Rooms it is in (at most `max_rooms_per_connection`). Locked briefly, never across
     /// an await.
     rooms: Mutex<Vec<RoomId>>,
@@ -39,9 +41,10 @@ pub enum Reserve {
 
 impl Connection {
     /// A new connection with full buckets.
-    pub fn new(ip: IpAddr, config: &crate::ServeConfig) -> Self {
+    pub fn new(ip: IpAddr, member: MemberId, config: &crate::ServeConfig) -> Self {
         Self {
             ip,
+            member,
             rooms: Mutex::new(Vec::new()),
             limiter: Mutex::new(RateLimiter::new(config, Instant::now())),
             slow: AtomicBool::new(false),

@@ -82,7 +82,7 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
         return Err(Refusal::TooManyConnections);
     }
     s.extensions
-        .insert::<ConnectionRef>(Arc::new(Connection::new(ip, &state.config)));
+        .insert::<ConnectionRef>(Arc::new(Connection::new(ip, member_id(&s), &state.config)));
     state.metrics.connections.inc();
     // Handlers are registered here, before the client is told it is connected: the
     // connect handler proper runs in a task of its own, and a client that emits at once
@@ -555,7 +555,7 @@ fn msg(
     }) {
         return Err(RequestError::RateLimited);
     }
-    let from = member_id(s);
+    let from = conn.member.clone();
     if let Some(to) = &req.to
         && (to == &from || !state.rooms.contains(&req.room, to))
     {
@@ -616,7 +616,7 @@ fn chunk(
     }) {
         return Err(RequestError::RateLimited);
     }
-    let from = member_id(s);
+    let from = conn.member.clone();
     let event = ChunkEvent {
         room: req.room,
         from: from.clone(),
@@ -628,14 +628,13 @@ fn chunk(
         &event.room,
         events::CHUNK,
         Audience::AllExcept(&from),
-        |_| event.clone(),
+        |_| &event,
     );
     let Some(delivery) = delivered else {
         return Err(gone(state));
     };
-    state
-        .cluster
-        .publish(&event.room.clone(), RoomEvent::Chunk(event));
+    let room = event.room.clone();
+    state.cluster.publish(&room, RoomEvent::Chunk(event));
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);
