@@ -80,10 +80,10 @@ struct FileVector {
 }
 
 fn vectors() -> Vectors {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/crypto-vectors.json"
-    );
+    // The crate's directory when the test runs (cargo sets it, and runs tests there), not
+    // when it was compiled: a cached test binary may come from another checkout.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let path = std::path::Path::new(&dir).join("../../testdata/crypto-vectors.json");
     let text = std::fs::read_to_string(path).expect("testdata/crypto-vectors.json is readable");
     serde_json::from_str(&text).expect("crypto-vectors.json has the documented shape")
 }
