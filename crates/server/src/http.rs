@@ -26,6 +26,48 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The request headers Socket.IO's transports and StreamChat read; the others are
+/// dropped before the connection is admitted.
+const KEPT_SOCKET_IO_HEADERS: [HeaderName; 9] = [
+    header::HOST,
+    header::ORIGIN,
+    header::CONNECTION,
+    header::UPGRADE,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    HeaderName::from_static("x-forwarded-for"),
+];
+
+/// Gives a Socket.IO request its own small copies of the URI and the headers it needs.
+///
+/// hyper parses a request without copying: the URI and every header value are slices
+/// of the connection's read buffer (8–16 KiB). engineioxide keeps the request's parts
+/// for the whole life of the session, so those slices kept the whole buffer alive: 16 KiB
+/// of every idle connection's 31 KiB (heaptrack, docs/benchmarks.md). Copying the few
+/// bytes that are still needed lets the buffer go once the request is read. It also
+/// means a connection keeps no header it does not need (cookies, user agent).
+pub async fn compact_socket_io_request(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.uri().path().starts_with("/socket.io") {
+        return req;
+    }
+    if let Ok(uri) = Uri::try_from(req.uri().to_string()) {
+        *req.uri_mut() = uri;
+    }
+    let old = std::mem::take(req.headers_mut());
+    let kept = req.headers_mut();
+    for name in KEPT_SOCKET_IO_HEADERS {
+        for value in old.get_all(&name) {
+            // `from_bytes` copies; the value was valid already.
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                kept.append(name.clone(), value);
+            }
+        }
+    }
+    req
+}
+
 /// Adds the security headers to every response of `router`, Socket.IO's included.
 pub fn with_security_headers(mut router: Router) -> Router {
     let headers: [(HeaderName, &'static str); 6] = [

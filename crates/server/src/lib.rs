@@ -284,7 +284,9 @@ pub fn app(state: AppState) -> (axum::Router, SocketIo) {
         .build_layer();
     socket::register(&io);
     (
-        http::with_security_headers(http::router(state).layer(layer)),
+        http::with_security_headers(http::router(state).layer(layer).layer(
+            axum::middleware::map_request(http::compact_socket_io_request),
+        )),
         io,
     )
 }

@@ -9,8 +9,8 @@
 
 use parking_lot::Mutex;
 use serde::Serialize;
+use socketioxide::SocketError;
 use socketioxide::extract::SocketRef;
-use socketioxide::{SendError, SocketError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -96,6 +96,7 @@ impl LocalRoom {
             ts,
             ..Delivery::default()
         };
+        let mut encoded = None;
         for member in &self.members {
             let wanted = match audience {
                 Audience::All => true,
@@ -105,14 +106,24 @@ impl LocalRoom {
             if !wanted {
                 continue;
             }
-            match member.socket.emit(event, &payload) {
+            // Serialized once, at the first receiver, for all of them.
+            let encoded = match &encoded {
+                Some(e) => e,
+                None => match member.socket.encode_event(event, &payload) {
+                    Ok(e) => encoded.insert(e),
+                    Err(e) => {
+                        tracing::error!(error = %e, "event could not be serialized");
+                        return delivery;
+                    }
+                },
+            };
+            match member.socket.emit_encoded(encoded) {
                 Ok(()) => delivery.delivered += 1,
-                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                Err(SocketError::InternalChannelFull) => {
                     delivery.slow.push(member.socket.clone());
                 }
                 // Closed: its disconnect is already under way and will announce it.
-                Err(SendError::Socket(SocketError::Closed)) => {}
-                Err(e) => tracing::error!(error = %e, "event could not be serialized"),
+                Err(SocketError::Closed) => {}
             }
         }
         delivery
