@@ -222,11 +222,12 @@ function lastJson(text) {
 
 // ---------------------------------------------------------------- /proc and /metrics
 
-function cpuSeconds(pid) {
+function cpuSeconds(pid, userOnly = false) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime; USER_HZ is 100
+    // utime + stime (or utime alone); USER_HZ is 100
+    return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) / 100;
   } catch {
     return null;
   }
@@ -279,6 +280,7 @@ function sampler(server, ms = 100) {
         idle: mc.idle,
         t: (performance.now() - t0) / 1000,
         scpu: cpuSeconds(server.pid),
+        sucpu: cpuSeconds(server.pid, true),
         bcpu: s.benchPid ? cpuSeconds(s.benchPid) : null,
         rss: mem.rss,
         hwm: mem.hwm,
@@ -354,6 +356,9 @@ function findWindow(samples, report, benchExit = null) {
     start_s: round(a.t, 2),
     seconds: round(wall, 2),
     server_cpu_s: round(b.scpu - a.scpu, 2),
+    // In user space only: the rest is the kernel, mostly its TCP path, which on
+    // loopback also does the receiving side's work (see docs/benchmarks.md).
+    server_user_cpu_s: round(b.sucpu - a.sucpu, 2),
     server_cores: round((b.scpu - a.scpu) / wall, 2),
     bench_cpu_s: round(benchCpu, 2),
     bench_cores: round(benchCpu / wall, 2),
@@ -436,6 +441,7 @@ async function benchRun(server, workload, step, b) {
     p99_ms: r.latency_ms.p99,
     loss: r.loss,
     us_per_delivery: window && !window.backlog && delivered > 0 ? round((window.server_cpu_s / delivered) * 1e6, 2) : null,
+    user_us_per_delivery: window && !window.backlog && delivered > 0 ? round((window.server_user_cpu_s / delivered) * 1e6, 2) : null,
     us_per_delivery_whole_run: r.server && r.server.cpu_s !== null && delivered > 0 ? round((r.server.cpu_s / delivered) * 1e6, 2) : null,
     generator_short: r.planned > 0 && r.sent < 0.98 * r.planned, // the generator missed send ticks
   };
@@ -620,6 +626,7 @@ function summary() {
       add(name, "delivered/s (higher is better)", get(w, "streamchat", step, (e) => e.derived?.delivered_per_s), get(w, "node", step, (e) => e.derived?.delivered_per_s), 0);
       add(name, "p99 latency ms", get(w, "streamchat", step, (e) => e.derived?.p99_ms), get(w, "node", step, (e) => e.derived?.p99_ms));
       add(name, "server CPU µs per delivery", get(w, "streamchat", step, (e) => e.derived?.us_per_delivery), get(w, "node", step, (e) => e.derived?.us_per_delivery), 2);
+      add(name, "of which in user space", get(w, "streamchat", step, (e) => e.derived?.user_us_per_delivery), get(w, "node", step, (e) => e.derived?.user_us_per_delivery), 2);
     }
   }
   const idle = (s, f) => get("connections", s, "idle", f);
@@ -631,6 +638,7 @@ function summary() {
     add(`connections ${fmt(n, 0)} loaded`, "delivered/s", loaded("streamchat", (e) => e.derived?.delivered_per_s), loaded("node", (e) => e.derived?.delivered_per_s), 0);
     add(`connections ${fmt(n, 0)} loaded`, "p99 latency ms", loaded("streamchat", (e) => e.derived?.p99_ms), loaded("node", (e) => e.derived?.p99_ms));
     add(`connections ${fmt(n, 0)} loaded`, "server CPU µs per delivery", loaded("streamchat", (e) => e.derived?.us_per_delivery), loaded("node", (e) => e.derived?.us_per_delivery), 2);
+    add(`connections ${fmt(n, 0)} loaded`, "of which in user space", loaded("streamchat", (e) => e.derived?.user_us_per_delivery), loaded("node", (e) => e.derived?.user_us_per_delivery), 2);
   }
   if (results.some((e) => e.workload === "files")) {
     const f = (s, key) => median(results.filter((e) => e.workload === "files" && e.server === s).map((e) => e.derived?.[key]));

@@ -205,3 +205,34 @@ describe('slow receiver', { timeout: 120_000 }, () => {
     assert.equal(metric(afterM, 'streamchat_slow_receiver_disconnects_total') - metric(before, 'streamchat_slow_receiver_disconnects_total'), 1);
   });
 });
+
+describe('a receiver that stops reading for a while', { timeout: 120_000 }, () => {
+  // Pings every 60 s: nothing but the server's own writer can get the backlog moving.
+  const env = serverFor([
+    '--send-buffer-packets', 4096, '--ping-interval-secs', 60, '--ping-timeout-secs', 60,
+    '--messages-per-second', 1000000, '--message-burst', 1000000,
+    '--bytes-per-second', 1000000000000, '--byte-burst', 1000000000000,
+  ]);
+
+  it('gets the whole backlog, in order, as soon as it reads again', async () => {
+    const room = roomId();
+    const [a, paused] = await env().connectMany(2, { dataPrefix: 4 });
+    for (const p of [a, paused]) await p.join(room);
+
+    // More than the kernel's socket buffers hold on loopback, so the server's writes
+    // block and the rest waits in its queue for this connection (4096 packets).
+    const tcp = paused.socket.io.engine.transport.ws._socket;
+    tcp.pause();
+    const size = 60 * 1024;
+    const count = 400; // 24 MiB
+    for (let i = 0; i < count; i++) await a.send(room, indexed(i, size));
+    await sleep(500);
+    tcp.resume();
+
+    const got = await paused.waitCount('msg', count, (m) => m.room === room, { ms: 20_000 });
+    assert.deepEqual(got.map((m) => indexOf(m.data)), Array.from({ length: count }, (_, i) => i),
+      'every message, in order');
+    assert.ok(got.every((m) => m.dataLength === size));
+    assert.ok(paused.connected, 'still connected');
+  });
+});

@@ -22,6 +22,7 @@ pub mod sid {
 }
 
 mod body;
+mod direct;
 mod engine;
 mod errors;
 mod transport;

@@ -122,17 +122,26 @@ impl From<&Error> for Option<DisconnectReason> {
 /// A permit holds a place in the internal channel to send one packet to the client.
 pub struct Permit<'a> {
     inner: mpsc::Permit<'a, Queued>,
+    direct: &'a crate::direct::Direct,
 }
 impl Permit<'_> {
+    /// StreamChat patch: written directly when possible (see `crate::direct`), queued
+    /// otherwise; a direct write gives the permit's place in the queue back.
+    fn send(self, packets: PacketBuf) {
+        if let Err(packets) = self.direct.try_write(packets) {
+            self.direct.queued.fetch_add(1, Ordering::AcqRel);
+            self.inner.send(Box::new(packets));
+        }
+    }
     /// Consume the permit and emit a message to the client.
     #[inline]
     pub fn emit(self, msg: Str) {
-        self.inner.send(Box::new(smallvec![Packet::Message(msg)]));
+        self.send(smallvec![Packet::Message(msg)]);
     }
     /// Consume the permit and emit a binary message to the client.
     #[inline]
     pub fn emit_binary(self, data: Bytes) {
-        self.inner.send(Box::new(smallvec![Packet::Binary(data)]));
+        self.send(smallvec![Packet::Binary(data)]);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -144,7 +153,7 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(Box::new(packets));
+        self.send(packets);
     }
 
     /// Consume the permit and emit a message with multiple binary data to the client.
@@ -156,7 +165,7 @@ impl Permit<'_> {
         for d in data {
             packets.push(Packet::Binary(d));
         }
-        self.inner.send(Box::new(packets));
+        self.send(packets);
     }
 }
 
@@ -247,6 +256,9 @@ where
 
     /// If the client supports binary packets (via polling XHR2)
     pub(crate) supports_binary: bool,
+
+    /// StreamChat patch: the websocket shared with direct senders (see `crate::direct`).
+    pub(crate) direct: crate::direct::Direct,
 }
 
 impl<D> Socket<D>
@@ -286,7 +298,17 @@ where
             req_parts,
 
             supports_binary,
+            direct: crate::direct::Direct::new(protocol),
         }
+    }
+
+    /// StreamChat patch: queues packets for the writer task, counting them for the order
+    /// rule of `crate::direct`.
+    pub(crate) fn enqueue(&self, packets: PacketBuf) -> Result<(), TrySendError<Queued>> {
+        self.direct.queued.fetch_add(1, Ordering::AcqRel);
+        self.internal_tx.try_send(Box::new(packets)).inspect_err(|_| {
+            self.direct.queued.fetch_sub(1, Ordering::AcqRel);
+        })
     }
 
     /// Sends a packet to the connection.
@@ -294,8 +316,7 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!(?packet, "sending packet");
 
-        self.internal_tx
-            .try_send(Box::new(smallvec![packet]))
+        self.enqueue(smallvec![packet])
             .map_err(|p| match p {
                 TrySendError::Full(mut p) => TrySendError::Full(p.pop().unwrap()),
                 TrySendError::Closed(mut p) => TrySendError::Closed(p.pop().unwrap()),
@@ -376,8 +397,7 @@ where
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "emitting ping");
 
-            self.internal_tx
-                .try_send(Box::new(smallvec![Packet::Ping]))
+            self.enqueue(smallvec![Packet::Ping])
                 .map_err(|_| Error::HeartbeatTimeout)?;
 
             #[cfg(feature = "tracing")]
@@ -413,8 +433,7 @@ where
 
             #[cfg(feature = "tracing")]
             tracing::trace!(sid = ?self.id, "ping received, sending pong");
-            self.internal_tx
-                .try_send(Box::new(smallvec![Packet::Pong]))
+            self.enqueue(smallvec![Packet::Pong])
                 .map_err(|_| Error::HeartbeatTimeout)?;
         }
     }
@@ -449,7 +468,10 @@ where
     #[inline]
     pub fn reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {
         let permit = self.internal_tx.try_reserve()?;
-        Ok(Permit { inner: permit })
+        Ok(Permit {
+            inner: permit,
+            direct: &self.direct,
+        })
     }
 
     /// Emits a message to the client.
@@ -636,6 +658,7 @@ where
             req_parts: http::Request::<()>::default().into_parts().0,
 
             supports_binary: true,
+            direct: crate::direct::Direct::new(ProtocolVersion::V4),
         };
         let sock = Arc::new(sock);
 
@@ -644,7 +667,7 @@ where
         tokio::spawn(async move {
             let mut internal_rx = sock_clone.internal_rx.try_lock().unwrap();
             while let Some(packets) = internal_rx.buffered_rx.recv().await {
-                for packet in packets {
+                for packet in *packets {
                     tx.send(packet).await.unwrap();
                 }
             }

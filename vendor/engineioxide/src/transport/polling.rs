@@ -126,7 +126,11 @@ where
         // Prepend the packet peeked during the previous
         // polling request so it is encoded first, ahead of the newly received packets.
         let rx_stream = stream::iter(peeked_packet.take())
-            .chain(rx_stream::EncoderStream::new(buffered_rx, volatile_rx));
+            .chain(rx_stream::EncoderStream::new(
+                buffered_rx,
+                volatile_rx,
+                &socket.direct.queued,
+            ));
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased
         // towards the encoder completion, so any buffered close packet is still flushed to the client.
@@ -223,6 +227,7 @@ where
 mod rx_stream {
     use std::{
         pin::Pin,
+        sync::atomic::{AtomicUsize, Ordering},
         task::{Context, Poll, ready},
     };
 
@@ -235,11 +240,13 @@ mod rx_stream {
     /// Allowing to use it as a stream even if it is behind a mutex.
     pub struct ReceiverStream<'a, T> {
         inner: &'a mut mpsc::Receiver<T>,
+        /// StreamChat patch: the order rule's count (`crate::direct`), lowered per packet taken.
+        queued: &'a AtomicUsize,
     }
 
     impl<'a, T> ReceiverStream<'a, T> {
-        pub fn new(inner: &'a mut mpsc::Receiver<T>) -> Self {
-            Self { inner }
+        pub fn new(inner: &'a mut mpsc::Receiver<T>, queued: &'a AtomicUsize) -> Self {
+            Self { inner, queued }
         }
     }
 
@@ -248,7 +255,13 @@ mod rx_stream {
         type Item = T;
 
         fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            self.inner.poll_recv(cx).map(|item| item.map(|boxed| *boxed))
+            let queued = self.queued;
+            self.inner.poll_recv(cx).map(|item| {
+                item.map(|boxed| {
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                    *boxed
+                })
+            })
         }
     }
 
@@ -314,9 +327,10 @@ mod rx_stream {
         pub fn new(
             rx: &'a mut mpsc::Receiver<Box<T>>,
             watch: &'a mut watch::Receiver<Option<T>>,
+            queued: &'a AtomicUsize,
         ) -> Self {
             Self {
-                rx: ReceiverStream::new(rx),
+                rx: ReceiverStream::new(rx, queued),
                 watch: WatchStream::new(watch),
             }
         }

@@ -4,12 +4,11 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::future::poll_fn;
+use std::sync::{Arc, atomic::Ordering};
+use std::task::Poll;
 
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
-};
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,7 +22,7 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
@@ -164,13 +163,15 @@ where
             .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
-    let (tx, rx) = ws.split();
+    // StreamChat patch: the websocket is shared with direct senders (`crate::direct`)
+    // instead of split between the reader and the writer task.
+    socket.direct.set_io(Some(Box::new(ws)));
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H>(socket.clone()));
 
     // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
+    match forward_to_handler(&engine, &socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
     {
@@ -196,15 +197,19 @@ where
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
+async fn forward_to_handler<H: EngineIoHandler>(
     engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
     socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    while let Some(msg) = rx.try_next().await? {
+) -> Result<(), Error> {
+    let next = || {
+        poll_fn(|cx| {
+            socket
+                .direct
+                .with_io(|io| io.poll_next_msg(cx))
+                .unwrap_or(Poll::Ready(None))
+        })
+    };
+    while let Some(msg) = next().await.transpose()? {
         match msg {
             Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
                 Packet::Close => {
@@ -251,12 +256,11 @@ where
 /// Forwards all packets waiting to be sent to the websocket
 ///
 /// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
-    socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+///
+/// StreamChat patch: the websocket is shared with direct senders (`crate::direct`); the
+/// writer lowers `queued` once a queued packet is in the websocket's buffer, and flushes
+/// what a direct write left when the flush waker says the socket is writable again.
+async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
     // A polling request that was in progress during the upgrade may still hold the lock.
     let lock = socket.internal_rx.lock();
     let Some(mut internal_rx) = lock
@@ -272,39 +276,10 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         volatile_rx,
         ..
     } = &mut *internal_rx;
-
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
+    let direct = &socket.direct;
+    let protocol = socket.protocol;
+    let cancelled = socket.cancellation_token.cancelled();
+    tokio::pin!(cancelled);
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
@@ -313,42 +288,62 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => {
-                        for item in *packets {
-                            map_fn!(item);
-                        }
+                        write_packets(direct, protocol, *packets, true).await;
                         while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in *packets {
-                                map_fn!(item);
-                            }
+                            write_packets(direct, protocol, *packets, true).await;
                         }
                     }
                     None => break
                 }
             }
-            _ = socket.cancellation_token.cancelled() => break,
+            _ = &mut cancelled => break,
+            _ = direct.flush_wake.idle.notified() => {}
             Ok(()) = volatile_rx.changed() => {
                 let val = volatile_rx.borrow_and_update().clone();
                 if let Some(packets) = val {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
+                    write_packets(direct, protocol, packets, false).await;
                 }
             },
         }
 
         #[cfg(feature = "tracing")]
         tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+        poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_flush_write(cx))).await;
     }
 
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_close_write(cx))).await;
+    direct.set_io(None);
 }
+
+/// Writes packets to the websocket's buffer once it accepts them; `queued`: they came
+/// from the queue (lower the count of the order rule).
+async fn write_packets(
+    direct: &crate::direct::Direct,
+    protocol: ProtocolVersion,
+    packets: PacketBuf,
+    queued: bool,
+) {
+    poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_ready_write(cx))).await;
+    direct.with_io(|io| {
+        for packet in packets {
+            if let Some(msg) = crate::direct::ws_message(protocol, packet) {
+                if let Err(_e) = io.start_send_msg(msg) {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("error sending packet: {}", _e);
+                }
+            }
+        }
+        if queued {
+            direct.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    });
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -406,11 +401,16 @@ where
     socket.start_upgrade();
 
     // We send a last Noop request to close a potential waiting polling request.
-    socket
+    socket.direct.queued.fetch_add(1, Ordering::AcqRel);
+    if socket
         .internal_tx
         .send(Box::new(smallvec![Packet::Noop]))
         .await
-        .map_err(|_| Error::Upgrade)?;
+        .is_err()
+    {
+        socket.direct.queued.fetch_sub(1, Ordering::AcqRel);
+        return Err(Error::Upgrade);
+    }
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
     // All other polling connection will be immediately closed with a NOOP packet.

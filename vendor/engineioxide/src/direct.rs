@@ -1,0 +1,228 @@
+//! StreamChat patch: direct writes to a websocket.
+//!
+//! Upstream engineioxide hands every packet to the connection's writer task through a
+//! channel: one channel push, one task wake-up and one task poll per packet, before the
+//! frame is written. In a room of 1,000 that is 1,000 wake-ups per message, and in a
+//! profile of a fan-out they (channel, notifications, scheduler) cost more than a third
+//! of the server's own CPU.
+//!
+//! Here the websocket is shared (behind a mutex held only for non-blocking calls) by
+//! the reader task, the writer task, and the sender: when nothing is waiting in the
+//! socket's queue, a sender frames the packet and writes it to the kernel itself. The
+//! queue and the writer task are still there for everything else: when the socket is
+//! busy (another thread holds it), when the kernel buffer is full, during a polling
+//! session, and for every packet after one that is queued, so that the order of
+//! packets never changes.
+//!
+//! The order rule: `queued` counts the packets pushed into the queue and not yet
+//! written by the writer. It is raised before a packet enters the queue and lowered by
+//! the writer once the packet is in the websocket's buffer, under the websocket's lock.
+//! A sender writes directly only while holding that lock and seeing `queued == 0`, so a
+//! direct write can never overtake a queued packet.
+
+use std::{
+    fmt,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll, Wake, Waker},
+};
+
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion};
+use futures_util::{FutureExt, Sink, Stream, task::AtomicWaker};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{self, Message},
+};
+
+/// A websocket as the reader, the writer task and direct senders use it.
+pub(crate) trait WsIo: Send {
+    fn poll_next_msg(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, tungstenite::Error>>>;
+    fn poll_ready_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>>;
+    fn start_send_msg(&mut self, msg: Message) -> Result<(), tungstenite::Error>;
+    fn poll_flush_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>>;
+    fn poll_close_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>>;
+}
+
+impl<S> WsIo for WebSocketStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn poll_next_msg(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, tungstenite::Error>>> {
+        std::pin::Pin::new(self).poll_next(cx)
+    }
+    fn poll_ready_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        Sink::<Message>::poll_ready(std::pin::Pin::new(self), cx)
+    }
+    fn start_send_msg(&mut self, msg: Message) -> Result<(), tungstenite::Error> {
+        Sink::<Message>::start_send(std::pin::Pin::new(self), msg)
+    }
+    fn poll_flush_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        Sink::<Message>::poll_flush(std::pin::Pin::new(self), cx)
+    }
+    fn poll_close_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        Sink::<Message>::poll_close(std::pin::Pin::new(self), cx)
+    }
+}
+
+/// Wakes the writer task when a direct write left bytes that the kernel did not take.
+///
+/// The websocket keeps one write waker: a direct write replaces the writer task's own.
+/// So this wakes the writer task whatever it is waiting for: the notification when it is
+/// idle, and the waker it registered last when it is waiting on the websocket.
+#[derive(Debug, Default)]
+pub(crate) struct FlushWake {
+    pub(crate) idle: Notify,
+    writer: AtomicWaker,
+}
+
+impl Wake for FlushWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.idle.notify_one();
+        self.writer.wake();
+    }
+}
+
+/// The shared websocket of a session and the bookkeeping of the order rule.
+pub(crate) struct Direct {
+    protocol: ProtocolVersion,
+    /// The websocket, once the session runs on one.
+    io: Mutex<Option<Box<dyn WsIo>>>,
+    /// Packets in the queue or taken from it and not yet written.
+    pub(crate) queued: AtomicUsize,
+    pub(crate) flush_wake: Arc<FlushWake>,
+    flush_waker: Waker,
+}
+
+impl fmt::Debug for Direct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Direct")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Direct {
+    pub(crate) fn new(protocol: ProtocolVersion) -> Self {
+        let flush_wake = Arc::new(FlushWake::default());
+        Self {
+            protocol,
+            io: Mutex::new(None),
+            queued: AtomicUsize::new(0),
+            flush_waker: Waker::from(flush_wake.clone()),
+            flush_wake,
+        }
+    }
+
+    /// For the writer task: polls `f` on the websocket (ready when there is none),
+    /// registering the task to be woken by direct writes too.
+    pub(crate) fn poll_writer(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut dyn WsIo, &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>>,
+    ) -> Poll<()> {
+        self.flush_wake.writer.register(cx.waker());
+        self.with_io(|io| f(io, cx).map(|_| ()))
+            .unwrap_or(Poll::Ready(()))
+    }
+
+    /// Runs `f` on the websocket; `None` when there is none (polling, or closed).
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut dyn WsIo) -> R) -> Option<R> {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        io.as_mut().map(|io| f(io.as_mut()))
+    }
+
+    pub(crate) fn set_io(&self, io: Option<Box<dyn WsIo>>) {
+        *self.io.lock().unwrap_or_else(|e| e.into_inner()) = io;
+    }
+
+    /// Writes `packets` to the websocket now if nothing is queued before them and the
+    /// websocket is free and writable; gives them back otherwise, to be queued.
+    pub(crate) fn try_write(&self, packets: PacketBuf) -> Result<(), PacketBuf> {
+        // Outside tokio's cooperative budget: a task may do 128 I/O operations per poll,
+        // after which tokio's sockets answer "not ready" (and wake the task at once). A
+        // fan-out to a room of 1,000 runs as one synchronous loop: past the 128th member
+        // every direct write found its socket "not ready" and woke both of that
+        // connection's tasks. The loop is bounded by the room's size; the budget cannot
+        // make it yield anyway.
+        let mut slot = Some(packets);
+        let written = tokio::task::unconstrained(std::future::poll_fn(|_| {
+            Poll::Ready(slot.take().map(|packets| self.write_now(packets)))
+        }))
+        .now_or_never()
+        .flatten();
+        match (written, slot) {
+            (Some(result), _) => result,
+            (None, Some(packets)) => Err(packets),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn write_now(&self, packets: PacketBuf) -> Result<(), PacketBuf> {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Err(packets);
+        }
+        let Ok(mut guard) = self.io.try_lock() else {
+            return Err(packets);
+        };
+        let Some(io) = guard.as_mut() else {
+            return Err(packets);
+        };
+        // Checked again under the lock: the writer lowers `queued` only under it.
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Err(packets);
+        }
+        let mut cx = Context::from_waker(&self.flush_waker);
+        match io.poll_ready_write(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            // Blocked (the writer task is woken when it can go on) or broken (the
+            // reader sees it): the queue takes the packets.
+            _ => return Err(packets),
+        }
+        for packet in packets {
+            if let Some(msg) = ws_message(self.protocol, packet) {
+                if let Err(_e) = io.start_send_msg(msg) {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("direct write failed: {_e}");
+                }
+            }
+        }
+        // What the kernel does not take now, the writer task flushes when woken.
+        let _ = io.poll_flush_write(&mut cx);
+        Ok(())
+    }
+}
+
+/// The websocket message of an Engine.IO packet (`None`: nothing to send).
+pub(crate) fn ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection.
+        // In the case that the packet was not poll in time it will remain in the buffer
+        // and therefore it should be discarded here.
+        Packet::Noop => None,
+        packet => String::try_from(packet).ok().map(|s| Message::Text(s.into())),
+    }
+}
