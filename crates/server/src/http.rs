@@ -5,7 +5,7 @@ use crate::assets;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -56,15 +56,15 @@ pub async fn compact_socket_io_request(mut req: axum::extract::Request) -> axum:
         *req.uri_mut() = uri;
     }
     let old = std::mem::take(req.headers_mut());
-    let kept = req.headers_mut();
-    for name in KEPT_SOCKET_IO_HEADERS {
-        for value in old.get_all(&name) {
-            // `from_bytes` copies; the value was valid already.
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                kept.append(name.clone(), value);
-            }
+    let wanted = |name: &HeaderName| KEPT_SOCKET_IO_HEADERS.contains(name);
+    let mut kept = HeaderMap::with_capacity(old.keys().filter(|n| wanted(n)).count());
+    for (name, value) in old.iter().filter(|(n, _)| wanted(n)) {
+        // `from_bytes` copies; the value was valid already.
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            kept.append(name.clone(), value);
         }
     }
+    *req.headers_mut() = kept;
     req
 }
 
