@@ -172,6 +172,15 @@ impl Server {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         match tls {
             None => {
+                use axum::serve::ListenerExt;
+                // Every event is written as soon as it is ready (as Node's `ws` does):
+                // with Nagle's algorithm a second small frame to a socket waits for the
+                // first one's ACK, which a client may delay by up to 40 ms.
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "TCP_NODELAY not set");
+                    }
+                });
                 axum::serve(listener, service)
                     .with_graceful_shutdown(drain)
                     .await
@@ -184,6 +193,7 @@ impl Server {
                     on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
                 });
                 axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                    .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
                     .handle(handle)
                     .serve(service)
                     .await
