@@ -1,6 +1,7 @@
 // Configurable limits: rate limits, room size, rooms per connection, connections per IP,
 // and the bounded per-connection send buffer (slow receivers are cut off).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import {
   Env, assertError, assertOk, barrier, bytes, fileId, indexOf, indexed, metric, msgsIn, openSocket, roomId, sleep,
@@ -155,6 +156,23 @@ describe('connections per IP', { timeout: 30_000 }, () => {
   });
 });
 
+/**
+ * Whether the process `pid` still holds an open TCP socket whose peer is `clientPort` on
+ * loopback (its file descriptors, matched to /proc/net/tcp by inode).
+ */
+function holdsConnectionFrom(pid, clientPort) {
+  const inodes = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let link = '';
+    try { link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+    if (link.startsWith('socket:[')) inodes.add(link.slice(8, -1));
+  }
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f.length > 9 && parseInt(f[2].split(':')[1], 16) === clientPort && inodes.has(f[9]);
+  });
+}
+
 describe('slow receiver', { timeout: 120_000 }, () => {
   const env = serverFor([
     '--send-buffer-packets', 8,
@@ -172,6 +190,8 @@ describe('slow receiver', { timeout: 120_000 }, () => {
     // Stop reading from the slow receiver's TCP socket: the kernel buffers fill, then the
     // server's bounded queue for it.
     const tcp = slow.socket.io.engine.transport.ws._socket;
+    const serverPid = env().server.proc.pid;
+    assert.ok(holdsConnectionFrom(serverPid, tcp.localPort), 'the server holds the slow client\'s connection');
     tcp.pause();
 
     const size = 60 * 1024;
@@ -196,6 +216,10 @@ describe('slow receiver', { timeout: 120_000 }, () => {
       assert.deepEqual({ room: e.room, reason: e.reason }, { room, reason: 'timeout' });
     }
     assert.ok(a.connected && b.connected, 'the others stay connected');
+
+    // The server lets go of the cut-off connection (and the kernel's buffers behind it)
+    // at once, not when a heartbeat would time out (45 s), even though it still reads nothing.
+    await eventually(() => !holdsConnectionFrom(serverPid, tcp.localPort), { ms: 5000, what: 'the slow connection closed by the server' });
 
     // Once it reads again, the slow client finds itself disconnected.
     tcp.resume();

@@ -21,7 +21,6 @@ use socketioxide::{ParserError, SendError, SocketError, SocketIo};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 use streamchat_protocol::{
     ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId,
     MemberInfo, MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
@@ -271,28 +270,12 @@ pub(crate) fn cut_off_slow(state: &AppState, delivery: Delivery) {
                 slow.extend(more);
             }
         }
-        tokio::spawn(disconnect_when_possible(
-            socket,
-            state.config.ping_interval_secs + state.config.ping_timeout_secs,
-        ));
+        // Its queue is full: nothing more can be queued for it, not even a DISCONNECT
+        // packet. Its connection is closed under it, which also frees the kernel's
+        // buffers held for it.
+        socket.cut_off();
     }
 }
-
-async fn disconnect_when_possible(socket: SocketRef, give_up_secs: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(give_up_secs);
-    loop {
-        match socket.clone().disconnect() {
-            Err(SocketError::InternalChannelFull) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(SLOW_DISCONNECT_RETRY).await;
-            }
-            // Done, already closed, or the heartbeat will close it.
-            _ => return,
-        }
-    }
-}
-
-/// How often a cut-off receiver's disconnect is retried while its queue stays full.
-const SLOW_DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 
 pub(crate) fn count_delivery(state: &AppState, delivery: &Delivery, bytes: usize) {
     state.metrics.deliveries.inc_by(delivery.delivered);

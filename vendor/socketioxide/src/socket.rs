@@ -697,6 +697,15 @@ impl<A: Adapter> Socket<A> {
         Ok(())
     }
 
+    /// StreamChat patch: closes the connection under this socket at once, queueing
+    /// nothing for it: for a receiver too slow to take even a DISCONNECT packet, which
+    /// [`Socket::disconnect`] needs to queue first. The disconnect handler runs with
+    /// [`DisconnectReason::TransportClose`].
+    pub fn cut_off(&self) {
+        self.esocket
+            .close(EIoDisconnectReason::TransportClose);
+    }
+
     /// # Get the request info made by the client to connect.
     ///
     /// It might be used to retrieve the [`http::Extensions`]

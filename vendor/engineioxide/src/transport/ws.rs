@@ -21,6 +21,7 @@ use tokio_tungstenite::{
     },
 };
 use tokio_util::future::FutureExt as _;
+use tokio_util::sync::CancellationToken;
 
 use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
@@ -280,6 +281,7 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
     } = &mut *internal_rx;
     let direct = &socket.direct;
     let protocol = socket.protocol;
+    let token = &socket.cancellation_token;
     let cancelled = socket.cancellation_token.cancelled();
     tokio::pin!(cancelled);
 
@@ -290,9 +292,13 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => {
-                        write_packets(direct, protocol, *packets, true).await;
+                        if !write_packets(direct, protocol, *packets, true, token).await {
+                            break;
+                        }
                         while let Ok(packets) = buffered_rx.try_recv() {
-                            write_packets(direct, protocol, *packets, true).await;
+                            if !write_packets(direct, protocol, *packets, true, token).await {
+                                break;
+                            }
                         }
                     }
                     None => break
@@ -305,32 +311,59 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
                 if let Some(packets) = val {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    write_packets(direct, protocol, packets, false).await;
+                    if !write_packets(direct, protocol, packets, false, token).await {
+                        break;
+                    }
                 }
             },
         }
 
         #[cfg(feature = "tracing")]
         tracing::trace!(sid = %socket.id, "ws flush");
-        poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_flush_write(cx))).await;
+        let flushed = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_flush_write(cx)));
+        if !until_cancelled(flushed, token).await {
+            break;
+        }
     }
 
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
-    poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_close_write(cx))).await;
+    // StreamChat patch: a receiver that does not read (one cut off for being too slow)
+    // would hold the close, and with it the connection and its kernel buffers, until its
+    // heartbeat times out; it gets a moment, then the connection is dropped.
+    let closed = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_close_write(cx)));
+    let _ = tokio::time::timeout(CLOSE_GRACE, closed).await;
     direct.set_io(None);
 }
 
+/// StreamChat patch: how long a closing connection's last bytes may take to leave.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// StreamChat patch: runs `fut` unless the session is closed first (false then): a
+/// writer waiting for a receiver that does not read must not outlive its session.
+async fn until_cancelled(fut: impl std::future::Future<Output = ()>, token: &CancellationToken) -> bool {
+    tokio::select! {
+        biased;
+        () = fut => true,
+        () = token.cancelled() => false,
+    }
+}
+
 /// Writes packets to the websocket's buffer once it accepts them; `queued`: they came
-/// from the queue (lower the count of the order rule).
+/// from the queue (lower the count of the order rule). False: the session was closed
+/// while waiting.
 async fn write_packets(
     direct: &crate::direct::Direct,
     protocol: ProtocolVersion,
     packets: PacketBuf,
     queued: bool,
-) {
-    poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_ready_write(cx))).await;
+    token: &CancellationToken,
+) -> bool {
+    let ready = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_ready_write(cx)));
+    if !until_cancelled(ready, token).await {
+        return false;
+    }
     direct.with_io(|io| {
         for packet in packets {
             if let Some(msg) = crate::direct::ws_message(protocol, packet) {
@@ -344,6 +377,7 @@ async fn write_packets(
             direct.queued.fetch_sub(1, Ordering::AcqRel);
         }
     });
+    true
 }
 
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
