@@ -260,3 +260,24 @@ describe('a receiver that stops reading for a while', { timeout: 120_000 }, () =
     assert.ok(paused.connected, 'still connected');
   });
 });
+
+describe('heartbeat', { timeout: 60_000 }, () => {
+  const env = serverFor(['--ping-interval-secs', 1, '--ping-timeout-secs', 1]);
+
+  it('a client that answers pings stays; one that stops is dropped and its room hears leave "timeout"', async () => {
+    const room = roomId();
+    const [alive, silent] = await env().connectMany(2);
+    for (const p of [alive, silent]) await p.join(room);
+
+    // Several ping intervals: both answer (socket.io-client answers every ping).
+    await sleep(3500);
+    assert.ok(alive.connected && silent.connected, 'both still connected after 3 ping intervals');
+
+    // The silent one stops reading: it no longer sees pings, so it sends no pongs.
+    const silentId = silent.id;
+    silent.socket.io.engine.transport.ws._socket.pause();
+    const e = await alive.waitFor('presence', (x) => x.kind === 'leave' && x.member === silentId, { ms: 10_000 });
+    assert.deepEqual({ room: e.room, reason: e.reason }, { room, reason: 'timeout' });
+    assert.ok(alive.connected, 'the answering client stays connected');
+  });
+});

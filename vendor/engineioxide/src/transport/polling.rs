@@ -197,7 +197,7 @@ where
             }
             Ok(Packet::Pong | Packet::Ping) => {
                 // A full channel means that the client is already known to be alive.
-                socket.heartbeat_tx.try_send(()).ok();
+                socket.heartbeat.notify_one();
                 Ok(())
             }
             Ok(Packet::Message(msg)) => {

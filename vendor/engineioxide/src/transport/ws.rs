@@ -223,7 +223,7 @@ async fn forward_to_handler<H: EngineIoHandler>(
                 }
                 Packet::Pong | Packet::Ping => {
                     // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
