@@ -23,7 +23,7 @@
 use std::{
     fmt,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, TryLockError,
         atomic::{AtomicUsize, Ordering},
     },
     task::{Context, Poll, Wake, Waker},
@@ -126,22 +126,38 @@ impl Direct {
         }
     }
 
-    /// For the writer task: polls `f` on the websocket (ready when there is none),
-    /// registering the task to be woken by direct writes too.
-    pub(crate) fn poll_writer(
+    /// For the writer task: [`Direct::poll_io`], registering the task to be woken by
+    /// direct writes too.
+    pub(crate) fn poll_writer<R>(
         &self,
         cx: &mut Context<'_>,
-        f: impl FnOnce(&mut dyn WsIo, &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>>,
-    ) -> Poll<()> {
+        f: impl FnOnce(&mut dyn WsIo, &mut Context<'_>) -> Poll<R>,
+    ) -> Poll<Option<R>> {
         self.flush_wake.writer.register(cx.waker());
-        self.with_io(|io| f(io, cx).map(|_| ()))
-            .unwrap_or(Poll::Ready(()))
+        self.poll_io(cx, f)
     }
 
-    /// Runs `f` on the websocket; `None` when there is none (polling, or closed).
-    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&mut dyn WsIo) -> R) -> Option<R> {
-        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
-        io.as_mut().map(|io| f(io.as_mut()))
+    /// Polls `f` on the websocket for a task (`None`: there is none, polling or closed).
+    /// The lock is only tried: while another thread holds it (a reader copying in a
+    /// large frame, a sender writing), the task yields and comes back, so that no task
+    /// blocks a runtime thread on it.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut dyn WsIo, &mut Context<'_>) -> Poll<R>,
+    ) -> Poll<Option<R>> {
+        let mut guard = match self.io.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        };
+        match guard.as_mut() {
+            Some(io) => f(io.as_mut(), cx).map(Some),
+            None => Poll::Ready(None),
+        }
     }
 
     pub(crate) fn set_io(&self, io: Option<Box<dyn WsIo>>) {

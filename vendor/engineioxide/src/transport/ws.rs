@@ -208,8 +208,8 @@ async fn forward_to_handler<H: EngineIoHandler>(
         poll_fn(|cx| {
             socket
                 .direct
-                .with_io(|io| io.poll_next_msg(cx))
-                .unwrap_or(Poll::Ready(None))
+                .poll_io(cx, |io, cx| io.poll_next_msg(cx))
+                .map(Option::flatten)
         })
     };
     while let Some(msg) = next().await.transpose()? {
@@ -320,7 +320,11 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
 
         #[cfg(feature = "tracing")]
         tracing::trace!(sid = %socket.id, "ws flush");
-        let flushed = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_flush_write(cx)));
+        let flushed = poll_fn(|cx| {
+            direct
+                .poll_writer(cx, |io, cx| io.poll_flush_write(cx))
+                .map(|_| ())
+        });
         if !until_cancelled(flushed, token).await {
             break;
         }
@@ -332,7 +336,11 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
     // StreamChat patch: a receiver that does not read (one cut off for being too slow)
     // would hold the close, and with it the connection and its kernel buffers, until its
     // heartbeat times out; it gets a moment, then the connection is dropped.
-    let closed = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_close_write(cx)));
+    let closed = poll_fn(|cx| {
+        direct
+            .poll_writer(cx, |io, cx| io.poll_close_write(cx))
+            .map(|_| ())
+    });
     let _ = tokio::time::timeout(CLOSE_GRACE, closed).await;
     direct.set_io(None);
 }
@@ -360,24 +368,30 @@ async fn write_packets(
     queued: bool,
     token: &CancellationToken,
 ) -> bool {
-    let ready = poll_fn(|cx| direct.poll_writer(cx, |io, cx| io.poll_ready_write(cx)));
-    if !until_cancelled(ready, token).await {
-        return false;
-    }
-    direct.with_io(|io| {
-        for packet in packets {
-            if let Some(msg) = crate::direct::ws_message(protocol, packet) {
-                if let Err(_e) = io.start_send_msg(msg) {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("error sending packet: {}", _e);
+    let mut packets = Some(packets);
+    let written = poll_fn(|cx| {
+        direct
+            .poll_writer(cx, |io, cx| {
+                if io.poll_ready_write(cx).is_pending() {
+                    return Poll::Pending;
                 }
-            }
-        }
-        if queued {
-            direct.queued.fetch_sub(1, Ordering::AcqRel);
-        }
+                for packet in packets.take().into_iter().flatten() {
+                    if let Some(msg) = crate::direct::ws_message(protocol, packet) {
+                        if let Err(_e) = io.start_send_msg(msg) {
+                            #[cfg(feature = "tracing")]
+                            tracing::debug!("error sending packet: {}", _e);
+                        }
+                    }
+                }
+                // Under the websocket's lock: the order rule of `crate::direct`.
+                if queued {
+                    direct.queued.fetch_sub(1, Ordering::AcqRel);
+                }
+                Poll::Ready(())
+            })
+            .map(|_| ())
     });
-    true
+    until_cancelled(written, token).await
 }
 
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
