@@ -10,6 +10,14 @@ import { binaryPath } from '../harness.mjs';
  * next(pred, ms), end(), exited, stderr() }. `next` resolves with the first event not yet
  * consumed that matches `pred` (events before it stay available to later calls).
  */
+/** Bots still running: `stopBots()` ends them (a failed test must not leave one behind,
+ * which would keep the test process, and CI, waiting). */
+const liveBots = new Set();
+
+export async function stopBots() {
+  await Promise.all([...liveBots].map((bot) => bot.stop()));
+}
+
 export function startBot(link, name, extraArgs = []) {
   const proc = spawn(binaryPath(), ['chat', link, '--name', name, '--json', ...extraArgs], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -31,7 +39,7 @@ export function startBot(link, name, extraArgs = []) {
   });
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   let consumed = 0;
-  return {
+  const bot = {
     proc,
     events,
     exited,
@@ -76,8 +84,12 @@ export function startBot(link, name, extraArgs = []) {
         await exited;
         clearTimeout(timer);
       }
+      liveBots.delete(bot);
     },
   };
+  liveBots.add(bot);
+  exited.then(() => liveBots.delete(bot));
+  return bot;
 }
 
 /** Runs `streamchat ARGS…` to completion; returns { code, stdout, stderr }. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startServer } from '../harness.mjs';
-import { runCli, startBot } from './cli-harness.mjs';
+import { runCli, startBot, stopBots } from './cli-harness.mjs';
 
 let server;
 let dir;
@@ -21,6 +21,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopBots();
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binaryPath, startServer } from '../harness.mjs';
-import { Tmux, runCli, startBot } from './cli-harness.mjs';
+import { Tmux, runCli, startBot, stopBots } from './cli-harness.mjs';
 
 let server;
 let tmux;
@@ -16,6 +16,7 @@ before(async () => {
 });
 
 after(async () => {
+  await stopBots();
   tmux?.kill();
   await server?.stop();
 });
@@ -57,7 +58,13 @@ test('the TUI joins, shows the other member and exchanges messages', async () =>
   const message = await bot.next((e) => e.event === 'message' && e.text === 'Hi bot, typed in tmux');
   assert.equal(message.from.name, 'Terminal Tess');
   assert.equal(message.from.fingerprint, own[1]);
-  await tmux.waitFor('tui', /Terminal Tess \(you\) \[[0-9a-f ]+\]: Hi bot, typed in tmux/);
+  try {
+    await tmux.waitFor('tui', /Terminal Tess \(you\) \[[0-9a-f ]+\]: Hi bot, typed in tmux/);
+  } catch (e) {
+    // What the other member saw meanwhile (did the TUI's session drop and come back?).
+    e.message += `\nthe bot's events:\n${bot.events.map((x) => JSON.stringify(x)).join('\n')}`;
+    throw e;
+  }
 
   tmux.typeLine('tui', '/who');
   screen = await tmux.waitFor('tui', /Online \(2\): Terminal Tess \(you\)/);
