@@ -4,7 +4,8 @@
 import { after, before } from 'node:test';
 import { startServer } from '../harness.mjs';
 import { mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -107,17 +108,20 @@ export function assertNoErrors(person, label) {
 /**
  * Starts the release server and Chromium before a file's tests and stops both after.
  * Returns an object whose `server` and `browser` are set once started (a test may
- * replace `server`, e.g. to restart it).
+ * replace `server`, e.g. to restart it). With `workDir` (a name prefix), `work` is a
+ * fresh temporary directory, removed after the tests.
  */
-export function serverAndBrowser({ serverArgs = [], browserArgs = [] } = {}) {
-  const env = { server: undefined, browser: undefined };
+export function serverAndBrowser({ serverArgs = [], browserArgs = [], workDir } = {}) {
+  const env = { server: undefined, browser: undefined, work: undefined };
   before(async () => {
     env.server = await startServer(serverArgs);
     env.browser = await launchBrowser(browserArgs);
+    if (workDir !== undefined) env.work = await mkdtemp(path.join(tmpdir(), workDir));
   });
   after(async () => {
     await env.browser?.close();
     await env.server?.stop();
+    if (env.work !== undefined) await rm(env.work, { recursive: true, force: true });
   });
   return env;
 }

@@ -3,39 +3,23 @@
 // 64 MiB — which 256 KiB chunks could not carry in 256 — is sent in larger chunks. The
 // files are written to a temporary folder (Playwright passes paths, not 50 MiB buffers)
 // and hashed while streaming them from disk, so the test itself stays small in memory.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { startServer } from '../harness.mjs';
 import {
-  assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers, fileCard,
+  assertNoErrors, enterRoom, newPerson, waitForMembers, fileCard, serverAndBrowser
 } from './browser-harness.mjs';
 
 const MiB = 1024 * 1024;
 
-let server;
-let browser;
-let work;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  work = await mkdtemp(path.join(tmpdir(), 'streamchat-large-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const env = serverAndBrowser({ workDir: 'streamchat-large-' });
 
 /** Writes `size` random bytes to `name` in 1 MiB pieces; resolves with its path and SHA-256. */
 async function randomFile(name, size) {
-  const file = path.join(work, name);
+  const file = path.join(env.work, name);
   const hash = createHash('sha256');
   const out = createWriteStream(file);
   for (let written = 0; written < size; written += MiB) {
@@ -79,9 +63,9 @@ async function sendAndSave(alice, bob, file) {
 }
 
 test('a 50 MiB file arrives byte for byte, and a 72 MiB one in larger chunks', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
 
@@ -105,9 +89,9 @@ test('a 50 MiB file arrives byte for byte, and a 72 MiB one in larger chunks', a
 });
 
 test('a file just over the default limit is refused at once, with the limit shown', async () => {
-  const alice = await newPerson(browser);
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
   // 256 sealed chunks of 1 MiB carry 256 × (1 MiB − 16) bytes of plaintext; 256 MiB does not fit.

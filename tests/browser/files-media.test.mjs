@@ -6,47 +6,32 @@
 // Alice's Socket.IO WebSocket is routed through the test (Playwright's routeWebSocket), so
 // the test stands where the server or the network stands: it can hold back, alter or
 // forward each chunk she sends, which makes the timing-dependent cases deterministic.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import {
   createCipheriv, createDecipheriv, createHash, generateKeyPairSync, hkdfSync, randomBytes, sign,
 } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
-import { nextEvent, startServer } from '../harness.mjs';
+import { nextEvent } from '../harness.mjs';
 import {
-  artifactPath, assertNoErrors, enterRoom, launchBrowser, newPerson, waitForMembers, attach, fileCard, download,
+  artifactPath, assertNoErrors, enterRoom, newPerson, waitForMembers, attach, fileCard, download, serverAndBrowser
 } from './browser-harness.mjs';
 
 const run = promisify(execFile);
 /** The client's plaintext chunk size for files up to 64 MiB with the server's default limits. */
 const CHUNK = 256 * 1024;
 
-let server;
-let browser;
-let work;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  work = await mkdtemp(path.join(tmpdir(), 'streamchat-media-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (work !== undefined) await rm(work, { recursive: true, force: true });
-});
+const env = serverAndBrowser({ workDir: 'streamchat-media-' });
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 /** Runs ffmpeg with a lavfi source; returns the bytes of `name`. */
 async function ffmpeg(name, args) {
-  const out = path.join(work, name);
+  const out = path.join(env.work, name);
   await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args, out]);
   return readFile(out);
 }
@@ -103,10 +88,10 @@ async function interceptChunks(page, onChunk) {
 
 /** Alice (whose chunks pass through `onChunk`, if given) and Bob in a new room. */
 async function aliceAndBob(onChunk) {
-  const alice = await newPerson(browser);
+  const alice = await newPerson(env.browser);
   if (onChunk !== undefined) await interceptChunks(alice.page, onChunk);
-  await enterRoom(alice, server.url, 'Alice');
-  const bob = await newPerson(browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(alice.page, 2);
   return { alice, bob };
@@ -336,22 +321,22 @@ function forgeChunk(body, seq, plaintext) {
 test('chunks another member sends under the same file id and seq are not taken for the sender’s', async () => {
   const file = randomBytes(3 * CHUNK - 1000);
   let injected = null;
-  const alice = await newPerson(browser);
+  const alice = await newPerson(env.browser);
   // Alice's chunk 1 waits until the insider's forged chunk 1 has been relayed to Bob.
   await interceptChunks(alice.page, (chunk) => {
     if (chunk.seq !== 1) return chunk.forward();
     void injected.then(() => chunk.forward());
   });
-  await enterRoom(alice, server.url, 'Alice');
+  await enterRoom(alice, env.server.url, 'Alice');
 
   // An insider: knows the room secret, joins with a valid profile, reads the announcement
   // (and so the file key), and sends a chunk for Alice's file id that decrypts correctly.
   const insider = new Insider(Buffer.from(new URL(alice.page.url()).hash.slice(1), 'base64url'));
-  const socket = io(server.url, { transports: ['websocket'], reconnection: false });
+  const socket = io(env.server.url, { transports: ['websocket'], reconnection: false });
   await nextEvent(socket, 'connect');
   const joined = await socket.timeout(5000).emitWithAck('join', { room: insider.roomId, profile: insider.profile(socket.id, 'Mallory') });
   assert.equal(joined.ok, true, JSON.stringify(joined));
-  const bob = await newPerson(browser);
+  const bob = await newPerson(env.browser);
   await enterRoom(bob, alice.page.url(), 'Bob');
   await waitForMembers(bob.page, 3);
 

@@ -3,47 +3,30 @@
 // signatures (a message is only ever shown after its signature checked out), both show the
 // same fingerprints for both people, text goes both ways, and files go both ways byte for
 // byte (multi-chunk, STREAM-encrypted, SHA-256 checked on arrival).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer } from '../harness.mjs';
 import { runCli, startBot } from '../cli/cli-harness.mjs';
 import {
-  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, launchBrowser, newPerson, say, waitForAlert, waitForMembers, waitForMessage, fileCard, download,
+  AT_TIME_ON_DATE, TIME_AND_DATE, assertNoErrors, enterRoom, newPerson, say, waitForAlert, waitForMembers, waitForMessage, fileCard, download, serverAndBrowser
 } from './browser-harness.mjs';
 
-let server;
-let browser;
-let dir;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  dir = mkdtempSync(path.join(tmpdir(), 'streamchat-interop-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const env = serverAndBrowser({ workDir: 'streamchat-interop-' });
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const shortFingerprint = (fingerprint) => fingerprint.split(' ').slice(0, 2).join(' ');
 
 test('a Rust client and a browser chat and share files, verifying each other', async () => {
-  const { code, stdout } = await runCli(['room', 'new', '--server', server.url]);
+  const { code, stdout } = await runCli(['room', 'new', '--server', env.server.url]);
   assert.equal(code, 0);
   const link = stdout.trim();
 
   // The Rust client is in the room first; the browser opens the same invite link.
   const rusty = startBot(link, 'Rusty');
   const ready = await rusty.next('ready');
-  const web = await newPerson(browser);
+  const web = await newPerson(env.browser);
   await enterRoom(web, link, 'Webby');
 
   // Fingerprints agree on both sides, for both people.
@@ -85,7 +68,7 @@ test('a Rust client and a browser chat and share files, verifying each other', a
   assert.equal(offered.file.chunks, 3);
   const received = await rusty.next('file', 30_000);
   assert.equal(received.from.fingerprint, byName('Webby').fingerprint);
-  const savedPath = path.join(dir, 'from-browser.bin');
+  const savedPath = path.join(env.work, 'from-browser.bin');
   rusty.send(`/save ${received.number} ${savedPath}`);
   await rusty.next('saved');
   assert.equal(sha256(readFileSync(savedPath)), sha256(webFile), 'the browser’s file arrives byte for byte in Rust');
@@ -93,8 +76,8 @@ test('a Rust client and a browser chat and share files, verifying each other', a
 
   // Rust → browser: a multi-chunk file the browser offers to save, and an image it shows.
   const rustFile = randomBytes(700 * 1024 + 3);
-  writeFileSync(path.join(dir, 'from-rust.bin'), rustFile);
-  rusty.send(`/send ${path.join(dir, 'from-rust.bin')}`);
+  writeFileSync(path.join(env.work, 'from-rust.bin'), rustFile);
+  rusty.send(`/send ${path.join(env.work, 'from-rust.bin')}`);
   const card = fileCard(web.page, 'from-rust.bin');
   await card.getByRole('link', { name: 'Save' }).waitFor({ timeout: 30_000 });
   assert.match(await card.locator('.file-status').textContent(), /checksum verified/);
@@ -103,8 +86,8 @@ test('a Rust client and a browser chat and share files, verifying each other', a
   await rusty.next('file_sent');
 
   const png = await web.page.locator('.topbar').screenshot();
-  writeFileSync(path.join(dir, 'picture.png'), png);
-  rusty.send(`/send ${path.join(dir, 'picture.png')}`);
+  writeFileSync(path.join(env.work, 'picture.png'), png);
+  rusty.send(`/send ${path.join(env.work, 'picture.png')}`);
   await fileCard(web.page, 'picture.png').locator('img.preview').waitFor({ timeout: 30_000 });
   await web.page.waitForFunction(() => (document.querySelector('li.msg.file img.preview')?.naturalWidth ?? 0) > 0);
 
