@@ -222,15 +222,19 @@ function lastJson(text) {
 
 // ---------------------------------------------------------------- /proc and /metrics
 
-function cpuSeconds(pid, userOnly = false) {
+/** CPU seconds of `pid`: `total` (utime + stime) and `user` (utime); USER_HZ is 100. */
+function cpuTimes(pid) {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime + stime (or utime alone); USER_HZ is 100
-    return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) / 100;
+    return { user: Number(f[11]) / 100, total: (Number(f[11]) + Number(f[12])) / 100 };
   } catch {
-    return null;
+    return { user: null, total: null };
   }
+}
+
+function cpuSeconds(pid) {
+  return cpuTimes(pid).total;
 }
 
 function memoryKib(pid) {
@@ -274,13 +278,14 @@ function sampler(server, ms = 100) {
       const m = await metrics(server.metricsUrl);
       const mem = memoryKib(server.pid);
       const mc = machineCpu();
+      const cpu = cpuTimes(server.pid);
       s.samples.push({
         busy: mc.busy,
         niced: mc.niced,
         idle: mc.idle,
         t: (performance.now() - t0) / 1000,
-        scpu: cpuSeconds(server.pid),
-        sucpu: cpuSeconds(server.pid, true),
+        scpu: cpu.total,
+        sucpu: cpu.user,
         bcpu: s.benchPid ? cpuSeconds(s.benchPid) : null,
         rss: mem.rss,
         hwm: mem.hwm,

@@ -273,9 +273,12 @@ describe('heartbeat', { timeout: 60_000 }, () => {
     await sleep(3500);
     assert.ok(alive.connected && silent.connected, 'both still connected after 3 ping intervals');
 
-    // The silent one stops reading: it no longer sees pings, so it sends no pongs.
+    // The silent one stops answering pings. It still reads them, so its own ping timer
+    // (which would close the connection from its side, as "disconnected") stays happy.
     const silentId = silent.id;
-    silent.socket.io.engine.transport.ws._socket.pause();
+    const engine = silent.socket.io.engine;
+    const sendPacket = engine._sendPacket.bind(engine);
+    engine._sendPacket = (type, ...rest) => (type === 'pong' ? undefined : sendPacket(type, ...rest));
     const e = await alive.waitFor('presence', (x) => x.kind === 'leave' && x.member === silentId, { ms: 10_000 });
     assert.deepEqual({ room: e.room, reason: e.reason }, { room, reason: 'timeout' });
     assert.ok(alive.connected, 'the answering client stays connected');

@@ -207,17 +207,22 @@ impl Direct {
             // reader sees it): the queue takes the packets.
             _ => return Err(packets),
         }
-        for packet in packets {
-            if let Some(msg) = ws_message(self.protocol, packet) {
-                if let Err(_e) = io.start_send_msg(msg) {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("direct write failed: {_e}");
-                }
-            }
-        }
+        start_send(io.as_mut(), self.protocol, packets);
         // What the kernel does not take now, the writer task flushes when woken.
         let _ = io.poll_flush_write(&mut cx);
         Ok(())
+    }
+}
+
+/// Frames `packets` into the websocket's buffer (after `poll_ready_write` said ready).
+pub(crate) fn start_send(io: &mut dyn WsIo, protocol: ProtocolVersion, packets: PacketBuf) {
+    for packet in packets {
+        if let Some(msg) = ws_message(protocol, packet) {
+            if let Err(_e) = io.start_send_msg(msg) {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("error sending packet: {_e}");
+            }
+        }
     }
 }
 

@@ -375,13 +375,8 @@ async fn write_packets(
                 if io.poll_ready_write(cx).is_pending() {
                     return Poll::Pending;
                 }
-                for packet in packets.take().into_iter().flatten() {
-                    if let Some(msg) = crate::direct::ws_message(protocol, packet) {
-                        if let Err(_e) = io.start_send_msg(msg) {
-                            #[cfg(feature = "tracing")]
-                            tracing::debug!("error sending packet: {}", _e);
-                        }
-                    }
+                if let Some(packets) = packets.take() {
+                    crate::direct::start_send(io, protocol, packets);
                 }
                 // Under the websocket's lock: the order rule of `crate::direct`.
                 if queued {
