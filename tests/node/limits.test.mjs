@@ -262,9 +262,9 @@ describe('a receiver that stops reading for a while', { timeout: 120_000 }, () =
 });
 
 describe('heartbeat', { timeout: 60_000 }, () => {
-  const env = serverFor(['--ping-interval-secs', 1, '--ping-timeout-secs', 1]);
+  const env = serverFor(['--ping-interval-secs', 1, '--ping-timeout-secs', 1, '--resume-grace-secs', 1]);
 
-  it('a client that answers pings stays; one that stops is dropped and its room hears leave "timeout"', async () => {
+  it('a client that answers pings stays; one that stops is dropped: its room hears away, then leave "timeout" after the grace', async () => {
     const room = roomId();
     const [alive, silent] = await env().connectMany(2);
     for (const p of [alive, silent]) await p.join(room);
@@ -279,8 +279,11 @@ describe('heartbeat', { timeout: 60_000 }, () => {
     const engine = silent.socket.io.engine;
     const sendPacket = engine._sendPacket.bind(engine);
     engine._sendPacket = (type, ...rest) => (type === 'pong' ? undefined : sendPacket(type, ...rest));
+    const away = await alive.waitFor('presence', (x) => x.kind === 'away' && x.member === silentId, { ms: 10_000 });
     const e = await alive.waitFor('presence', (x) => x.kind === 'leave' && x.member === silentId, { ms: 10_000 });
     assert.deepEqual({ room: e.room, reason: e.reason }, { room, reason: 'timeout' });
+    assert.ok(e.pos > away.pos, 'the leave comes after the away, in room order');
+    assert.equal(e.at, away.at, 'the leave says when the connection dropped');
     assert.ok(alive.connected, 'the answering client stays connected');
   });
 });

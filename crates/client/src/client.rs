@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use streamchat_protocol::{
-    Binary, ChunkEvent, ErrorBody, FileId, JoinAck, JoinRequest, LeaveRequest, MemberId, MsgAck,
-    MsgEvent, Notice, OkAck, PresenceEvent, RoomId, events,
+    Binary, ChunkEvent, ErrorBody, FileId, JoinAck, JoinRequest, LeaveRequest, LogPlace, MemberId,
+    MsgAck, MsgEvent, Notice, OkAck, PresenceEvent, ResumeAck, ResumeRequest, RoomId, events,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -324,6 +324,7 @@ impl Client {
         let req = JoinRequest {
             room: room.clone(),
             profile: profile.to_owned(),
+            since: None,
         };
         self.request(events::JOIN, to_json(&req)?, Vec::new()).await
     }
@@ -345,11 +346,49 @@ impl Client {
         data: Bytes,
         to: Option<&MemberId>,
     ) -> Result<Acked<MsgAck>, ClientError> {
+        self.msg_with_id(room, data, to, None).await
+    }
+
+    /// `msg` with the client's id for it, so that a resend after a reconnect is delivered
+    /// once (the server acks the resend `duplicate: true`).
+    pub async fn msg_with_id(
+        &self,
+        room: &RoomId,
+        data: Bytes,
+        to: Option<&MemberId>,
+        id: Option<&str>,
+    ) -> Result<Acked<MsgAck>, ClientError> {
         let mut payload = serde_json::json!({ "room": room, "data": placeholder(0) });
         if let Some(to) = to {
             payload["to"] = Value::String(to.to_string());
         }
+        if let Some(id) = id {
+            payload["id"] = Value::String(id.to_owned());
+        }
         self.request(events::MSG, payload, vec![data]).await
+    }
+
+    /// `resume`: comes back to a room as the member this client was, on this (new)
+    /// connection; the missed events follow the ack on the event stream.
+    pub async fn resume(&self, req: &ResumeRequest) -> Result<Acked<ResumeAck>, ClientError> {
+        self.request(events::RESUME, to_json(req)?, Vec::new())
+            .await
+    }
+
+    /// `join` with the place in the log where this client left off, after a failed
+    /// resume: the ack says how many messages were missed.
+    pub async fn join_since(
+        &self,
+        room: &RoomId,
+        profile: &str,
+        since: LogPlace,
+    ) -> Result<Acked<JoinAck>, ClientError> {
+        let req = JoinRequest {
+            room: room.clone(),
+            profile: profile.to_owned(),
+            since: Some(since),
+        };
+        self.request(events::JOIN, to_json(&req)?, Vec::new()).await
     }
 
     /// `chunk`: one encrypted file chunk.
@@ -363,6 +402,12 @@ impl Client {
         let payload =
             serde_json::json!({ "room": room, "file": file, "seq": seq, "data": placeholder(0) });
         self.request(events::CHUNK, payload, vec![data]).await
+    }
+
+    /// Closes the transport without a Socket.IO goodbye, as a network drop looks to the
+    /// server (it holds the member's place for the grace).
+    pub async fn drop_transport(&self) {
+        let _ = self.outgoing.send(Message::Close(None)).await;
     }
 
     /// Closes the connection (the server sees a client disconnect).
@@ -479,6 +524,8 @@ struct MsgHeader {
     ts: u64,
     #[serde(default)]
     to: Option<MemberId>,
+    #[serde(default)]
+    pos: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -487,6 +534,8 @@ struct ChunkHeader {
     from: MemberId,
     file: FileId,
     seq: u32,
+    #[serde(default)]
+    pos: u64,
 }
 
 fn decode_event(data: Value, bins: &[Bytes]) -> ServerEvent {
@@ -513,6 +562,7 @@ fn decode_event(data: Value, bins: &[Bytes]) -> ServerEvent {
                 ts: h.ts,
                 data,
                 to: h.to,
+                pos: h.pos,
             }))
         }),
         events::CHUNK => take_binary(&mut payload, "data", bins).and_then(|data| {
@@ -523,6 +573,7 @@ fn decode_event(data: Value, bins: &[Bytes]) -> ServerEvent {
                 file: h.file,
                 seq: h.seq,
                 data,
+                pos: h.pos,
             }))
         }),
         _ => None,

@@ -20,11 +20,14 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The server cannot serve the request now (shutting down, a dependency down).
     Unavailable,
+    /// A `resume` named no session the server holds: a wrong, old or copied token, a
+    /// token of another room, a grace that ran out, or a restarted server.
+    ResumeFailed,
 }
 
 impl ErrorCode {
     /// Every code, for metrics labels and exhaustive tests.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         Self::BadRequest,
         Self::NotMember,
         Self::TooLarge,
@@ -32,6 +35,7 @@ impl ErrorCode {
         Self::RoomFull,
         Self::TooManyRooms,
         Self::Unavailable,
+        Self::ResumeFailed,
     ];
 
     /// The wire spelling, e.g. `"bad_request"`.
@@ -44,6 +48,7 @@ impl ErrorCode {
             Self::RoomFull => "room_full",
             Self::TooManyRooms => "too_many_rooms",
             Self::Unavailable => "unavailable",
+            Self::ResumeFailed => "resume_failed",
         }
     }
 }

@@ -6,6 +6,23 @@ use serde::{Deserialize, Serialize};
 /// Server Unix time in milliseconds.
 pub type Millis = u64;
 
+/// A room's position: grows by one per event of the room, from 1 (docs/protocol.md,
+/// "Resumable sessions"). 0 means "before any event".
+pub type Pos = u64;
+
+/// A place in a room's log: the room's epoch and a position in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPlace {
+    /// The room's epoch (opaque; new whenever the room is created or the server restarts).
+    pub epoch: String,
+    /// The last position seen.
+    pub pos: Pos,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 // ---- client → server ----
 
 /// `join`: enter a room, handing the server an opaque sealed profile to pass on.
@@ -15,6 +32,25 @@ pub struct JoinRequest {
     pub room: RoomId,
     /// The sealed profile as base64url (no padding). Opaque to the server.
     pub profile: String,
+    /// Where a client that was in the room before (and could not resume) left off: the
+    /// ack then says how much it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<LogPlace>,
+}
+
+/// `resume`: come back to a room as the member one was, on a new connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRequest {
+    /// The room.
+    pub room: RoomId,
+    /// The member id the client had (the token must be this member's).
+    pub member: MemberId,
+    /// The resume token of the last join or resume ack.
+    pub token: String,
+    /// The room's epoch as the client knows it.
+    pub epoch: String,
+    /// The last position the client has seen.
+    pub pos: Pos,
 }
 
 /// `leave`: leave a room.
@@ -34,6 +70,10 @@ pub struct MsgRequest {
     /// One member, for direct delivery; absent for the whole room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<MemberId>,
+    /// The client's id for this message (1–64 base64url characters), so a resend after a
+    /// reconnect is recognised and not relayed twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// `chunk`: one encrypted chunk of a file announced by a sealed `file` message.
@@ -90,6 +130,58 @@ pub struct JoinAck {
     pub members: Vec<MemberInfo>,
     /// The server's limits.
     pub limits: Limits,
+    /// The room's epoch.
+    #[serde(default)]
+    pub epoch: String,
+    /// The position of the joiner's own `join` event.
+    #[serde(default)]
+    pub pos: Pos,
+    /// The resume token (base64url), bound to this member and room.
+    #[serde(default)]
+    pub token: String,
+    /// How long the server holds a dropped member's place, ms.
+    #[serde(default)]
+    pub grace_ms: u64,
+    /// How far back the server keeps a room's events for replay, ms.
+    #[serde(default)]
+    pub window_ms: u64,
+    /// With `since`: what the joiner missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<Missed>,
+}
+
+/// What a client missed while it was away and could not be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Missed {
+    /// `msg` events of the room it did not receive.
+    pub messages: u64,
+    /// False: at least `messages` (the gap reaches past the window, or the room or
+    /// server restarted).
+    pub exact: bool,
+}
+
+/// Success ack of `resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeAck {
+    /// Always true.
+    pub ok: bool,
+    /// The member id the client had, now its id on this connection.
+    pub member: MemberId,
+    /// When it first joined (server ms).
+    pub at: Millis,
+    /// A fresh resume token; the one presented is dead.
+    pub token: String,
+    /// The room's epoch.
+    pub epoch: String,
+    /// The room's position after the replay.
+    pub pos: Pos,
+    /// Events replayed after this ack.
+    pub replayed: u64,
+    /// What could not be replayed (the window lost part of the gap), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<Missed>,
+    /// The server's limits.
+    pub limits: Limits,
 }
 
 /// Success ack of `msg`.
@@ -99,6 +191,12 @@ pub struct MsgAck {
     pub ok: bool,
     /// When the server accepted it (server ms); receivers see the same `ts`.
     pub ts: Millis,
+    /// Its position in the room.
+    #[serde(default)]
+    pub pos: Pos,
+    /// True when this was a resend of a message already relayed (same id): not relayed again.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub duplicate: bool,
 }
 
 /// Success ack of `leave` and `chunk`.
@@ -165,6 +263,9 @@ pub enum PresenceEvent {
         at: Millis,
         /// Their sealed profile (base64url).
         profile: String,
+        /// The room position.
+        #[serde(default)]
+        pos: Pos,
     },
     /// Someone left.
     Leave {
@@ -172,11 +273,60 @@ pub enum PresenceEvent {
         room: RoomId,
         /// Who.
         member: MemberId,
-        /// When (server ms).
+        /// When (server ms): when its connection dropped, for a leave after the grace.
         at: Millis,
         /// Why.
         reason: LeaveReason,
+        /// The room position.
+        #[serde(default)]
+        pos: Pos,
     },
+    /// Someone's connection dropped: it is reconnecting, and still a member for the grace.
+    Away {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        member: MemberId,
+        /// When (server ms).
+        at: Millis,
+        /// The room position.
+        #[serde(default)]
+        pos: Pos,
+    },
+    /// Someone who was away resumed: nothing was missed, nobody left.
+    Back {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        member: MemberId,
+        /// When (server ms).
+        at: Millis,
+        /// The room position.
+        #[serde(default)]
+        pos: Pos,
+    },
+}
+
+impl PresenceEvent {
+    /// The member the event is about.
+    pub fn member(&self) -> &MemberId {
+        match self {
+            Self::Join { member, .. }
+            | Self::Leave { member, .. }
+            | Self::Away { member, .. }
+            | Self::Back { member, .. } => member,
+        }
+    }
+
+    /// Sets the room position.
+    pub fn set_pos(&mut self, p: Pos) {
+        match self {
+            Self::Join { pos, .. }
+            | Self::Leave { pos, .. }
+            | Self::Away { pos, .. }
+            | Self::Back { pos, .. } => *pos = p,
+        }
+    }
 }
 
 /// `msg` as delivered: a member's sealed message.
@@ -193,6 +343,9 @@ pub struct MsgEvent {
     /// Set on direct delivery: the recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<MemberId>,
+    /// The room position.
+    #[serde(default)]
+    pub pos: Pos,
 }
 
 /// `chunk` as delivered: a file chunk from a member.
@@ -208,6 +361,9 @@ pub struct ChunkEvent {
     pub seq: u32,
     /// The encrypted chunk.
     pub data: Binary,
+    /// The room position.
+    #[serde(default)]
+    pub pos: Pos,
 }
 
 /// Codes of `notice` that are not request errors.
@@ -241,11 +397,12 @@ mod tests {
             member: MemberId::new("sid1").unwrap(),
             at: 5,
             profile: "cHJvZmlsZQ".into(),
+            pos: 3,
         };
         let v = serde_json::to_value(&join).unwrap();
         assert_eq!(
             v,
-            json!({"kind":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","member":"sid1","at":5,"profile":"cHJvZmlsZQ"})
+            json!({"kind":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","member":"sid1","at":5,"profile":"cHJvZmlsZQ","pos":3})
         );
         assert_eq!(serde_json::from_value::<PresenceEvent>(v).unwrap(), join);
         let leave = PresenceEvent::Leave {
@@ -253,10 +410,18 @@ mod tests {
             member: MemberId::new("sid1").unwrap(),
             at: 6,
             reason: LeaveReason::ServerRestart,
+            pos: 4,
         };
         let v = serde_json::to_value(&leave).unwrap();
         assert_eq!(v["reason"], "server_restart");
         assert_eq!(serde_json::from_value::<PresenceEvent>(v).unwrap(), leave);
+        // Away and back carry no profile and no reason; a v1 event without `pos` reads as 0.
+        let away: PresenceEvent = serde_json::from_value(
+            json!({"kind":"away","room":"AAAAAAAAAAAAAAAAAAAAAA","member":"sid1","at":7}),
+        )
+        .unwrap();
+        assert_eq!(away.member().as_str(), "sid1");
+        assert!(matches!(away, PresenceEvent::Away { pos: 0, .. }));
     }
 
     #[test]
@@ -295,6 +460,7 @@ mod tests {
             ts: 1,
             data: Binary::default(),
             to: None,
+            pos: 1,
         };
         assert!(serde_json::to_value(&m).unwrap().get("to").is_none());
     }

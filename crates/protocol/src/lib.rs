@@ -17,6 +17,8 @@ pub use id::{Binary, FileId, IdError, MemberId, RoomId};
 pub mod events {
     /// Client → server: join a room. Server → client: never.
     pub const JOIN: &str = "join";
+    /// Client → server: come back to a room as the member one was, with a resume token.
+    pub const RESUME: &str = "resume";
     /// Client → server: leave a room.
     pub const LEAVE: &str = "leave";
     /// Both directions: a sealed message.

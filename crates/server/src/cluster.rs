@@ -191,6 +191,7 @@ mod tests {
                 ts: 7,
                 data: Binary::from(vec![0, 1, 255]),
                 to: Some(member.clone()),
+                pos: 9,
             }),
             RoomEvent::Chunk(ChunkEvent {
                 room: room.clone(),
@@ -198,18 +199,21 @@ mod tests {
                 file: FileId::new("0123456789abcdef").unwrap(),
                 seq: 3,
                 data: Binary::from(vec![9; 1000]),
+                pos: 10,
             }),
             RoomEvent::Presence(PresenceEvent::Leave {
                 room: room.clone(),
                 member: member.clone(),
                 at: 1,
                 reason: LeaveReason::Timeout,
+                pos: 11,
             }),
             RoomEvent::Presence(PresenceEvent::Join {
                 room: room.clone(),
                 member: member.clone(),
                 at: 1,
                 profile: "cA".into(),
+                pos: 12,
             }),
         ] {
             let bus = BusEvent {

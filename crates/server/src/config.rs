@@ -76,6 +76,19 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_SEND_BUFFER_PACKETS", default_value_t = 256)]
     pub send_buffer_packets: usize,
 
+    /// Seconds a member whose connection dropped stays a member ("reconnecting"), so it
+    /// can resume with nothing lost and nobody told it left. 0: it leaves at once.
+    #[arg(long, env = "STREAMCHAT_RESUME_GRACE_SECS", default_value_t = 20)]
+    pub resume_grace_secs: u64,
+
+    /// Seconds a room's events are kept in memory for members who resume.
+    #[arg(long, env = "STREAMCHAT_RESUME_WINDOW_SECS", default_value_t = 120)]
+    pub resume_window_secs: u64,
+
+    /// Bytes of a room's events kept in memory for members who resume (the oldest go first).
+    #[arg(long, env = "STREAMCHAT_RESUME_WINDOW_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub resume_window_bytes: usize,
+
     /// Seconds to wait for a pong before a connection counts as gone.
     #[arg(long, env = "STREAMCHAT_PING_TIMEOUT_SECS", default_value_t = 20)]
     pub ping_timeout_secs: u64,

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 pub struct Connection {
     /// Where it comes from; logged only with `--log-ips`.
     pub ip: IpAddr,
-    /// Its member id (the Socket.IO id), made once rather than per message.
-    pub member: MemberId,
+    /// Its member id: the Socket.IO id, or the id it resumed (one for all its rooms).
+    member: Mutex<MemberId>,
     /// Rooms it is in (at most `max_rooms_per_connection`). Locked briefly, never across
     /// an await.
     rooms: Mutex<Vec<RoomId>>,
@@ -44,11 +44,31 @@ impl Connection {
     pub fn new(ip: IpAddr, member: MemberId, config: &crate::ServeConfig) -> Self {
         Self {
             ip,
-            member,
+            member: Mutex::new(member),
             rooms: Mutex::new(Vec::new()),
             limiter: Mutex::new(RateLimiter::new(config, Instant::now())),
             slow: AtomicBool::new(false),
         }
+    }
+
+    /// Its member id.
+    pub fn member(&self) -> MemberId {
+        self.member.lock().clone()
+    }
+
+    /// Takes the member id of a resumed session, if it can: a connection has one member
+    /// id in all its rooms, so it resumes before it is in any room as someone else.
+    pub fn adopt_member(&self, resumed: &MemberId) -> bool {
+        let rooms = self.rooms.lock();
+        let mut member = self.member.lock();
+        if &*member == resumed {
+            return true;
+        }
+        if !rooms.is_empty() {
+            return false;
+        }
+        *member = resumed.clone();
+        true
     }
 
     /// Reserves a place for `room` among its rooms, atomically with the check.

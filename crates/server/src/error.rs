@@ -61,13 +61,37 @@ pub enum RequestError {
     /// Graceful shutdown has begun.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// No session of this room holds the token.
+    #[error(
+        "unknown or expired session (an old or copied token, a token of another room, a grace that ran out, or a restarted server): join again"
+    )]
+    UnknownSession,
+    /// The resume names a position the room has not reached.
+    #[error("position {pos} is ahead of the room (at {last})")]
+    FuturePosition {
+        /// The position given.
+        pos: u64,
+        /// The room's last position.
+        last: u64,
+    },
+    /// A resume on a connection already in rooms as another member.
+    #[error("this connection is already in rooms as another member: resume before joining")]
+    ResumeAfterJoin,
+    /// A message id that is not 1-64 base64url characters.
+    #[error("message id must be 1 to 64 characters of A-Z, a-z, 0-9, - and _")]
+    BadMessageId,
 }
 
 impl RequestError {
     /// The client-visible code: the only mapping from failures to codes.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Malformed(_) | Self::ProfileNotBase64Url => ErrorCode::BadRequest,
+            Self::Malformed(_)
+            | Self::ProfileNotBase64Url
+            | Self::FuturePosition { .. }
+            | Self::ResumeAfterJoin
+            | Self::BadMessageId => ErrorCode::BadRequest,
+            Self::UnknownSession => ErrorCode::ResumeFailed,
             Self::NotMember | Self::RecipientNotMember => ErrorCode::NotMember,
             Self::MessageTooLarge { .. }
             | Self::ChunkTooLarge { .. }

@@ -125,6 +125,10 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .window_bytes
+        .set(state.rooms.window_usage().0 as i64);
     (
         [(
             header::CONTENT_TYPE,

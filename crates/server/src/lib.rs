@@ -13,6 +13,7 @@ mod error;
 mod http;
 mod kafka;
 mod limits;
+mod log;
 mod metrics;
 mod redis;
 mod room;
@@ -29,7 +30,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use streamchat_protocol::{LeaveReason, Notice, events, notice_codes};
+use streamchat_protocol::{Notice, events, notice_codes};
 use tokio::net::TcpListener;
 
 /// How long graceful shutdown waits for the shutdown notice to reach clients before
@@ -158,13 +159,8 @@ impl Server {
             if let Err(e) = io.emit(events::NOTICE, &notice).await {
                 tracing::debug!(error = %e, "shutdown notice not queued for every client");
             }
-            // Everyone leaves every room, so each member hears the others go with
-            // `server_restart` while their connections are still open.
-            for (room, members) in state.rooms.snapshot() {
-                for member in members {
-                    socket::depart(&state, &room, &member, LeaveReason::ServerRestart);
-                }
-            }
+            // Nobody is announced as leaving: members are not leaving, the server is.
+            // They come back (resume, or join again) on the next server.
             state.cluster.shutdown().await;
             tokio::time::sleep(NOTICE_GRACE).await;
             io.close().await;
@@ -222,29 +218,52 @@ async fn apply_inbound(
     io: SocketIo,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
 ) {
-    use room::Audience;
+    use room::{Audience, LogMeta};
     while let Some(item) = inbound.recv().await {
         match item {
             Inbound::Event(BusEvent { room, event, .. }) => {
+                // Each node positions the events its own members see, in the order it
+                // hears them (docs/protocol.md: positions are per node).
                 let (delivery, bytes) = match event {
                     RoomEvent::Presence(p) => (Some(state.rooms.remote_presence(&room, &p)), 0),
-                    RoomEvent::Msg(m) => {
-                        let audience = m.to.clone();
-                        let audience = audience.as_ref().map_or(Audience::All, Audience::Only);
+                    RoomEvent::Msg(mut m) => {
+                        let to = m.to.clone();
+                        let audience = to.as_ref().map_or(Audience::All, Audience::Only);
                         let size = m.data.len();
-                        (
-                            state.rooms.deliver(&room, events::MSG, audience, |_| m),
-                            size,
-                        )
-                    }
-                    RoomEvent::Chunk(c) => {
-                        let size = c.data.len();
-                        (
+                        let meta = LogMeta {
+                            kind: log::Kind::Msg,
+                            about: Some(m.from.clone()),
+                            payload_bytes: size,
+                            dedup: None,
+                        };
+                        let delivery =
                             state
                                 .rooms
-                                .deliver(&room, events::CHUNK, Audience::All, |_| c),
-                            size,
-                        )
+                                .deliver(&room, events::MSG, audience, meta, |_, pos| {
+                                    m.pos = pos;
+                                    m
+                                });
+                        (delivery, size)
+                    }
+                    RoomEvent::Chunk(mut c) => {
+                        let size = c.data.len();
+                        let meta = LogMeta {
+                            kind: log::Kind::Chunk,
+                            about: Some(c.from.clone()),
+                            payload_bytes: size,
+                            dedup: None,
+                        };
+                        let delivery = state.rooms.deliver(
+                            &room,
+                            events::CHUNK,
+                            Audience::All,
+                            meta,
+                            |_, pos| {
+                                c.pos = pos;
+                                c
+                            },
+                        );
+                        (delivery, size)
                     }
                 };
                 if let Some(delivery) = delivery {

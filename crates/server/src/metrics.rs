@@ -39,6 +39,18 @@ pub struct Metrics {
     pub rejections: Family<CodeLabel, Counter>,
     /// Receivers cut off because their send queue was full.
     pub slow_receiver_disconnects: Counter,
+    /// Sessions resumed.
+    pub resumes: Counter,
+    /// Resumes refused (unknown or expired session, future position).
+    pub resumes_refused: Counter,
+    /// Events replayed to resumed sessions.
+    pub replayed_events: Counter,
+    /// Gaps reported: joins and resumes that could not get everything back.
+    pub gaps: Counter,
+    /// Resent messages and chunks recognised and not relayed again.
+    pub duplicates_dropped: Counter,
+    /// Bytes held in replay windows (sampled on scrape).
+    pub window_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -61,6 +73,12 @@ impl Metrics {
             deliveries: Counter::default(),
             rejections: Family::default(),
             slow_receiver_disconnects: Counter::default(),
+            resumes: Counter::default(),
+            resumes_refused: Counter::default(),
+            replayed_events: Counter::default(),
+            gaps: Counter::default(),
+            duplicates_dropped: Counter::default(),
+            window_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -69,6 +87,32 @@ impl Metrics {
             m.connections.clone(),
         );
         registry.register("rooms", "Rooms with members on this node", m.rooms.clone());
+        registry.register("resumes", "Sessions resumed", m.resumes.clone());
+        registry.register(
+            "resumes_refused",
+            "Resumes refused (unknown or expired session, future position)",
+            m.resumes_refused.clone(),
+        );
+        registry.register(
+            "replayed_events",
+            "Events replayed to resumed sessions",
+            m.replayed_events.clone(),
+        );
+        registry.register(
+            "gaps",
+            "Joins and resumes told that events could not be recovered",
+            m.gaps.clone(),
+        );
+        registry.register(
+            "duplicates_dropped",
+            "Resent messages and chunks recognised and not relayed again",
+            m.duplicates_dropped.clone(),
+        );
+        registry.register(
+            "window_bytes",
+            "Bytes held in the replay windows of this node's rooms",
+            m.window_bytes.clone(),
+        );
         registry.register(
             "members",
             "Room memberships on this node",

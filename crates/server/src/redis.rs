@@ -252,6 +252,7 @@ impl RedisCluster {
                         member,
                         at: crate::room::now_millis(),
                         reason: LeaveReason::Timeout,
+                        pos: 0,
                     }),
                 };
                 if let Ok(bytes) = event.encode() {

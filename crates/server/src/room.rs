@@ -1,5 +1,7 @@
 //! Local fan-out: this node's sockets in each room, a mirror of the room's members on
-//! other nodes, and delivery in room order.
+//! other nodes, delivery in room order, and the room's log (`log.rs`): every event
+//! delivered here gets the room's next position and is kept for the replay window, and a
+//! member whose connection dropped stays a member, away, for the grace.
 //!
 //! Every delivery to a room happens under that room's lock, with the server timestamp
 //! taken inside it, so all of this node's receivers see one total order per room and
@@ -7,14 +9,18 @@
 //! a socket whose queue is full is reported back as slow (never silently skipped) so
 //! the caller can cut it off after the locks are released.
 
+use crate::log::{Bounds, DedupKey, Kind, NewEntry, PlaceError, RoomLog};
 use parking_lot::Mutex;
 use serde::Serialize;
 use socketioxide::SocketError;
 use socketioxide::extract::SocketRef;
+use socketioxide::socket::EncodedEvent;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-use streamchat_protocol::{LeaveReason, MemberId, MemberInfo, PresenceEvent, RoomId, events};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use streamchat_protocol::{
+    LeaveReason, LogPlace, MemberId, MemberInfo, Millis, Missed, Pos, PresenceEvent, RoomId, events,
+};
 
 /// Server Unix time in milliseconds.
 pub fn now_millis() -> u64 {
@@ -35,11 +41,41 @@ pub enum Audience<'a> {
     Only(&'a MemberId),
 }
 
+/// How an event goes into the room's log.
+#[derive(Debug)]
+pub struct LogMeta {
+    /// Its kind.
+    pub kind: Kind,
+    /// The member it comes from or is about (never replayed to that member).
+    pub about: Option<MemberId>,
+    /// Payload bytes, for the window's byte bound.
+    pub payload_bytes: usize,
+    /// Its resend key, if any: a resend already in the window is not delivered again.
+    pub dedup: Option<DedupKey>,
+}
+
+impl LogMeta {
+    /// A presence change about `member`.
+    pub fn presence(member: &MemberId, payload_bytes: usize) -> Self {
+        Self {
+            kind: Kind::Presence,
+            about: Some(member.clone()),
+            payload_bytes,
+            dedup: None,
+        }
+    }
+}
+
 /// The outcome of one delivery.
 #[derive(Debug, Default)]
 pub struct Delivery {
     /// The server timestamp given to the event.
     pub ts: u64,
+    /// The room position given to the event.
+    pub pos: Pos,
+    /// Set when the event was a resend of one already relayed: its first position and
+    /// timestamp (nothing was delivered).
+    pub duplicate: bool,
     /// Sockets that got the event queued.
     pub delivered: u64,
     /// Sockets whose queue was full: they must be cut off, as they missed this event.
@@ -49,14 +85,110 @@ pub struct Delivery {
 /// A member connected to this node.
 #[derive(Debug)]
 pub struct LocalMember {
-    /// Its member id (Socket.IO id).
+    /// Its member id (the Socket.IO id of the connection that joined).
     pub id: MemberId,
-    /// Where to deliver.
-    pub socket: SocketRef,
+    /// Where to deliver; `None` while it is away (its connection dropped, within the grace).
+    pub socket: Option<SocketRef>,
     /// When it joined (server ms).
     pub at: u64,
     /// Its sealed profile (base64url), kept only while it is present.
     pub profile: Arc<str>,
+    /// Its resume token (base64url of 32 random bytes).
+    pub token: String,
+    /// Set while it is away.
+    pub away: Option<Away>,
+}
+
+/// A member whose connection dropped, held for the grace.
+#[derive(Debug, Clone, Copy)]
+pub struct Away {
+    /// When its connection dropped (server ms): the time of its leave if it does not return.
+    pub since: Millis,
+    /// Why it dropped: the reason of its leave if it does not return.
+    pub reason: LeaveReason,
+    /// Tells this absence from a later one, so a stale grace timer does nothing.
+    pub generation: u64,
+}
+
+/// A fresh resume token: 32 random bytes, base64url.
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // The OS random source is gone: no session can be made safe; refuse loudly.
+        panic!("the operating system's random source failed");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Compares two tokens in time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A fresh room epoch: 8 random bytes, hex.
+fn new_epoch() -> Arc<str> {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    Arc::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// What a joiner is told, inside the room lock, before any event of the room reaches it.
+#[derive(Debug)]
+pub struct JoinView {
+    /// Members already present.
+    pub members: Vec<MemberInfo>,
+    /// The room's epoch.
+    pub epoch: Arc<str>,
+    /// The position of the joiner's own join event.
+    pub pos: Pos,
+    /// With `since`: what it missed.
+    pub missed: Option<Missed>,
+}
+
+/// What a resuming member is told, inside the room lock, before its replay.
+#[derive(Debug)]
+pub struct ResumeView {
+    /// Its member id.
+    pub member: MemberId,
+    /// When it joined.
+    pub at: Millis,
+    /// Its new token.
+    pub token: String,
+    /// The room's epoch.
+    pub epoch: Arc<str>,
+    /// The room's position after the replay.
+    pub pos: Pos,
+    /// Events replayed after the ack.
+    pub replayed: u64,
+    /// What the window had already lost.
+    pub missed: Option<Missed>,
+}
+
+/// Why a resume was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeError {
+    /// No member of this room holds that token (wrong, old, another room's, expired).
+    UnknownSession,
+    /// The position is ahead of the room.
+    FuturePosition,
+    /// The connection is another member already.
+    OtherMember,
+}
+
+/// What a successful resume did.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The `back` announcement's delivery (empty when it was not away yet).
+    pub delivery: Delivery,
+    /// The connection that held the member before, if it was still attached.
+    pub previous: Option<SocketRef>,
+    /// Events replayed.
+    pub replayed: u64,
 }
 
 impl LocalMember {
@@ -73,59 +205,113 @@ impl LocalMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomFull;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LocalRoom {
     members: Vec<LocalMember>,
     /// Members on other nodes, kept current by their presence events.
     remote: Vec<MemberInfo>,
     /// Last timestamp handed out, so `ts` is monotonic within the room.
     last_ts: u64,
+    /// Positions, the replay window and resend detection.
+    log: RoomLog<EncodedEvent>,
+    /// A socket of the room's namespace to encode events with when no member is
+    /// attached (all away): encoding needs only its parser.
+    encoder: Option<SocketRef>,
+    /// Counts absences, so each has its own generation.
+    absences: u64,
+}
+
+/// Sends one encoded event to a socket, noting the outcome.
+fn send(delivery: &mut Delivery, socket: &SocketRef, frame: &EncodedEvent) {
+    match socket.emit_encoded(frame) {
+        Ok(()) => delivery.delivered += 1,
+        Err(SocketError::InternalChannelFull) => delivery.slow.push(socket.clone()),
+        // Closed: its disconnect is already under way and will announce it.
+        Err(SocketError::Closed) => {}
+    }
 }
 
 impl LocalRoom {
+    fn new(bounds: Bounds) -> Self {
+        Self {
+            members: Vec::new(),
+            remote: Vec::new(),
+            last_ts: 0,
+            log: RoomLog::new(new_epoch(), bounds),
+            encoder: None,
+            absences: 0,
+        }
+    }
+
+    /// Positions an event, delivers it to its audience (encoded once for all), and keeps
+    /// it in the window. `make` gets the timestamp and position.
     fn deliver<T: Serialize>(
         &mut self,
         event: &str,
         audience: Audience<'_>,
-        make: impl FnOnce(u64) -> T,
+        meta: LogMeta,
+        make: impl FnOnce(u64, Pos) -> T,
     ) -> Delivery {
+        if let Some(key) = &meta.dedup
+            && let Some((pos, ts)) = self.log.seen(key)
+        {
+            return Delivery {
+                ts,
+                pos,
+                duplicate: true,
+                ..Delivery::default()
+            };
+        }
         let ts = now_millis().max(self.last_ts);
         self.last_ts = ts;
-        let payload = make(ts);
+        let pos = self.log.next_pos();
+        let payload = make(ts, pos);
         let mut delivery = Delivery {
             ts,
+            pos,
             ..Delivery::default()
         };
-        let mut encoded = None;
+        let Some(encoder) = self
+            .members
+            .iter()
+            .find_map(|m| m.socket.as_ref())
+            .or(self.encoder.as_ref())
+        else {
+            return delivery; // no socket ever: nobody to deliver to or replay for
+        };
+        let frame = match encoder.encode_event(event, &payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "event could not be serialized");
+                return delivery;
+            }
+        };
+        let only = match audience {
+            Audience::Only(to) => Some(to.clone()),
+            _ => None,
+        };
         for member in &self.members {
             let wanted = match audience {
                 Audience::All => true,
                 Audience::AllExcept(sender) => &member.id != sender,
                 Audience::Only(to) => &member.id == to,
             };
-            if !wanted {
-                continue;
-            }
-            // Serialized once, at the first receiver, for all of them.
-            let encoded = match &encoded {
-                Some(e) => e,
-                None => match member.socket.encode_event(event, &payload) {
-                    Ok(e) => encoded.insert(e),
-                    Err(e) => {
-                        tracing::error!(error = %e, "event could not be serialized");
-                        return delivery;
-                    }
-                },
-            };
-            match member.socket.emit_encoded(encoded) {
-                Ok(()) => delivery.delivered += 1,
-                Err(SocketError::InternalChannelFull) => {
-                    delivery.slow.push(member.socket.clone());
-                }
-                // Closed: its disconnect is already under way and will announce it.
-                Err(SocketError::Closed) => {}
+            if let (true, Some(socket)) = (wanted, &member.socket) {
+                send(&mut delivery, socket, &frame);
             }
         }
+        self.log.push(
+            NewEntry {
+                kind: meta.kind,
+                about: meta.about,
+                only,
+                frame,
+                payload_bytes: meta.payload_bytes,
+                dedup: meta.dedup,
+                ts,
+            },
+            Instant::now(),
+        );
         delivery
     }
 
@@ -147,18 +333,32 @@ pub struct Removal {
 }
 
 /// The rooms of this node and their local sockets.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RoomRegistry {
     /// Room → its members. Taken briefly to find a room, and for the whole of a join or
     /// leave so that a room emptied and removed cannot lose a concurrent joiner.
     /// Lock order: `rooms`, then a room's own lock.
     rooms: Mutex<HashMap<RoomId, Arc<Mutex<LocalRoom>>>>,
+    /// The replay window's bounds, for every room.
+    bounds: Bounds,
 }
 
 impl RoomRegistry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty registry whose rooms keep a replay window of `bounds`.
+    pub fn new(bounds: Bounds) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            bounds,
+        }
+    }
+
+    /// Bytes held in every room's replay window, and the number of events.
+    pub fn window_usage(&self) -> (usize, usize) {
+        let rooms: Vec<_> = self.rooms.lock().values().cloned().collect();
+        rooms.iter().fold((0, 0), |(b, n), r| {
+            let r = r.lock();
+            (b + r.log.bytes(), n + r.log.len())
+        })
     }
 
     /// True if this node has a member in `room`.
@@ -171,17 +371,23 @@ impl RoomRegistry {
     /// before any event of the room reaches it), announces the joiner to the local
     /// members, then adds it. `remote` seeds the mirror of other nodes' members when the
     /// room is new on this node; afterwards presence events keep the mirror current.
+    #[allow(clippy::too_many_arguments)]
     pub fn join<T: Serialize>(
         &self,
         room: &RoomId,
         joiner: LocalMember,
         remote: Vec<MemberInfo>,
         max_members: usize,
-        admitted: impl FnOnce(Vec<MemberInfo>),
-        make_event: impl FnOnce(u64) -> T,
+        since: Option<&LogPlace>,
+        admitted: impl FnOnce(JoinView),
+        make_event: impl FnOnce(u64, Pos) -> T,
     ) -> Result<Delivery, RoomFull> {
         let mut rooms = self.rooms.lock();
-        let local_arc = rooms.entry(room.clone()).or_default().clone();
+        let bounds = self.bounds;
+        let local_arc = rooms
+            .entry(room.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(LocalRoom::new(bounds))))
+            .clone();
         let mut local = local_arc.lock();
         if local.members.is_empty() {
             local.remote = remote;
@@ -193,10 +399,21 @@ impl RoomRegistry {
             }
             return Err(RoomFull);
         }
-        admitted(local.present());
+        local.log.evict(Instant::now());
+        admitted(JoinView {
+            members: local.present(),
+            epoch: local.log.epoch().clone(),
+            pos: local.log.next_pos(),
+            missed: since.map(|p| local.log.missed_since(&p.epoch, p.pos)),
+        });
+        if let Some(socket) = &joiner.socket {
+            local.encoder = Some(socket.clone());
+        }
+        let meta = LogMeta::presence(&joiner.id, joiner.profile.len());
         let delivery = local.deliver(
             events::PRESENCE,
             Audience::AllExcept(&joiner.id),
+            meta,
             make_event,
         );
         local.members.push(joiner);
@@ -211,32 +428,40 @@ impl RoomRegistry {
         local.lock().present()
     }
 
-    /// Room memberships on this node.
-    pub fn member_count(&self) -> usize {
-        self.rooms
-            .lock()
-            .values()
-            .map(|r| r.lock().members.len())
-            .sum()
-    }
-
     /// Removes a local member and announces it (a `presence` event) to those who
     /// remain; drops a room with no local member left. `None` if it was not there.
     pub fn remove<T: Serialize>(
         &self,
         room: &RoomId,
         member: &MemberId,
-        make_event: impl FnOnce(u64) -> T,
+        make_event: impl FnOnce(u64, Pos) -> T,
+    ) -> Option<Removal> {
+        self.remove_if(room, member, |_| true, |ts, pos, _| make_event(ts, pos))
+    }
+
+    /// `remove`, when `still` holds of the member under the room's lock.
+    fn remove_if<T: Serialize>(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        still: impl FnOnce(&LocalMember) -> bool,
+        make_event: impl FnOnce(u64, Pos, &LocalMember) -> T,
     ) -> Option<Removal> {
         let mut rooms = self.rooms.lock();
         let local_arc = rooms.get(room)?.clone();
         let mut local = local_arc.lock();
-        let before = local.members.len();
-        local.members.retain(|m| &m.id != member);
-        if local.members.len() == before {
+        let index = local.members.iter().position(|m| &m.id == member)?;
+        if !still(&local.members[index]) {
             return None;
         }
-        let delivery = local.deliver(events::PRESENCE, Audience::AllExcept(member), make_event);
+        let removed = local.members.remove(index);
+        let meta = LogMeta::presence(member, 0);
+        let delivery = local.deliver(
+            events::PRESENCE,
+            Audience::AllExcept(member),
+            meta,
+            |ts, pos| make_event(ts, pos, &removed),
+        );
         let room_closed = local.members.is_empty();
         if room_closed {
             drop(local);
@@ -256,11 +481,174 @@ impl RoomRegistry {
         room: &RoomId,
         event: &str,
         audience: Audience<'_>,
-        make_event: impl FnOnce(u64) -> T,
+        meta: LogMeta,
+        make_event: impl FnOnce(u64, Pos) -> T,
     ) -> Option<Delivery> {
         let local = self.rooms.lock().get(room).cloned()?;
         let mut local = local.lock();
-        Some(local.deliver(event, audience, make_event))
+        Some(local.deliver(event, audience, meta, make_event))
+    }
+
+    /// Marks a member whose connection dropped as away: it stays a member for the grace,
+    /// its events are kept for it, and the others hear `away`. Returns the delivery and
+    /// the absence's generation (for `expire`); `None` if it is not here or already away.
+    pub fn set_away(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        socket: &SocketRef,
+        reason: LeaveReason,
+    ) -> Option<(Delivery, u64)> {
+        let local = self.rooms.lock().get(room).cloned()?;
+        let mut local = local.lock();
+        local.absences += 1;
+        let generation = local.absences;
+        let since = now_millis();
+        let m = local.members.iter_mut().find(|m| &m.id == member)?;
+        // Only the connection that holds the member can leave it away (a resumed member
+        // is held by its new connection; the old one's disconnect changes nothing).
+        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| s.id != socket.id) {
+            return None;
+        }
+        m.socket = None;
+        m.away = Some(Away {
+            since,
+            reason,
+            generation,
+        });
+        let event = PresenceEvent::Away {
+            room: room.clone(),
+            member: member.clone(),
+            at: since,
+            pos: 0,
+        };
+        let meta = LogMeta::presence(member, 0);
+        let delivery = local.deliver(
+            events::PRESENCE,
+            Audience::AllExcept(member),
+            meta,
+            |_, pos| {
+                let mut e = event;
+                e.set_pos(pos);
+                e
+            },
+        );
+        Some((delivery, generation))
+    }
+
+    /// Ends an absence whose grace ran out: removes the member and announces its leave,
+    /// with the time and reason of its drop. `None` if it came back (or left) meanwhile.
+    pub fn expire(&self, room: &RoomId, member: &MemberId, generation: u64) -> Option<Removal> {
+        let removal = self.remove_if(
+            room,
+            member,
+            |m| m.away.is_some_and(|a| a.generation == generation),
+            |_, pos, m| {
+                let a = m.away.unwrap_or(Away {
+                    since: now_millis(),
+                    reason: LeaveReason::Disconnected,
+                    generation,
+                });
+                PresenceEvent::Leave {
+                    room: room.clone(),
+                    member: member.clone(),
+                    at: a.since,
+                    reason: a.reason,
+                    pos,
+                }
+            },
+        )?;
+        Some(removal)
+    }
+
+    /// Resumes a member on a new connection: checks the token, hands `ack` the new
+    /// session (queued first), replays what the member missed, then attaches the new
+    /// socket so live traffic follows, all under the room's lock. The others hear `back`
+    /// if they had heard `away`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        token: &str,
+        place: &LogPlace,
+        socket: &SocketRef,
+        adopt: impl FnOnce(&MemberId) -> bool,
+        ack: impl FnOnce(ResumeView),
+    ) -> Result<Resumed, ResumeError> {
+        let local = self
+            .rooms
+            .lock()
+            .get(room)
+            .cloned()
+            .ok_or(ResumeError::UnknownSession)?;
+        let mut local = local.lock();
+        let index = local
+            .members
+            .iter()
+            .position(|m| same_token(&m.token, token) && &m.id == member)
+            .ok_or(ResumeError::UnknownSession)?;
+        if place.epoch != **local.log.epoch() {
+            return Err(ResumeError::UnknownSession);
+        }
+        local.log.evict(Instant::now());
+        let member_id = local.members[index].id.clone();
+        let replay = local
+            .log
+            .replay_for(&member_id, place.pos)
+            .map_err(|PlaceError::Future| ResumeError::FuturePosition)?;
+        let frames: Vec<EncodedEvent> = replay.frames.into_iter().cloned().collect();
+        let missed = replay.missed;
+        if !adopt(&member_id) {
+            return Err(ResumeError::OtherMember);
+        }
+        let token = new_token();
+        let member = &mut local.members[index];
+        member.token = token.clone();
+        let previous = member.socket.replace(socket.clone());
+        let was_away = member.away.take();
+        let at = member.at;
+        let pos = local.log.last();
+        let epoch = local.log.epoch().clone();
+        ack(ResumeView {
+            member: member_id.clone(),
+            at,
+            token,
+            epoch,
+            pos,
+            replayed: frames.len() as u64,
+            missed,
+        });
+        let mut replayed = Delivery::default();
+        for frame in &frames {
+            send(&mut replayed, socket, frame);
+        }
+        local.encoder = Some(socket.clone());
+        let mut delivery = Delivery::default();
+        if was_away.is_some() {
+            let event = PresenceEvent::Back {
+                room: room.clone(),
+                member: member_id.clone(),
+                at: now_millis(),
+                pos: 0,
+            };
+            delivery = local.deliver(
+                events::PRESENCE,
+                Audience::AllExcept(&member_id),
+                LogMeta::presence(&member_id, 0),
+                |_, pos| {
+                    let mut e = event;
+                    e.set_pos(pos);
+                    e
+                },
+            );
+        }
+        delivery.slow.extend(replayed.slow);
+        Ok(Resumed {
+            delivery,
+            previous: previous.filter(|p| p.id != socket.id),
+            replayed: frames.len() as u64,
+        })
     }
 
     /// Applies another node's presence event to the mirror and delivers it to every
@@ -293,8 +681,18 @@ impl RoomRegistry {
                     return Delivery::default(); // already gone (after a resync)
                 }
             }
+            PresenceEvent::Away { member, .. } | PresenceEvent::Back { member, .. } => {
+                if !local.remote.iter().any(|m| &m.member == member) {
+                    return Delivery::default(); // not known here (yet)
+                }
+            }
         }
-        local.deliver(events::PRESENCE, Audience::All, |_| event.clone())
+        let meta = LogMeta::presence(event.member(), 0);
+        local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
+            let mut e = event.clone();
+            e.set_pos(pos);
+            e
+        })
     }
 
     /// Replaces the mirror of other nodes' members of `room` with `remote`, announcing
@@ -324,22 +722,38 @@ impl RoomRegistry {
         let mut deliveries = Vec::new();
         let at = now_millis();
         for m in gone {
+            let meta = LogMeta::presence(&m.member, 0);
             let event = PresenceEvent::Leave {
                 room: room.clone(),
                 member: m.member,
                 at,
                 reason: LeaveReason::Timeout,
+                pos: 0,
             };
-            deliveries.push(local.deliver(events::PRESENCE, Audience::All, |_| event));
+            deliveries.push(
+                local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
+                    let mut e = event;
+                    e.set_pos(pos);
+                    e
+                }),
+            );
         }
         for m in new {
+            let meta = LogMeta::presence(&m.member, m.profile.len());
             let event = PresenceEvent::Join {
                 room: room.clone(),
                 member: m.member,
                 at: m.at,
                 profile: m.profile,
+                pos: 0,
             };
-            deliveries.push(local.deliver(events::PRESENCE, Audience::All, |_| event));
+            deliveries.push(
+                local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
+                    let mut e = event;
+                    e.set_pos(pos);
+                    e
+                }),
+            );
         }
         deliveries
     }
@@ -366,6 +780,14 @@ impl RoomRegistry {
                 )
             })
             .collect()
+    }
+
+    /// The room's last position (0 if it is not here).
+    pub fn last_pos(&self, room: &RoomId) -> Pos {
+        let Some(local) = self.rooms.lock().get(room).cloned() else {
+            return 0;
+        };
+        local.lock().log.last()
     }
 
     /// Rooms with at least one local member.

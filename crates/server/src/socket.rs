@@ -9,7 +9,8 @@ use crate::cluster::{AdmitError, RoomEvent};
 use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
-use crate::room::{Audience, Delivery, LocalMember, now_millis};
+use crate::log::{DedupKey, Kind};
+use crate::room::{Audience, Delivery, LocalMember, LogMeta, ResumeError, new_token, now_millis};
 use crate::state::AppState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,8 +23,9 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use streamchat_protocol::{
-    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, MemberId,
-    MemberInfo, MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, RoomId, events,
+    ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, LogPlace, MemberId,
+    MemberInfo, MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, ResumeAck,
+    ResumeRequest, RoomId, events,
 };
 use tracing::{debug, info};
 
@@ -87,6 +89,7 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
     // connect handler proper runs in a task of its own, and a client that emits at once
     // could otherwise reach a socket with no handlers and never get its ack.
     s.on(events::JOIN, on_join);
+    s.on(events::RESUME, on_resume);
     s.on(events::LEAVE, InOrder::new(leave));
     s.on(events::MSG, InOrder::new(msg));
     s.on(events::CHUNK, InOrder::new(chunk));
@@ -264,7 +267,7 @@ pub(crate) fn cut_off_slow(state: &AppState, delivery: Delivery) {
         }
         state.metrics.slow_receiver_disconnects.inc();
         info!(sid = %socket.id, "receiver too slow: cutting it off");
-        let member = member_id(&socket);
+        let member = conn.member();
         for room in conn.take_rooms() {
             if let Some(more) = depart_collecting(state, &room, &member, LeaveReason::Timeout) {
                 slow.extend(more);
@@ -321,7 +324,7 @@ async fn join(
         return Err(RequestError::ProfileNotBase64Url);
     }
     let conn = connection(s)?;
-    let member = member_id(s);
+    let member = conn.member();
     match conn.reserve_room(&req.room, state.config.max_rooms_per_connection) {
         Reserve::Reserved => {}
         Reserve::TooMany => {
@@ -340,6 +343,12 @@ async fn join(
                 at,
                 members,
                 limits: state.limits,
+                epoch: String::new(),
+                pos: 0,
+                token: String::new(),
+                grace_ms: state.config.resume_grace_secs * 1000,
+                window_ms: state.config.resume_window_secs * 1000,
+                missed: None,
             };
             if let Some(reply) = reply.take() {
                 reply.send(s, state, Ok(ack));
@@ -375,11 +384,14 @@ async fn join(
         Err(AdmitError::Unavailable) => (Vec::new(), true),
     };
     let profile: Arc<str> = Arc::from(info.profile.as_str());
+    let token = new_token();
     let joiner = LocalMember {
         id: member.clone(),
-        socket: s.clone(),
+        socket: Some(s.clone()),
         at,
         profile: profile.clone(),
+        token: token.clone(),
+        away: None,
     };
     let limits = state.limits;
     let joined = state.rooms.join(
@@ -387,23 +399,34 @@ async fn join(
         joiner,
         remote,
         max_members,
-        |members| {
+        req.since.as_ref(),
+        |view| {
+            if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
+                state.metrics.gaps.inc();
+            }
             if let Some(reply) = reply.take() {
                 let ack = JoinAck {
                     ok: true,
                     member: member.clone(),
                     at,
-                    members,
+                    members: view.members,
                     limits,
+                    epoch: view.epoch.to_string(),
+                    pos: view.pos,
+                    token,
+                    grace_ms: state.config.resume_grace_secs * 1000,
+                    window_ms: state.config.resume_window_secs * 1000,
+                    missed: view.missed,
                 };
                 reply.send(s, state, Ok(ack));
             }
         },
-        |_| PresenceEvent::Join {
+        |_, pos| PresenceEvent::Join {
             room: room.clone(),
             member: member.clone(),
             at,
             profile: info.profile.clone(),
+            pos,
         },
     );
     let delivery = match joined {
@@ -427,8 +450,111 @@ async fn join(
         member,
         at,
         profile: info.profile,
+        pos: 0,
     };
     state.cluster.publish(&room, RoomEvent::Presence(event));
+    Ok(())
+}
+
+async fn on_resume(
+    s: SocketRef,
+    TryData(data): TryData<ResumeRequest>,
+    reply: Reply,
+    State(state): State<AppState>,
+) {
+    // Like a join's, the ack is sent inside the room lock, before the replay.
+    let mut reply = Some(reply);
+    let result = resume(&s, &state, data, &mut reply);
+    if let Err(RequestError::UnknownSession) = &result {
+        state.metrics.resumes_refused.inc();
+    }
+    if let (Some(reply), Err(e)) = (reply, result) {
+        reply.send::<()>(&s, &state, Err(e));
+    }
+}
+
+/// Resumes a member's session in one room on this connection (docs/protocol.md,
+/// "Resumable sessions").
+fn resume(
+    s: &SocketRef,
+    state: &AppState,
+    data: Result<ResumeRequest, ParserError>,
+    reply: &mut Option<Reply>,
+) -> Result<(), RequestError> {
+    let req = parsed(data)?;
+    if state.is_shutting_down() {
+        return Err(RequestError::ShuttingDown);
+    }
+    let conn = connection(s)?;
+    let place = LogPlace {
+        epoch: req.epoch,
+        pos: req.pos,
+    };
+    let limits = state.limits;
+    let outcome = state.rooms.resume(
+        &req.room,
+        &req.member,
+        &req.token,
+        &place,
+        s,
+        // The connection takes the member id, and the room, before the ack goes out.
+        |member| {
+            conn.adopt_member(member)
+                && conn.reserve_room(&req.room, usize::MAX) != Reserve::TooMany
+        },
+        |view| {
+            if view.missed.is_some() {
+                state.metrics.gaps.inc();
+            }
+            if let Some(reply) = reply.take() {
+                let ack = ResumeAck {
+                    ok: true,
+                    member: view.member,
+                    at: view.at,
+                    token: view.token,
+                    epoch: view.epoch.to_string(),
+                    pos: view.pos,
+                    replayed: view.replayed,
+                    missed: view.missed,
+                    limits,
+                };
+                reply.send(s, state, Ok(ack));
+            }
+        },
+    );
+    let resumed = match outcome {
+        Ok(r) => r,
+        Err(ResumeError::UnknownSession) => return Err(RequestError::UnknownSession),
+        Err(ResumeError::OtherMember) => return Err(RequestError::ResumeAfterJoin),
+        Err(ResumeError::FuturePosition) => {
+            return Err(RequestError::FuturePosition {
+                pos: place.pos,
+                last: state.rooms.last_pos(&req.room),
+            });
+        }
+    };
+    // The connection that held the member before (a half-open one the server had not
+    // noticed yet) no longer holds this room.
+    if let Some(previous) = &resumed.previous
+        && let Some(old) = previous.extensions.get::<ConnectionRef>()
+    {
+        old.release_room(&req.room);
+    }
+    state.metrics.resumes.inc();
+    state.metrics.replayed_events.inc_by(resumed.replayed);
+    let member = conn.member();
+    count_delivery(state, &resumed.delivery, 0);
+    let back = resumed.delivery.pos;
+    cut_off_slow(state, resumed.delivery);
+    if back > 0 {
+        let event = PresenceEvent::Back {
+            room: req.room.clone(),
+            member,
+            at: now_millis(),
+            pos: 0,
+        };
+        state.cluster.publish(&req.room, RoomEvent::Presence(event));
+    }
     Ok(())
 }
 
@@ -463,13 +589,29 @@ fn depart_collecting(
     reason: LeaveReason,
 ) -> Option<Vec<SocketRef>> {
     let at = now_millis();
-    let removed = state.rooms.remove(room, member, |_| PresenceEvent::Leave {
-        room: room.clone(),
-        member: member.clone(),
-        at,
-        reason,
-    });
+    let removed = state
+        .rooms
+        .remove(room, member, |_, pos| PresenceEvent::Leave {
+            room: room.clone(),
+            member: member.clone(),
+            at,
+            reason,
+            pos,
+        });
     let removal = removed?;
+    Some(announce_departure(state, room, member, at, reason, removal))
+}
+
+/// What follows a member's removal from a room: metrics, the cluster store, the other
+/// nodes (the leave, with `at` and `reason`), and the room's close.
+fn announce_departure(
+    state: &AppState,
+    room: &RoomId,
+    member: &MemberId,
+    at: u64,
+    reason: LeaveReason,
+    removal: crate::room::Removal,
+) -> Vec<SocketRef> {
     state.metrics.members.dec();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &removal.delivery, 0);
@@ -479,13 +621,55 @@ fn depart_collecting(
         member: member.clone(),
         at,
         reason,
+        pos: 0,
     };
     state.cluster.publish(room, RoomEvent::Presence(event));
     if removal.room_closed {
         state.cluster.room_closed(room);
     }
-    let delivery = removal.delivery;
-    Some(delivery.slow)
+    removal.delivery.slow
+}
+
+/// A member's connection dropped: within the grace it stays a member, away, and the
+/// others hear `away`; when the grace runs out without a resume, it leaves with the time
+/// and reason of its drop. With no grace configured it leaves at once.
+fn go_away(state: &AppState, s: &SocketRef, room: &RoomId, member: &MemberId, reason: LeaveReason) {
+    let grace = state.config.resume_grace_secs;
+    if grace == 0 {
+        depart(state, room, member, reason);
+        return;
+    }
+    let Some((delivery, generation)) = state.rooms.set_away(room, member, s, reason) else {
+        return; // resumed elsewhere already, or not here
+    };
+    count_delivery(state, &delivery, 0);
+    let at = now_millis();
+    cut_off_slow(state, delivery);
+    state.cluster.publish(
+        room,
+        RoomEvent::Presence(PresenceEvent::Away {
+            room: room.clone(),
+            member: member.clone(),
+            at,
+            pos: 0,
+        }),
+    );
+    let state = state.clone();
+    let room = room.clone();
+    let member = member.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
+        if let Some(removal) = state.rooms.expire(&room, &member, generation) {
+            let slow = announce_departure(&state, &room, &member, at, reason, removal);
+            cut_off_slow(
+                &state,
+                Delivery {
+                    slow,
+                    ..Delivery::default()
+                },
+            );
+        }
+    });
 }
 
 fn leave(
@@ -498,7 +682,7 @@ fn leave(
     if !conn.release_room(&req.room) {
         return Err(RequestError::NotMember);
     }
-    depart(state, &req.room, &member_id(s), LeaveReason::Left);
+    depart(state, &req.room, &conn.member(), LeaveReason::Left);
     Ok(OkAck::OK)
 }
 
@@ -538,7 +722,14 @@ fn msg(
     }) {
         return Err(RequestError::RateLimited);
     }
-    let from = conn.member.clone();
+    let from = conn.member();
+    let dedup = match req.id.as_deref() {
+        None => None,
+        Some(id) if !id.is_empty() && id.len() <= 64 && is_base64url(id) => {
+            Some(DedupKey::Msg(from.clone(), id.into()))
+        }
+        Some(_) => return Err(RequestError::BadMessageId),
+    };
     if let Some(to) = &req.to
         && (to == &from || !state.rooms.contains(&req.room, to))
     {
@@ -548,29 +739,46 @@ fn msg(
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
+    let meta = LogMeta {
+        kind: Kind::Msg,
+        about: Some(from.clone()),
+        payload_bytes: size,
+        dedup,
+    };
     let mut event = None;
-    let delivered = state.rooms.deliver(&req.room, events::MSG, audience, |ts| {
-        let e = MsgEvent {
-            room: req.room.clone(),
-            from: from.clone(),
-            ts,
-            data: req.data.clone(),
-            to: req.to.clone(),
-        };
-        event = Some(e.clone());
-        e
-    });
+    let delivered = state
+        .rooms
+        .deliver(&req.room, events::MSG, audience, meta, |ts, pos| {
+            let e = MsgEvent {
+                room: req.room.clone(),
+                from: from.clone(),
+                ts,
+                data: req.data.clone(),
+                to: req.to.clone(),
+                pos,
+            };
+            event = Some(e.clone());
+            e
+        });
     let Some(delivery) = delivered else {
         return Err(gone(state));
     };
+    let (ts, pos, duplicate) = (delivery.ts, delivery.pos, delivery.duplicate);
+    if duplicate {
+        state.metrics.duplicates_dropped.inc();
+    }
     if let Some(event) = event {
         state.cluster.publish(&req.room, RoomEvent::Msg(event));
+        state.metrics.messages_relayed.inc();
     }
-    state.metrics.messages_relayed.inc();
     count_delivery(state, &delivery, size);
-    let ts = delivery.ts;
     cut_off_slow(state, delivery);
-    Ok(MsgAck { ok: true, ts })
+    Ok(MsgAck {
+        ok: true,
+        ts,
+        pos,
+        duplicate,
+    })
 }
 
 fn chunk(
@@ -599,24 +807,41 @@ fn chunk(
     }) {
         return Err(RequestError::RateLimited);
     }
-    let from = conn.member.clone();
-    let event = ChunkEvent {
+    let from = conn.member();
+    let mut event = ChunkEvent {
         room: req.room,
         from: from.clone(),
         file: req.file,
         seq: req.seq,
         data: req.data,
+        pos: 0,
     };
+    let meta = LogMeta {
+        kind: Kind::Chunk,
+        about: Some(from.clone()),
+        payload_bytes: size,
+        dedup: Some(DedupKey::Chunk(from.clone(), event.file.clone(), event.seq)),
+    };
+    let room = event.room.clone();
+    let positioned = &mut event;
     let delivered = state.rooms.deliver(
-        &event.room,
+        &room,
         events::CHUNK,
         Audience::AllExcept(&from),
-        |_| &event,
+        meta,
+        move |_, pos| {
+            positioned.pos = pos;
+            let event: &ChunkEvent = positioned;
+            event
+        },
     );
     let Some(delivery) = delivered else {
         return Err(gone(state));
     };
-    let room = event.room.clone();
+    if delivery.duplicate {
+        state.metrics.duplicates_dropped.inc();
+        return Ok(OkAck::OK);
+    }
     state.cluster.publish(&room, RoomEvent::Chunk(event));
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
@@ -630,16 +855,24 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
         return;
     };
     state.addresses.release(conn.ip);
-    let leave_reason = if state.is_shutting_down() {
-        LeaveReason::ServerRestart
-    } else if conn.is_slow() || reason == DisconnectReason::HeartbeatTimeout {
+    debug!(sid = %s.id, %reason, "disconnected");
+    if state.is_shutting_down() {
+        // Members are not leaving, the server is: nobody is told anything, and the
+        // clients resume or join again on the next server (docs/protocol.md).
+        return;
+    }
+    let leave_reason = if conn.is_slow() || reason == DisconnectReason::HeartbeatTimeout {
         LeaveReason::Timeout
     } else {
         LeaveReason::Disconnected
     };
-    debug!(sid = %s.id, %reason, "disconnected");
-    let member = member_id(&s);
+    let member = conn.member();
     for room in conn.take_rooms() {
-        depart(&state, &room, &member, leave_reason);
+        if reason == DisconnectReason::ClientNSDisconnect {
+            // The client said goodbye: it is leaving, not dropping.
+            depart(&state, &room, &member, leave_reason);
+        } else {
+            go_away(&state, &s, &room, &member, leave_reason);
+        }
     }
 }

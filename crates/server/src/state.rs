@@ -37,10 +37,14 @@ impl AppState {
     /// State for a server with this configuration and presence store.
     pub fn new(config: ServeConfig, cluster: Arc<dyn Cluster>) -> Self {
         let limits = config.limits();
+        let bounds = crate::log::Bounds {
+            age: std::time::Duration::from_secs(config.resume_window_secs),
+            bytes: config.resume_window_bytes,
+        };
         Self(Arc::new(Inner {
             config,
             limits,
-            rooms: RoomRegistry::new(),
+            rooms: RoomRegistry::new(bounds),
             cluster,
             addresses: AddressCounter::default(),
             metrics: Metrics::new(),

@@ -408,6 +408,9 @@ impl Driver {
                 })
                 .await;
             }
+            // A member reconnecting within the grace is still a member: nothing to show
+            // in a timeline (its leave comes if the grace runs out).
+            PresenceEvent::Away { .. } | PresenceEvent::Back { .. } => {}
         }
     }
 
