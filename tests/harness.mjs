@@ -103,6 +103,10 @@ async function redisPing(port) {
  * on `port` (a free one by default). Returns { port, url, proc, stop(signal), cli(...args) }.
  */
 export async function startRedis({ port } = {}) {
+  for (const bin of ['redis-server', 'redis-cli']) {
+    const found = (process.env.PATH ?? '').split(':').some((d) => existsSync(path.join(d, bin)));
+    if (!found) throw new Error(`MISSING: ${bin}; install it with: apt-get install -y ${bin === 'redis-cli' ? 'redis-tools' : 'redis-server'}`);
+  }
   const listenPort = port ?? await freePort();
   const proc = spawn('redis-server', [
     '--port', String(listenPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -152,6 +156,9 @@ async function tcpOpen(port) {
  * disk) on 127.0.0.1:port (a free one by default). Returns { port, brokers, proc, stop(signal) }.
  */
 export async function startKafka({ port, advertisedPort } = {}) {
+  if (!existsSync(tansuPath())) {
+    throw new Error(`MISSING: the Kafka-protocol broker tansu (${tansuPath()}); install it with: scripts/setup && scripts/setup --wait tansu`);
+  }
   const listenPort = port ?? await freePort();
   const url = `tcp://127.0.0.1:${listenPort}`;
   // `advertisedPort` makes clients talk to another port after bootstrap (a recording proxy).
