@@ -26,6 +26,10 @@ pub struct Connection {
     limiter: Mutex<RateLimiter>,
     /// Set when the server cuts it off for not reading: its rooms hear `timeout`.
     slow: AtomicBool,
+    /// Its Socket.IO recovery pid (sent in the CONNECT packet; see `RecoveryPid`).
+    pub recovery_pid: Arc<str>,
+    /// A recovery asked for at connect: the room and the offset, done once connected.
+    pub recovering: Mutex<Option<(RoomId, Option<u64>)>>,
 }
 
 /// Why a room could not be reserved for a connection.
@@ -41,14 +45,26 @@ pub enum Reserve {
 
 impl Connection {
     /// A new connection with full buckets.
-    pub fn new(ip: IpAddr, member: MemberId, config: &crate::ServeConfig) -> Self {
+    pub fn new(
+        ip: IpAddr,
+        member: MemberId,
+        recovery_pid: Arc<str>,
+        config: &crate::ServeConfig,
+    ) -> Self {
         Self {
             ip,
             member: Mutex::new(member),
             rooms: Mutex::new(Vec::new()),
             limiter: Mutex::new(RateLimiter::new(config, Instant::now())),
             slow: AtomicBool::new(false),
+            recovery_pid,
+            recovering: Mutex::new(None),
         }
+    }
+
+    /// Rooms it is in.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().len()
     }
 
     /// Its member id.

@@ -97,6 +97,11 @@ pub struct LocalMember {
     pub token: String,
     /// Set while it is away.
     pub away: Option<Away>,
+    /// The position of its own join event: a recovery with no offset replays from here.
+    pub joined_pos: Pos,
+    /// Its connection's recovery pid (Socket.IO connection state recovery), when that
+    /// connection is in this room only.
+    pub recovery: Option<Arc<str>>,
 }
 
 /// A member whose connection dropped, held for the grace.
@@ -221,6 +226,11 @@ struct LocalRoom {
     absences: u64,
 }
 
+/// A position as the decimal string socket.io-client keeps as its offset.
+fn itoa_pos(pos: Pos) -> String {
+    pos.to_string()
+}
+
 /// Sends one encoded event to a socket, noting the outcome.
 fn send(delivery: &mut Delivery, socket: &SocketRef, frame: &EncodedEvent) {
     match socket.emit_encoded(frame) {
@@ -279,7 +289,9 @@ impl LocalRoom {
         else {
             return delivery; // no socket ever: nobody to deliver to or replay for
         };
-        let frame = match encoder.encode_event(event, &payload) {
+        // The position goes last, as a string: Socket.IO's connection state recovery
+        // offset (socket.io-client keeps the last one and hands it back on reconnect).
+        let frame = match encoder.encode_event(event, &(&payload, itoa_pos(pos))) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "event could not be serialized");
@@ -341,6 +353,9 @@ pub struct RoomRegistry {
     rooms: Mutex<HashMap<RoomId, Arc<Mutex<LocalRoom>>>>,
     /// The replay window's bounds, for every room.
     bounds: Bounds,
+    /// Recovery pid → the room of the member that holds it. Lock order: after `rooms`
+    /// and a room's own lock.
+    recoveries: Mutex<HashMap<Arc<str>, RoomId>>,
 }
 
 impl RoomRegistry {
@@ -349,6 +364,27 @@ impl RoomRegistry {
         Self {
             rooms: Mutex::new(HashMap::new()),
             bounds,
+            recoveries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The room whose member holds recovery pid `pid`, if any.
+    pub fn recovery_room(&self, pid: &str) -> Option<RoomId> {
+        self.recoveries.lock().get(pid).cloned()
+    }
+
+    /// Stops `pid` from recovering anything (its connection joined a second room: a
+    /// Socket.IO offset names one position, so only a one-room connection can recover).
+    pub fn disable_recovery(&self, pid: &str) {
+        let Some(room) = self.recoveries.lock().remove(pid) else {
+            return;
+        };
+        if let Some(local) = self.rooms.lock().get(&room).cloned() {
+            for m in &mut local.lock().members {
+                if m.recovery.as_deref() == Some(pid) {
+                    m.recovery = None;
+                }
+            }
         }
     }
 
@@ -409,6 +445,11 @@ impl RoomRegistry {
         if let Some(socket) = &joiner.socket {
             local.encoder = Some(socket.clone());
         }
+        let mut joiner = joiner;
+        joiner.joined_pos = local.log.next_pos();
+        if let Some(pid) = &joiner.recovery {
+            self.recoveries.lock().insert(pid.clone(), room.clone());
+        }
         let meta = LogMeta::presence(&joiner.id, joiner.profile.len());
         let delivery = local.deliver(
             events::PRESENCE,
@@ -455,6 +496,9 @@ impl RoomRegistry {
             return None;
         }
         let removed = local.members.remove(index);
+        if let Some(pid) = &removed.recovery {
+            self.recoveries.lock().remove(pid);
+        }
         let meta = LogMeta::presence(member, 0);
         let delivery = local.deliver(
             events::PRESENCE,
@@ -561,6 +605,35 @@ impl RoomRegistry {
         Some(removal)
     }
 
+    /// Recovers a member on a new connection from Socket.IO's connection state recovery:
+    /// the away member of `room` holding recovery `pid` gets what it missed after
+    /// `offset` (its join when the client saw nothing), then live traffic, on `socket`,
+    /// which keeps the same pid. Unlike `resume`, it never takes a member from a live
+    /// connection.
+    pub fn recover(
+        &self,
+        room: &RoomId,
+        pid: &str,
+        offset: Option<Pos>,
+        socket: &SocketRef,
+        adopt: impl FnOnce(&MemberId) -> bool,
+    ) -> Result<Resumed, ResumeError> {
+        let local = self
+            .rooms
+            .lock()
+            .get(room)
+            .cloned()
+            .ok_or(ResumeError::UnknownSession)?;
+        let mut local = local.lock();
+        let index = local
+            .members
+            .iter()
+            .position(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())
+            .ok_or(ResumeError::UnknownSession)?;
+        let pos = offset.unwrap_or(local.members[index].joined_pos);
+        local.reattach(room, index, pos, socket, adopt, |_| {})
+    }
+
     /// Resumes a member on a new connection: checks the token, hands `ack` the new
     /// session (queued first), replays what the member missed, then attaches the new
     /// socket so live traffic follows, all under the room's lock. The others hear `back`
@@ -591,11 +664,33 @@ impl RoomRegistry {
         if place.epoch != **local.log.epoch() {
             return Err(ResumeError::UnknownSession);
         }
+        // A member resumed by token stops being recoverable by its old connection's pid.
+        if let Some(pid) = local.members[index].recovery.take() {
+            self.recoveries.lock().remove(&pid);
+        }
+        local.reattach(room, index, place.pos, socket, adopt, ack)
+    }
+}
+
+impl LocalRoom {
+    /// Puts member `index` back on `socket`: a new token, `ack` (queued first), the
+    /// replay of what it missed after `pos`, then `back` to the others if they had heard
+    /// `away`. All under the room's lock, so live traffic follows the replay.
+    fn reattach(
+        &mut self,
+        room: &RoomId,
+        index: usize,
+        pos: Pos,
+        socket: &SocketRef,
+        adopt: impl FnOnce(&MemberId) -> bool,
+        ack: impl FnOnce(ResumeView),
+    ) -> Result<Resumed, ResumeError> {
+        let local = self;
         local.log.evict(Instant::now());
         let member_id = local.members[index].id.clone();
         let replay = local
             .log
-            .replay_for(&member_id, place.pos)
+            .replay_for(&member_id, pos)
             .map_err(|PlaceError::Future| ResumeError::FuturePosition)?;
         let frames: Vec<EncodedEvent> = replay.frames.into_iter().cloned().collect();
         let missed = replay.missed;
@@ -650,7 +745,9 @@ impl RoomRegistry {
             replayed: frames.len() as u64,
         })
     }
+}
 
+impl RoomRegistry {
     /// Applies another node's presence event to the mirror and delivers it to every
     /// local member. Nothing happens if this node has no member in the room.
     pub fn remote_presence(&self, room: &RoomId, event: &PresenceEvent) -> Delivery {

@@ -62,8 +62,22 @@ fn peer_ip(s: &SocketRef, trust_forwarded_for: bool) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-/// Connect middleware: counts the address and refuses it above its limit.
-async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusal> {
+/// What socket.io-client sends in its CONNECT packet when it tries to recover its
+/// connection state: the pid of its last connection and the last offset it received.
+#[derive(Debug, serde::Deserialize)]
+struct RecoveryAuth {
+    pid: String,
+    #[serde(default)]
+    offset: Option<String>,
+}
+
+/// Connect middleware: counts the address and refuses it above its limit; notes a
+/// Socket.IO connection state recovery to do once connected.
+async fn admit(
+    s: SocketRef,
+    State(state): State<AppState>,
+    TryData(auth): TryData<RecoveryAuth>,
+) -> Result<(), Refusal> {
     if state.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
@@ -82,8 +96,22 @@ async fn admit(s: SocketRef, State(state): State<AppState>) -> Result<(), Refusa
         }
         return Err(Refusal::TooManyConnections);
     }
+    // A recovery keeps its pid (the client checks it is the same); anything else gets a
+    // fresh one. Whether the recovery succeeds is settled once connected (`on_connect`).
+    let recovering = auth.ok().and_then(|a| {
+        let room = state.rooms.recovery_room(&a.pid)?;
+        let offset = a.offset.and_then(|o| o.parse::<u64>().ok());
+        Some((Arc::<str>::from(a.pid), room, offset))
+    });
+    let pid = match &recovering {
+        Some((pid, ..)) => pid.clone(),
+        None => Arc::from(new_token()),
+    };
     s.extensions
-        .insert::<ConnectionRef>(Arc::new(Connection::new(ip, member_id(&s), &state.config)));
+        .insert(socketioxide::socket::RecoveryPid(pid.to_string()));
+    let conn = Connection::new(ip, member_id(&s), pid, &state.config);
+    *conn.recovering.lock() = recovering.map(|(_, room, offset)| (room, offset));
+    s.extensions.insert::<ConnectionRef>(Arc::new(conn));
     state.metrics.connections.inc();
     // Handlers are registered here, before the client is told it is connected: the
     // connect handler proper runs in a task of its own, and a client that emits at once
@@ -103,6 +131,68 @@ async fn on_connect(s: SocketRef, State(state): State<AppState>) {
         debug!(sid = %s.id, ip = %peer_ip(&s, state.config.trust_forwarded_for), "connected");
     } else {
         debug!(sid = %s.id, "connected");
+    }
+    let Ok(conn) = connection(&s) else {
+        return;
+    };
+    let recovering = conn.recovering.lock().take();
+    if let Some((room, offset)) = recovering {
+        recover(&s, &state, &conn, &room, offset);
+    }
+}
+
+/// Socket.IO connection state recovery, once the CONNECT packet (with the same pid) is
+/// out: the member gets what it missed after `offset`, then live traffic. Should the
+/// member have gone meanwhile (its grace ran out in these milliseconds), the client is
+/// told with a `notice` `resume_failed` and joins again.
+fn recover(
+    s: &SocketRef,
+    state: &AppState,
+    conn: &ConnectionRef,
+    room: &RoomId,
+    offset: Option<u64>,
+) {
+    let outcome = state
+        .rooms
+        .recover(room, &conn.recovery_pid, offset, s, |member| {
+            conn.adopt_member(member) && conn.reserve_room(room, usize::MAX) != Reserve::TooMany
+        });
+    match outcome {
+        Ok(resumed) => after_resume(state, room, &conn.member(), resumed),
+        Err(_) => {
+            state.metrics.resumes_refused.inc();
+            let notice = Notice {
+                code: RequestError::UnknownSession.code().as_str().into(),
+                message: RequestError::UnknownSession.to_string(),
+            };
+            let _ = s.emit(events::NOTICE, &notice);
+        }
+    }
+}
+
+/// What follows a member's return on a new connection: metrics, the old connection
+/// let go of the room, `back` to the other nodes.
+fn after_resume(state: &AppState, room: &RoomId, member: &MemberId, resumed: crate::room::Resumed) {
+    // The connection that held the member before (a half-open one the server had not
+    // noticed yet) no longer holds this room.
+    if let Some(previous) = &resumed.previous
+        && let Some(old) = previous.extensions.get::<ConnectionRef>()
+    {
+        old.release_room(room);
+    }
+    state.metrics.resumes.inc();
+    state.metrics.replayed_events.inc_by(resumed.replayed);
+    count_delivery(state, &resumed.delivery, 0);
+    let back = resumed.delivery.pos;
+    cut_off_slow(state, resumed.delivery);
+    if back > 0 {
+        let event = PresenceEvent::Back {
+            room: room.clone(),
+            member: member.clone(),
+            at: now_millis(),
+            pos: 0,
+        };
+        state.cluster.publish(room, RoomEvent::Presence(event));
     }
 }
 
@@ -392,6 +482,14 @@ async fn join(
         profile: profile.clone(),
         token: token.clone(),
         away: None,
+        joined_pos: 0,
+        // A Socket.IO offset names one position: only a one-room connection recovers.
+        recovery: if conn.room_count() == 1 {
+            Some(conn.recovery_pid.clone())
+        } else {
+            state.rooms.disable_recovery(&conn.recovery_pid);
+            None
+        },
     };
     let limits = state.limits;
     let joined = state.rooms.join(
@@ -533,28 +631,7 @@ fn resume(
             });
         }
     };
-    // The connection that held the member before (a half-open one the server had not
-    // noticed yet) no longer holds this room.
-    if let Some(previous) = &resumed.previous
-        && let Some(old) = previous.extensions.get::<ConnectionRef>()
-    {
-        old.release_room(&req.room);
-    }
-    state.metrics.resumes.inc();
-    state.metrics.replayed_events.inc_by(resumed.replayed);
-    let member = conn.member();
-    count_delivery(state, &resumed.delivery, 0);
-    let back = resumed.delivery.pos;
-    cut_off_slow(state, resumed.delivery);
-    if back > 0 {
-        let event = PresenceEvent::Back {
-            room: req.room.clone(),
-            member,
-            at: now_millis(),
-            pos: 0,
-        };
-        state.cluster.publish(&req.room, RoomEvent::Presence(event));
-    }
+    after_resume(state, &req.room, &conn.member(), resumed);
     Ok(())
 }
 

@@ -168,10 +168,29 @@ impl<A: Adapter> Namespace<A> {
         tracing::trace!(?socket.id, ?self.path, "socket added to namespace");
 
         let protocol = esocket.protocol.into();
-        let payload = ConnectPacket { sid: socket.id };
-        let payload = match protocol {
-            ProtocolVersion::V5 => Some(self.parser.encode_default(&payload).unwrap()),
-            ProtocolVersion::V4 => None,
+        // StreamChat patch: `pid` for connection state recovery (see `RecoveryPid`).
+        #[cfg(feature = "extensions")]
+        let pid = socket
+            .extensions
+            .get::<crate::socket::RecoveryPid>()
+            .map(|p| p.0);
+        #[cfg(not(feature = "extensions"))]
+        let pid: Option<String> = None;
+        let payload = match (protocol, pid) {
+            (ProtocolVersion::V5, Some(pid)) => {
+                #[derive(serde::Serialize)]
+                struct ConnectWithPid {
+                    sid: Sid,
+                    pid: String,
+                }
+                let payload = ConnectWithPid { sid: socket.id, pid };
+                Some(self.parser.encode_default(&payload).unwrap())
+            }
+            (ProtocolVersion::V5, None) => {
+                let payload = ConnectPacket { sid: socket.id };
+                Some(self.parser.encode_default(&payload).unwrap())
+            }
+            (ProtocolVersion::V4, _) => None,
         };
         if let Err(_e) = socket.send(Packet::connect(self.path.clone(), payload)) {
             #[cfg(feature = "tracing")]

@@ -129,6 +129,13 @@ impl<'a> PermitExt<'a> for Permit<'a> {
     }
 }
 
+/// StreamChat patch: when a connect middleware puts this in the socket's `extensions`,
+/// the CONNECT packet carries it as `pid`, as Socket.IO's connection state recovery
+/// does: socket.io-client keeps it, sends it back with the last offset it received when it
+/// reconnects, and sets `socket.recovered` when the server answers with the same `pid`.
+#[derive(Debug, Clone)]
+pub struct RecoveryPid(pub String);
+
 /// StreamChat patch: an event packet encoded once (see [`Socket::encode_event`]).
 #[derive(Debug, Clone)]
 pub struct EncodedEvent(Value);
