@@ -10,6 +10,8 @@
 #                                      deliveries/s), over a 6 s window; split into user
 #                                      space and kernel
 #   bench/quick.sh memory 5000 BIN     any probe: an explicit binary as last argument
+#   GEN_BIN=OTHER bench/quick.sh ...   the load generator from another binary (to compare
+#                                      two servers under the very same generator)
 #
 # Loopback only, ports from the kernel, bounded in time; ends only the server it started.
 set -euo pipefail
@@ -20,6 +22,7 @@ what="${1:-memory}"
 arg="${2:-}"
 BIN="${3:-$CARGO_TARGET_DIR/release/streamchat}"
 [ -x "$BIN" ] || cargo build --release -p streamchat
+GEN="${GEN_BIN:-$BIN}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -40,7 +43,7 @@ case "$what" in
     n="${arg:-5000}"
     sleep 0.5
     before=$(rss)
-    "$BIN" bench --url "http://127.0.0.1:$port" --clients "$n" --rooms $((n / 10)) --senders 0 \
+    "$GEN" bench --url "http://127.0.0.1:$port" --clients "$n" --rooms $((n / 10)) --senders 0 \
       --rate 1 --duration 6 --drain 0 --threads 2 --connect-timeout 120 >/dev/null &
     gen=$!
     peak=0
@@ -55,7 +58,7 @@ case "$what" in
   fanout)
     rate="${arg:-10}"
     out=$(mktemp)
-    "$BIN" bench --url "http://127.0.0.1:$port" --server-pid "$server" --clients 1000 --rooms 1 \
+    "$GEN" bench --url "http://127.0.0.1:$port" --server-pid "$server" --clients 1000 --rooms 1 \
       --senders 4 --rate "$rate" --payload 256 --duration 14 --drain 2 --threads 2 >"$out" 2>/dev/null &
     gen=$!
     sleep 7 # connect and join take a few seconds; then a 6 s window inside the sending phase

@@ -23,18 +23,22 @@ let browser;
 let capture;
 
 before(async () => {
+  // Each part is registered as soon as it runs, so that `after` stops it even when a later
+  // one fails to start (a missing broker must fail this file, not hang it).
+  capture = {};
   const redis = await startRedis();
-  const redisTap = await recordingProxy(redis.port);
+  started.push(redis);
+  capture.redisTap = await recordingProxy(redis.port);
   const kafkaTapPort = await freePort();
   const kafka = await startKafka({ advertisedPort: kafkaTapPort });
-  const kafkaTap = await recordingProxy(kafka.port, { port: kafkaTapPort });
-  const args = ['--redis-url', `redis://127.0.0.1:${redisTap.port}`, '--kafka-brokers', `127.0.0.1:${kafkaTap.port}`];
-  const a = await startServer(args, { timeoutMs: 20_000 });
-  const b = await startServer(args, { timeoutMs: 20_000 });
-  const aTap = await recordingProxy(a.port);
-  const bTap = await recordingProxy(b.port);
-  started.push(a, b, redis, kafka);
-  capture = { redisTap, kafkaTap, aTap, bTap };
+  started.push(kafka);
+  capture.kafkaTap = await recordingProxy(kafka.port, { port: kafkaTapPort });
+  const args = ['--redis-url', `redis://127.0.0.1:${capture.redisTap.port}`, '--kafka-brokers', `127.0.0.1:${capture.kafkaTap.port}`];
+  for (const name of ['aTap', 'bTap']) {
+    const node = await startServer(args, { timeoutMs: 20_000 });
+    started.unshift(node); // nodes stop before Redis and the broker
+    capture[name] = await recordingProxy(node.port);
+  }
   browser = await launchBrowser();
 });
 
