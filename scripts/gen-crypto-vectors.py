@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write testdata/crypto-vectors.json: the StreamChat v1 end-to-end encryption vectors.
 
-This is a third, independent implementation of crypto.md (StreamChat E2EE v1),
+This is a third, independent implementation of docs/crypto.md (StreamChat E2EE v1),
 built only on the Python `cryptography` package, so that the Rust crate
 (crates/crypto) and the web client can both be checked against bytes that neither
 of them produced. Every input is fixed: running it twice writes the same file.
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-# --- The construction (crypto.md), nothing more -------------------------------------
+# --- The construction (docs/crypto.md §1-§9), nothing more -------------------------
 
 DOMAIN = b"streamchat/v1"
 SIG_DOMAIN = b"streamchat/v1/sig"

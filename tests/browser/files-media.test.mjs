@@ -270,7 +270,7 @@ test('a chunk altered in transit fails the file with a clear error and shows no 
 
 // ---- Another member injecting chunks -------------------------------------------------------
 
-/** The parts of crypto.md an insider needs, written with node:crypto. */
+/** The parts of docs/crypto.md an insider needs (§3, §5, §9), written with node:crypto. */
 class Insider {
   constructor(secret) {
     this.roomBytes = Buffer.from(hkdfSync('sha256', secret, 'streamchat/v1', 'room-id', 16));

@@ -17,7 +17,7 @@ const SECRETS = ['the eagle lands at midnight, bring the blue folder', 'understo
 
 const env = serverAndBrowser();
 
-/** The room id a client derives from the link secret (crypto.md), computed independently with node:crypto. */
+/** The room id a client derives from the link secret (docs/crypto.md §3), computed independently with node:crypto. */
 function roomIdFromLink(link) {
   const secret = Buffer.from(new URL(link).hash.slice(1), 'base64url');
   assert.equal(secret.length, 32);

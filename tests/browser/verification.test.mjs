@@ -1,4 +1,4 @@
-// The browser against an independent implementation of crypto.md (node:crypto): a bot
+// The browser against an independent implementation of docs/crypto.md (node:crypto): a bot
 // that holds the room secret joins with a profile it seals itself. Alice's page must show
 // the bot with the fingerprint node computes, show its genuine messages once (replays
 // are dropped), and show tampered, re-attributed or wrongly signed messages only as
@@ -17,7 +17,7 @@ import {
 
 const env = serverAndBrowser();
 
-/** crypto.md, written again with node:crypto. */
+/** docs/crypto.md (§3-§7), written again with node:crypto. */
 class RoomCrypto {
   constructor(secret) {
     this.roomBytes = Buffer.from(hkdfSync('sha256', secret, 'streamchat/v1', 'room-id', 16));

@@ -26,7 +26,7 @@ import { RawClient } from './raw-client.mjs';
 const L = {
   messageBurst: 40, // default --message-burst (refill: --messages-per-second 20)
   maxMessage: 65_536, // default
-  maxChunk: 256 * 1024, // crypto.md's chunk size; the default limit is 1 MiB
+  maxChunk: 256 * 1024, // the default chunk size of docs/crypto.md §9; the default limit is 1 MiB
   byteBurst: 16 * 1024 * 1024, // default --byte-burst and --bytes-per-second
   sendBuffer: 256, // default --send-buffer-packets
   membersPerRoom: 8, // default 1000

@@ -1,4 +1,4 @@
-//! What is inside a sealed payload: the v1 body types of crypto.md (`profile`, `text`,
+//! What is inside a sealed payload: the v1 body types of docs/crypto.md §8 (`profile`, `text`,
 //! `file`, `typing`) as UTF-8 JSON, how the client writes them, and how it validates them
 //! after decryption. A body from another member is untrusted input like any other:
 //! unknown types and fields are ignored (forward compatibility), malformed ones refused.

@@ -1,5 +1,5 @@
 //! The client's only cryptography, composed from browser WebCrypto primitives exactly as
-//! shared/design/crypto.md specifies: room secret → room id and message key (HKDF-SHA256),
+//! docs/crypto.md specifies: room secret → room id and message key (HKDF-SHA256),
 //! per-session Ed25519 identities and their fingerprints, sealing and opening of every
 //! payload sent to a room (AES-256-GCM with a signature inside), and the STREAM
 //! construction for file chunks. Nothing here touches the network or the DOM.

@@ -1,5 +1,5 @@
 //! Replay and duplicate detection for room messages. The server can replay what it
-//! relayed (crypto.md): every accepted message is remembered by a key built from its
+//! relayed (docs/crypto.md §10): every accepted message is remembered by a key built from its
 //! sender's public key, its `sent_at` and its signature, and a second copy is dropped.
 //! Memory is bounded: the oldest keys are forgotten first.
 

@@ -13,7 +13,7 @@ import { type Bytes, bytesEqual, fromBase64Url, toBase64Url } from './encoding';
 import type { Ack, ErrorAck, Limits } from './protocol';
 
 /**
- * Smallest plaintext chunk (crypto.md's default). Larger files get larger chunks so that
+ * Smallest plaintext chunk (the default of docs/crypto.md §9). Larger files get larger chunks so that
  * they fit in the server's chunk count, up to what one sealed chunk may hold.
  */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;

@@ -1,6 +1,6 @@
 //! The invite link as a terminal client reads it: `http(s)://host:port/#<43-char secret>`.
 //!
-//! The fragment is the room secret (crypto.md) and never goes to the server; what is
+//! The fragment is the room secret (docs/crypto.md §2) and never goes to the server; what is
 //! left of the link without it is the server's URL. A link that carries a path keeps
 //! it (a server behind a reverse proxy at `https://example.org/chat/`), since the
 //! Socket.IO endpoint hangs off that base.

@@ -1,4 +1,4 @@
-//! The JSON bodies inside sealed payloads (crypto.md, "Types of v1").
+//! The JSON bodies inside sealed payloads (docs/crypto.md §8).
 //!
 //! A body is UTF-8 JSON with a `type` and a `sent_at` (the sender's clock, Unix
 //! milliseconds). Its bytes are signed exactly as sent, so these types are for reading

@@ -1,4 +1,4 @@
-//! One file chunk at a time: the STREAM construction of crypto.md.
+//! One file chunk at a time: the STREAM construction of docs/crypto.md §9.
 //!
 //! Each file has its own random 32-byte [`FileKey`] and 7-byte [`NoncePrefix`]. Chunk
 //! `i` is sealed with AES-256-GCM under the file key, with the nonce

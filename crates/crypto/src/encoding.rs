@@ -1,6 +1,6 @@
 //! The text form of keys and ids: base64url without padding, decoded strictly.
 //!
-//! crypto.md writes every binary value that travels inside JSON or a link as
+//! docs/crypto.md §1 writes every binary value that travels inside JSON or a link as
 //! base64url without `=` padding. Decoding refuses padding, the standard alphabet's
 //! `+` and `/`, and non-canonical trailing bits, so one value has exactly one text
 //! form and two implementations cannot disagree about which strings are valid.
@@ -23,7 +23,7 @@ pub enum DecodeError {
     WrongLength {
         /// Which value was being decoded.
         what: &'static str,
-        /// The length crypto.md fixes for it.
+        /// The length docs/crypto.md §1 fixes for it.
         expected: usize,
         /// The length that was found.
         actual: usize,

@@ -44,8 +44,8 @@ impl IdentityKey {
         PublicKey(self.0.verifying_key())
     }
 
-    /// Signs `message`. Only the sealing code signs, and only crypto.md's `signed`
-    /// bytes, so that a signature can never be lifted into another context.
+    /// Signs `message`. Only the sealing code signs, and only the `signed` bytes of
+    /// docs/crypto.md §6, so that a signature can never be lifted into another context.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         self.0.sign(message).to_bytes()
     }

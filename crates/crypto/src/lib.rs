@@ -1,4 +1,4 @@
-//! StreamChat end-to-end encryption v1, exactly as `crypto.md` lays it out, and
+//! StreamChat end-to-end encryption v1, exactly as `docs/crypto.md` lays it out, and
 //! nothing else: no sockets, no async runtime, no clock. Callers hand in bytes and ids
 //! and get bytes back, so the terminal client, tests and any future backend share one
 //! implementation that the test vectors in `testdata/crypto-vectors.json` pin down.

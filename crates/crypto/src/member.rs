@@ -1,13 +1,13 @@
 //! The sender's member id, as it is bound into every sealed payload.
 //!
 //! The member id is the id the server gave the sending connection (its Socket.IO
-//! socket id). crypto.md writes it into the aad and the signed bytes as one length
+//! socket id). docs/crypto.md §4 writes it into the aad and the signed bytes as one length
 //! byte followed by its UTF-8 bytes, so it must be 1 to 64 bytes; this type makes an
 //! id outside that range impossible to seal with or to open for.
 
 use std::fmt;
 
-/// The most bytes a member id may have (crypto.md).
+/// The most bytes a member id may have (docs/crypto.md §4).
 pub const MAX_MEMBER_ID_LEN: usize = 64;
 
 /// A connection's member id, 1 to [`MAX_MEMBER_ID_LEN`] bytes of UTF-8.
@@ -21,7 +21,7 @@ pub enum MemberIdError {
     #[error("member id is empty")]
     MemberEmpty,
     /// The id has more than 64 bytes of UTF-8.
-    #[error("member id is {len} bytes, more than the {MAX_MEMBER_ID_LEN} crypto.md allows")]
+    #[error("member id is {len} bytes, more than the {MAX_MEMBER_ID_LEN} docs/crypto.md §4 allows")]
     MemberTooLong {
         /// Its length in bytes.
         len: usize,
@@ -44,7 +44,7 @@ impl MemberId {
         &self.0
     }
 
-    /// Appends `m = len (1 byte) || UTF-8 bytes`, the form crypto.md binds.
+    /// Appends `m = len (1 byte) || UTF-8 bytes`, the form docs/crypto.md §4 binds.
     pub(crate) fn write_length_prefixed(&self, out: &mut Vec<u8>) {
         // Invariant: `new` keeps the length within 1..=64, so it fits in a byte.
         out.push(self.0.len() as u8);

@@ -105,7 +105,7 @@ impl RoomSecret {
     /// on `base_url` is replaced; a path on it is kept.
     pub fn invite_link(&self, base_url: &str) -> String {
         let base = base_url.split_once('#').map_or(base_url, |(base, _)| base);
-        // A bare origin gets the root path, so the fragment follows "/" as in crypto.md.
+        // A bare origin gets the root path, so the fragment follows "/" as in docs/crypto.md §2.
         let has_path = match base.split_once("://") {
             Some((_, rest)) => rest.contains('/'),
             None => base.ends_with('/'),
@@ -220,7 +220,7 @@ pub struct RoomKeys {
 }
 
 impl RoomKeys {
-    /// Derives both values from the secret with HKDF-SHA256 (crypto.md).
+    /// Derives both values from the secret with HKDF-SHA256 (docs/crypto.md §3).
     pub fn from_secret(secret: &RoomSecret) -> Self {
         Self {
             id: RoomId(secret.derive(ROOM_ID_INFO)),

@@ -1,6 +1,6 @@
 //! Sealing and opening one message: sign, then encrypt, bound to room and sender.
 //!
-//! The byte layout is crypto.md's, so that independent implementations agree exactly:
+//! The byte layout is docs/crypto.md §5's, so that independent implementations agree exactly:
 //!
 //! ```text
 //! m      = len(member) (1 byte) || member (UTF-8)
@@ -259,7 +259,7 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// Checks the signature over crypto.md's `signed` bytes with the sender's key.
+    /// Checks the signature over the `signed` bytes of docs/crypto.md §6 with the sender's key.
     pub fn verify(self, sender: &PublicKey) -> Result<Verified, OpenError> {
         let signed = signed_message(&self.room_id, &self.member, &self.body);
         sender

@@ -36,7 +36,7 @@ pub enum IdError {
         /// Which identifier.
         kind: &'static str,
     },
-    /// A member id is empty or longer than 64 bytes (crypto.md's limit).
+    /// A member id is empty or longer than 64 bytes (the limit of docs/crypto.md §4).
     #[error("member id must be 1 to 64 bytes")]
     BadMember,
 }
@@ -135,7 +135,7 @@ string_id!(
     |s| check_base64url("file id", s, 16, 0)
 );
 string_id!(
-    /// A member's id: the connection's Socket.IO id (1 to 64 bytes, crypto.md).
+    /// A member's id: the connection's Socket.IO id (1 to 64 bytes, docs/crypto.md §4).
     MemberId,
     |s| if s.is_empty() || s.len() > 64 { Err(IdError::BadMember) } else { Ok(()) }
 );

@@ -456,7 +456,7 @@ impl Driver {
             Ok(body) => body,
         };
         let Some(sent_at) = body.sent_at() else {
-            return; // An unknown type: ignored, as crypto.md asks.
+            return; // An unknown type: ignored, as docs/crypto.md §8 asks.
         };
         if !self.replay.accept(sender.key, sent_at, signature) {
             return;

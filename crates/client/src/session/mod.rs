@@ -3,7 +3,7 @@
 //!
 //! What it does, in the order a session meets it:
 //! - **Join.** Connects, seals a signed `profile` body (`{"type":"profile","name","key",
-//!   "sent_at"}`, crypto.md) for the member id the server gave this connection, and joins
+//!   "sent_at"}`, docs/crypto.md §6) for the member id the server gave this connection, and joins
 //!   with it as base64url.
 //! - **Roster.** Opens every member's profile for *that* member id (the aad and the
 //!   signature bind it) and verifies it with the key it announces ([`roster`]). A member
@@ -465,7 +465,7 @@ pub fn protocol_room_id(keys: &RoomKeys) -> streamchat_protocol::RoomId {
 pub(crate) fn crypto_member(member: &MemberId) -> streamchat_crypto::MemberId {
     // Invariant: the protocol validated the length on the way in.
     streamchat_crypto::MemberId::new(member.as_str())
-        .expect("protocol member ids are 1 to 64 bytes, as crypto.md requires")
+        .expect("protocol member ids are 1 to 64 bytes, as docs/crypto.md §4 requires")
 }
 
 /// Now, Unix ms, by this machine's clock.

@@ -1,4 +1,4 @@
-//! Replay and duplicate detection. The server can replay what it relayed (crypto.md):
+//! Replay and duplicate detection. The server can replay what it relayed (docs/crypto.md §10):
 //! every accepted message is remembered by its sender's key, its `sent_at` and its
 //! signature, and a second copy is dropped. Memory is bounded; the oldest are forgotten
 //! first. The same key as the web client's, so both sides drop the same things.
