@@ -89,6 +89,11 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_RESUME_WINDOW_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub resume_window_bytes: usize,
 
+    /// Bytes of all rooms' replay windows together on this node. Over it, a room that
+    /// adds an event drops its own oldest first (the rooms that send the most pay).
+    #[arg(long, env = "STREAMCHAT_RESUME_WINDOW_TOTAL_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub resume_window_total_bytes: usize,
+
     /// Seconds to wait for a pong before a connection counts as gone.
     #[arg(long, env = "STREAMCHAT_PING_TIMEOUT_SECS", default_value_t = 20)]
     pub ping_timeout_secs: u64,

@@ -128,7 +128,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics
         .window_bytes
-        .set(state.rooms.window_usage().0 as i64);
+        .set(state.rooms.window_bytes() as i64);
     (
         [(
             header::CONTENT_TYPE,

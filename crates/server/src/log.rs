@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use streamchat_protocol::{FileId, MemberId, Millis, Missed, Pos};
 
@@ -78,12 +79,42 @@ pub struct NewEntry<F> {
 }
 
 /// The bounds of the window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Bounds {
     /// Events older than this are dropped.
     pub age: Duration,
     /// At most this many bytes per room; the oldest go first.
     pub bytes: usize,
+    /// At most this many bytes in all the rooms' windows together: a room that adds an
+    /// event while the total is over drops its own oldest first, so the rooms that send
+    /// the most pay, and quiet rooms keep theirs.
+    pub total: Arc<Budget>,
+}
+
+/// The bytes held by every window of a node, against one budget.
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn over(&self) -> bool {
+        self.used() > self.limit
+    }
 }
 
 /// A resume's view of the log: what to replay, and what is lost for good.
@@ -116,6 +147,15 @@ pub struct RoomLog<F> {
     bounds: Bounds,
 }
 
+impl<F> Drop for RoomLog<F> {
+    fn drop(&mut self) {
+        self.bounds
+            .total
+            .used
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 impl<F> RoomLog<F> {
     /// An empty log with a fresh epoch.
     pub fn new(epoch: Arc<str>, bounds: Bounds) -> Self {
@@ -146,11 +186,13 @@ impl<F> RoomLog<F> {
     }
 
     /// Bytes held in the window.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Events held in the window.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -180,6 +222,7 @@ impl<F> RoomLog<F> {
             dedup: e.dedup,
         });
         self.bytes += bytes;
+        self.bounds.total.used.fetch_add(bytes, Ordering::Relaxed);
         self.evict(now);
         pos
     }
@@ -188,13 +231,17 @@ impl<F> RoomLog<F> {
     pub fn evict(&mut self, now: Instant) {
         while let Some(first) = self.entries.front() {
             let too_old = now.saturating_duration_since(first.at) > self.bounds.age;
-            if !too_old && self.bytes <= self.bounds.bytes {
+            if !too_old && self.bytes <= self.bounds.bytes && !self.bounds.total.over() {
                 break;
             }
             let Some(first) = self.entries.pop_front() else {
                 break;
             };
             self.bytes -= first.bytes;
+            self.bounds
+                .total
+                .used
+                .fetch_sub(first.bytes, Ordering::Relaxed);
             self.evicted_up_to = first.pos;
             if let Some(key) = first.dedup
                 && self.dedup.get(&key).is_some_and(|(p, _)| *p == first.pos)
@@ -266,6 +313,7 @@ mod tests {
             Bounds {
                 age: Duration::from_secs(age_secs),
                 bytes,
+                total: Budget::new(usize::MAX),
             },
         )
     }
@@ -337,6 +385,32 @@ mod tests {
         assert_eq!((missed.messages, missed.exact), (1, true));
         let missed = l.missed_since("another-epoch", 3);
         assert_eq!((missed.messages, missed.exact), (1, false));
+    }
+
+    #[test]
+    fn the_node_budget_makes_the_room_that_adds_pay() {
+        let total = Budget::new(3 * (10 + ENTRY_OVERHEAD));
+        let bounds = Bounds {
+            age: Duration::from_secs(60),
+            bytes: 1 << 20,
+            total: total.clone(),
+        };
+        let mut quiet = RoomLog::new(Arc::from("q"), bounds.clone());
+        let mut loud = RoomLog::new(Arc::from("l"), bounds);
+        let t = Instant::now();
+        quiet.push(msg("a", "q1", None), t);
+        for _ in 0..10 {
+            loud.push(msg("b", "l", None), t);
+        }
+        assert_eq!(quiet.len(), 1, "the quiet room keeps its event");
+        assert_eq!(loud.len(), 2, "the loud room holds what the budget leaves");
+        assert_eq!(total.used(), 3 * (10 + ENTRY_OVERHEAD));
+        drop(loud);
+        assert_eq!(
+            total.used(),
+            10 + ENTRY_OVERHEAD,
+            "a closed room gives its bytes back"
+        );
     }
 
     #[test]

@@ -388,13 +388,9 @@ impl RoomRegistry {
         }
     }
 
-    /// Bytes held in every room's replay window, and the number of events.
-    pub fn window_usage(&self) -> (usize, usize) {
-        let rooms: Vec<_> = self.rooms.lock().values().cloned().collect();
-        rooms.iter().fold((0, 0), |(b, n), r| {
-            let r = r.lock();
-            (b + r.log.bytes(), n + r.log.len())
-        })
+    /// Bytes held in every room's replay window.
+    pub fn window_bytes(&self) -> usize {
+        self.bounds.total.used()
     }
 
     /// True if this node has a member in `room`.
@@ -419,7 +415,7 @@ impl RoomRegistry {
         make_event: impl FnOnce(u64, Pos) -> T,
     ) -> Result<Delivery, RoomFull> {
         let mut rooms = self.rooms.lock();
-        let bounds = self.bounds;
+        let bounds = self.bounds.clone();
         let local_arc = rooms
             .entry(room.clone())
             .or_insert_with(|| Arc::new(Mutex::new(LocalRoom::new(bounds))))

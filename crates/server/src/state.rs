@@ -40,6 +40,7 @@ impl AppState {
         let bounds = crate::log::Bounds {
             age: std::time::Duration::from_secs(config.resume_window_secs),
             bytes: config.resume_window_bytes,
+            total: crate::log::Budget::new(config.resume_window_total_bytes),
         };
         Self(Arc::new(Inner {
             config,
