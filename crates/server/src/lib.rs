@@ -230,12 +230,7 @@ async fn apply_inbound(
                         let to = m.to.clone();
                         let audience = to.as_ref().map_or(Audience::All, Audience::Only);
                         let size = m.data.len();
-                        let meta = LogMeta {
-                            kind: log::Kind::Msg,
-                            about: Some(m.from.clone()),
-                            payload_bytes: size,
-                            dedup: None,
-                        };
+                        let meta = LogMeta::sent(log::Kind::Msg, &m.from, size, None);
                         let delivery =
                             state
                                 .rooms
@@ -247,12 +242,7 @@ async fn apply_inbound(
                     }
                     RoomEvent::Chunk(mut c) => {
                         let size = c.data.len();
-                        let meta = LogMeta {
-                            kind: log::Kind::Chunk,
-                            about: Some(c.from.clone()),
-                            payload_bytes: size,
-                            dedup: None,
-                        };
+                        let meta = LogMeta::sent(log::Kind::Chunk, &c.from, size, None);
                         let delivery = state.rooms.deliver(
                             &room,
                             events::CHUNK,

@@ -55,6 +55,21 @@ pub struct LogMeta {
 }
 
 impl LogMeta {
+    /// A message or chunk from `from`, of `payload_bytes`.
+    pub fn sent(
+        kind: Kind,
+        from: &MemberId,
+        payload_bytes: usize,
+        dedup: Option<DedupKey>,
+    ) -> Self {
+        Self {
+            kind,
+            about: Some(from.clone()),
+            payload_bytes,
+            dedup,
+        }
+    }
+
     /// A presence change about `member`.
     pub fn presence(member: &MemberId, payload_bytes: usize) -> Self {
         Self {
@@ -226,9 +241,14 @@ struct LocalRoom {
     absences: u64,
 }
 
-/// A position as the decimal string socket.io-client keeps as its offset.
-fn itoa_pos(pos: Pos) -> String {
-    pos.to_string()
+/// A position as the decimal string socket.io-client keeps as its offset, written
+/// straight into the frame (no string is allocated per event).
+struct Offset(Pos);
+
+impl Serialize for Offset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// Sends one encoded event to a socket, noting the outcome.
@@ -291,7 +311,7 @@ impl LocalRoom {
         };
         // The position goes last, as a string: Socket.IO's connection state recovery
         // offset (socket.io-client keeps the last one and hands it back on reconnect).
-        let frame = match encoder.encode_event(event, &(&payload, itoa_pos(pos))) {
+        let frame = match encoder.encode_event(event, &(&payload, Offset(pos))) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "event could not be serialized");
@@ -366,6 +386,11 @@ impl RoomRegistry {
             bounds,
             recoveries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A room of this node, by id.
+    fn room(&self, room: &RoomId) -> Option<Arc<Mutex<LocalRoom>>> {
+        self.rooms.lock().get(room).cloned()
     }
 
     /// The room whose member holds recovery pid `pid`, if any.
@@ -459,7 +484,7 @@ impl RoomRegistry {
 
     /// Members of `room` (this node's and the others').
     pub fn members(&self, room: &RoomId) -> Vec<MemberInfo> {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
+        let Some(local) = self.room(room) else {
             return Vec::new();
         };
         local.lock().present()
@@ -524,22 +549,23 @@ impl RoomRegistry {
         meta: LogMeta,
         make_event: impl FnOnce(u64, Pos) -> T,
     ) -> Option<Delivery> {
-        let local = self.rooms.lock().get(room).cloned()?;
+        let local = self.room(room)?;
         let mut local = local.lock();
         Some(local.deliver(event, audience, meta, make_event))
     }
 
     /// Marks a member whose connection dropped as away: it stays a member for the grace,
-    /// its events are kept for it, and the others hear `away`. Returns the delivery and
-    /// the absence's generation (for `expire`); `None` if it is not here or already away.
+    /// its events are kept for it, and the others hear `away`. Returns the delivery, the
+    /// absence (its time, for the leave, and its generation, for `expire`); `None` if it
+    /// is not here or already away.
     pub fn set_away(
         &self,
         room: &RoomId,
         member: &MemberId,
         socket: &SocketRef,
         reason: LeaveReason,
-    ) -> Option<(Delivery, u64)> {
-        let local = self.rooms.lock().get(room).cloned()?;
+    ) -> Option<(Delivery, Away)> {
+        let local = self.room(room)?;
         let mut local = local.lock();
         local.absences += 1;
         let generation = local.absences;
@@ -551,11 +577,12 @@ impl RoomRegistry {
             return None;
         }
         m.socket = None;
-        m.away = Some(Away {
+        let away = Away {
             since,
             reason,
             generation,
-        });
+        };
+        m.away = Some(away);
         let event = PresenceEvent::Away {
             room: room.clone(),
             member: member.clone(),
@@ -573,7 +600,7 @@ impl RoomRegistry {
                 e
             },
         );
-        Some((delivery, generation))
+        Some((delivery, away))
     }
 
     /// Ends an absence whose grace ran out: removes the member and announces its leave,
@@ -614,12 +641,7 @@ impl RoomRegistry {
         socket: &SocketRef,
         adopt: impl FnOnce(&MemberId) -> bool,
     ) -> Result<Resumed, ResumeError> {
-        let local = self
-            .rooms
-            .lock()
-            .get(room)
-            .cloned()
-            .ok_or(ResumeError::UnknownSession)?;
+        let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
         let index = local
             .members
@@ -645,12 +667,7 @@ impl RoomRegistry {
         adopt: impl FnOnce(&MemberId) -> bool,
         ack: impl FnOnce(ResumeView),
     ) -> Result<Resumed, ResumeError> {
-        let local = self
-            .rooms
-            .lock()
-            .get(room)
-            .cloned()
-            .ok_or(ResumeError::UnknownSession)?;
+        let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
         let index = local
             .members
@@ -747,7 +764,7 @@ impl RoomRegistry {
     /// Applies another node's presence event to the mirror and delivers it to every
     /// local member. Nothing happens if this node has no member in the room.
     pub fn remote_presence(&self, room: &RoomId, event: &PresenceEvent) -> Delivery {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
+        let Some(local) = self.room(room) else {
             return Delivery::default();
         };
         let mut local = local.lock();
@@ -791,7 +808,7 @@ impl RoomRegistry {
     /// Replaces the mirror of other nodes' members of `room` with `remote`, announcing
     /// to local members whoever left (`timeout`) or joined meanwhile.
     pub fn resync(&self, room: &RoomId, remote: Vec<MemberInfo>) -> Vec<Delivery> {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
+        let Some(local) = self.room(room) else {
             return Vec::new();
         };
         let mut local = local.lock();
@@ -853,7 +870,7 @@ impl RoomRegistry {
 
     /// True if `member` is in `room`, on this node or another.
     pub fn contains(&self, room: &RoomId, member: &MemberId) -> bool {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
+        let Some(local) = self.room(room) else {
             return false;
         };
         let local = local.lock();
@@ -877,7 +894,7 @@ impl RoomRegistry {
 
     /// The room's last position (0 if it is not here).
     pub fn last_pos(&self, room: &RoomId) -> Pos {
-        let Some(local) = self.rooms.lock().get(room).cloned() else {
+        let Some(local) = self.room(room) else {
             return 0;
         };
         local.lock().log.last()

@@ -716,11 +716,11 @@ fn go_away(state: &AppState, s: &SocketRef, room: &RoomId, member: &MemberId, re
         depart(state, room, member, reason);
         return;
     }
-    let Some((delivery, generation)) = state.rooms.set_away(room, member, s, reason) else {
+    let Some((delivery, away)) = state.rooms.set_away(room, member, s, reason) else {
         return; // resumed elsewhere already, or not here
     };
     count_delivery(state, &delivery, 0);
-    let at = now_millis();
+    let (at, generation) = (away.since, away.generation);
     cut_off_slow(state, delivery);
     state.cluster.publish(
         room,
@@ -816,12 +816,7 @@ fn msg(
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
-    let meta = LogMeta {
-        kind: Kind::Msg,
-        about: Some(from.clone()),
-        payload_bytes: size,
-        dedup,
-    };
+    let meta = LogMeta::sent(Kind::Msg, &from, size, dedup);
     let mut event = None;
     let delivered = state
         .rooms
@@ -893,12 +888,8 @@ fn chunk(
         data: req.data,
         pos: 0,
     };
-    let meta = LogMeta {
-        kind: Kind::Chunk,
-        about: Some(from.clone()),
-        payload_bytes: size,
-        dedup: Some(DedupKey::Chunk(from.clone(), event.file.clone(), event.seq)),
-    };
+    let dedup = DedupKey::Chunk(from.clone(), event.file.clone(), event.seq);
+    let meta = LogMeta::sent(Kind::Chunk, &from, size, Some(dedup));
     let room = event.room.clone();
     let positioned = &mut event;
     let delivered = state.rooms.deliver(
