@@ -221,9 +221,15 @@ impl LocalMember {
     }
 }
 
-/// The room already holds its maximum of members.
+/// Why a joiner was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoomFull;
+pub enum JoinRefused {
+    /// The room already holds its maximum of members.
+    Full,
+    /// It is a member already: an earlier join of the same connection got there first
+    /// (joins run concurrently; a `leave` between them released the connection's place).
+    AlreadyIn,
+}
 
 #[derive(Debug)]
 struct LocalRoom {
@@ -438,7 +444,7 @@ impl RoomRegistry {
         since: Option<&LogPlace>,
         admitted: impl FnOnce(JoinView),
         make_event: impl FnOnce(u64, Pos) -> T,
-    ) -> Result<Delivery, RoomFull> {
+    ) -> Result<Delivery, JoinRefused> {
         let mut rooms = self.rooms.lock();
         let bounds = self.bounds.clone();
         let local_arc = rooms
@@ -446,6 +452,9 @@ impl RoomRegistry {
             .or_insert_with(|| Arc::new(Mutex::new(LocalRoom::new(bounds))))
             .clone();
         let mut local = local_arc.lock();
+        if local.members.iter().any(|m| m.id == joiner.id) {
+            return Err(JoinRefused::AlreadyIn);
+        }
         if local.members.is_empty() {
             local.remote = remote;
         }
@@ -454,7 +463,7 @@ impl RoomRegistry {
                 drop(local);
                 rooms.remove(room);
             }
-            return Err(RoomFull);
+            return Err(JoinRefused::Full);
         }
         local.log.evict(Instant::now());
         admitted(JoinView {

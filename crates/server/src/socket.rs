@@ -10,7 +10,9 @@ use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
 use crate::log::{DedupKey, Kind};
-use crate::room::{Audience, Delivery, LocalMember, LogMeta, ResumeError, new_token, now_millis};
+use crate::room::{
+    Audience, Delivery, JoinRefused, LocalMember, LogMeta, ResumeError, new_token, now_millis,
+};
 use crate::state::AppState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -423,26 +425,7 @@ async fn join(
             ));
         }
         Reserve::AlreadyIn => {
-            // Idempotent: the same answer as the first time, and nobody is told again.
-            let all = state.rooms.members(&req.room);
-            let at = all.iter().find(|m| m.member == member).map_or(0, |m| m.at);
-            let members = all.into_iter().filter(|m| m.member != member).collect();
-            let ack = JoinAck {
-                ok: true,
-                member,
-                at,
-                members,
-                limits: state.limits,
-                epoch: String::new(),
-                pos: 0,
-                token: String::new(),
-                grace_ms: state.config.resume_grace_secs * 1000,
-                window_ms: state.config.resume_window_secs * 1000,
-                missed: None,
-            };
-            if let Some(reply) = reply.take() {
-                reply.send(s, state, Ok(ack));
-            }
+            already_in(s, state, &req.room, member, reply);
             return Ok(());
         }
     }
@@ -529,7 +512,11 @@ async fn join(
     );
     let delivery = match joined {
         Ok(delivery) => delivery,
-        Err(_full) => {
+        Err(JoinRefused::AlreadyIn) => {
+            already_in(s, state, &room, member, reply);
+            return Ok(());
+        }
+        Err(JoinRefused::Full) => {
             // This node's view was fuller than the store's (a leave still in flight):
             // take back the admission.
             state.cluster.left(&room, &member);
@@ -540,6 +527,12 @@ async fn join(
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &delivery, 0);
     cut_off_slow(state, delivery);
+    if !conn.in_room(&room) {
+        // A `leave` of this connection ran while the join was on its way (joins wait on
+        // the cluster store; leaves do not): it found nobody to remove, so the member
+        // leaves now, after its join, and everyone sees both in order.
+        depart(state, &room, &member, LeaveReason::Left);
+    }
     if offline {
         state.cluster.joined_offline(&room, &info);
     }
@@ -633,6 +626,36 @@ fn resume(
     };
     after_resume(state, &req.room, &conn.member(), resumed);
     Ok(())
+}
+
+/// The answer to a join of a room the connection is already in: the same as the first
+/// time, and nobody is told again.
+fn already_in(
+    s: &SocketRef,
+    state: &AppState,
+    room: &RoomId,
+    member: MemberId,
+    reply: &mut Option<Reply>,
+) {
+    let all = state.rooms.members(room);
+    let at = all.iter().find(|m| m.member == member).map_or(0, |m| m.at);
+    let members = all.into_iter().filter(|m| m.member != member).collect();
+    let ack = JoinAck {
+        ok: true,
+        member,
+        at,
+        members,
+        limits: state.limits,
+        epoch: String::new(),
+        pos: 0,
+        token: String::new(),
+        grace_ms: state.config.resume_grace_secs * 1000,
+        window_ms: state.config.resume_window_secs * 1000,
+        missed: None,
+    };
+    if let Some(reply) = reply.take() {
+        reply.send(s, state, Ok(ack));
+    }
 }
 
 /// Takes a member out of a room and tells the others why. False if it was not there.
