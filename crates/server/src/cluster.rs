@@ -12,7 +12,10 @@
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
-use streamchat_protocol::{ChunkEvent, MemberId, MemberInfo, MsgEvent, PresenceEvent, RoomId};
+use std::sync::Arc;
+use streamchat_protocol::{
+    ChunkEvent, MemberId, MemberInfo, Millis, MsgEvent, Pos, PresenceEvent, RoomId,
+};
 
 /// A boxed future, so a cluster can be used as a trait object.
 pub type ClusterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,6 +48,34 @@ pub enum RoomEvent {
     Chunk(ChunkEvent),
 }
 
+impl RoomEvent {
+    /// Sets the position (and, for a message, the timestamp) the log gave it.
+    pub fn place(&mut self, pos: Pos, ts: Millis) {
+        match self {
+            Self::Presence(p) => p.set_pos(pos),
+            Self::Msg(m) => {
+                m.pos = pos;
+                m.ts = ts;
+            }
+            Self::Chunk(c) => c.pos = pos,
+        }
+    }
+
+    /// Its position.
+    pub fn pos(&self) -> Pos {
+        match self {
+            Self::Presence(
+                PresenceEvent::Join { pos, .. }
+                | PresenceEvent::Leave { pos, .. }
+                | PresenceEvent::Away { pos, .. }
+                | PresenceEvent::Back { pos, .. },
+            ) => *pos,
+            Self::Msg(m) => m.pos,
+            Self::Chunk(c) => c.pos,
+        }
+    }
+}
+
 /// A room event and the node it comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusEvent {
@@ -54,6 +85,121 @@ pub struct BusEvent {
     pub room: RoomId,
     /// What happened.
     pub event: RoomEvent,
+    /// With a cluster log: the room's epoch its position belongs to.
+    #[serde(default)]
+    pub epoch: String,
+}
+
+/// Where an event landed in a room's cluster-wide log.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The room's epoch.
+    pub epoch: Arc<str>,
+    /// The event's position.
+    pub pos: Pos,
+    /// Its timestamp (monotonic within the room).
+    pub ts: Millis,
+    /// A resend already in the log: `pos` and `ts` are the first copy's; nothing was added.
+    pub duplicate: bool,
+}
+
+/// What to put in a room's cluster-wide log, with what it changes in the shared store.
+#[derive(Debug, Clone)]
+pub enum LogOp {
+    /// A message, a chunk or `back`/`away` of a member: `dedup` names a resend.
+    Event {
+        /// The event (position and time filled in by the log).
+        event: RoomEvent,
+        /// The resend key, if any.
+        dedup: Option<String>,
+    },
+    /// A joiner: admitted if the room has room, with its join event and resume token.
+    Admit {
+        /// The joiner.
+        member: MemberInfo,
+        /// The room's maximum.
+        max: usize,
+        /// Its resume token.
+        token: String,
+        /// Its join event.
+        event: RoomEvent,
+    },
+    /// A member whose connection dropped: away from `since`.
+    Away {
+        /// The member.
+        member: MemberId,
+        /// Its away event.
+        event: RoomEvent,
+    },
+    /// A member leaves: only if it is still held by `node` and, with `if_away_since`,
+    /// still away since then (a grace that ran out).
+    Remove {
+        /// The member.
+        member: MemberId,
+        /// The node that must hold it.
+        node: String,
+        /// The absence that must still be going on.
+        if_away_since: Option<Millis>,
+        /// Its leave event.
+        event: RoomEvent,
+    },
+    /// A member resumes on this node with its token: the token is rotated to `new_token`
+    /// and the member moves here; its `back` event goes in the log.
+    Resume {
+        /// The member.
+        member: MemberId,
+        /// The token presented.
+        token: String,
+        /// The token that replaces it.
+        new_token: String,
+        /// Its back event.
+        event: RoomEvent,
+    },
+}
+
+/// What the log made of an operation.
+#[derive(Debug, Clone)]
+pub enum LogOutcome {
+    /// Done, at this place.
+    Placed(Placed),
+    /// Admitted, at this place, with the room's members after the join (every node's,
+    /// each with the node that holds it), in join order.
+    Admitted(Placed, Vec<(MemberInfo, String)>),
+    /// Resumed, at this place: the member (when it joined, its profile), and the room's
+    /// members (every node's, each with its node).
+    Resumed(Placed, MemberInfo, Vec<(MemberInfo, String)>),
+    /// The room is full (admission).
+    Full,
+    /// No such member or session (wrong token, already gone, or taken by another node):
+    /// nothing was changed.
+    Refused,
+}
+
+/// The answer to a log operation, handed to its continuation.
+pub type LogResult = Result<LogOutcome, Unavailable>;
+
+/// What runs once an operation is in the log (on the cluster's task, in log order for
+/// this node's operations).
+pub type LogDone = Box<dyn FnOnce(LogResult) + Send>;
+
+/// What this node knows of a room's log, so a store that lost it can carry on from there.
+#[derive(Debug, Clone, Default)]
+pub struct LogHint {
+    /// The room's epoch here, if it has one.
+    pub epoch: Option<Arc<str>>,
+    /// The last position applied here.
+    pub pos: Pos,
+}
+
+/// Events read back from a room's log.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The events, in order, with their positions and times set.
+    pub events: Vec<BusEvent>,
+    /// The room's epoch.
+    pub epoch: String,
+    /// The last position dropped from the log (0: none): events at or before it are gone.
+    pub evicted: Pos,
 }
 
 impl BusEvent {
@@ -127,6 +273,25 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
 
     /// Each dependency and whether it is reachable now.
     fn dependencies(&self) -> Vec<(&'static str, bool)>;
+
+    /// True if rooms are positioned by a cluster-wide log (`log`, `fetch`); false on a
+    /// single node, whose rooms position their own events.
+    fn logged(&self) -> bool {
+        false
+    }
+
+    /// Puts an operation in the room's cluster-wide log, in the order of the calls, and
+    /// hands the outcome to `done`.
+    fn log(&self, room: &RoomId, op: LogOp, hint: LogHint, done: LogDone) {
+        let _ = (room, op, hint);
+        done(Err(Unavailable));
+    }
+
+    /// Reads the room's logged events with `after < pos < before`.
+    fn fetch(&self, room: &RoomId, after: Pos, before: Pos) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
+        let _ = (room, after, before);
+        Box::pin(std::future::ready(Err(Unavailable)))
+    }
 
     /// Takes this node's members out of the shared store before exit.
     fn shutdown(&self) -> ClusterFuture<'_, ()>;
@@ -220,6 +385,7 @@ mod tests {
                 node: "n1".into(),
                 room: room.clone(),
                 event,
+                epoch: "e".into(),
             };
             let bytes = bus.encode().unwrap();
             assert_eq!(BusEvent::decode(&bytes).unwrap(), bus);

@@ -77,6 +77,9 @@ pub enum RequestError {
     /// A resume on a connection already in rooms as another member.
     #[error("this connection is already in rooms as another member: resume before joining")]
     ResumeAfterJoin,
+    /// The cluster store that positions room events cannot be reached.
+    #[error("the cluster store is unreachable: nothing was sent; try again in a moment")]
+    StoreUnavailable,
     /// A message id that is not 1-64 base64url characters.
     #[error("message id must be 1 to 64 characters of A-Z, a-z, 0-9, - and _")]
     BadMessageId,
@@ -100,7 +103,7 @@ impl RequestError {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::RoomFull(_) => ErrorCode::RoomFull,
             Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
-            Self::ShuttingDown => ErrorCode::Unavailable,
+            Self::ShuttingDown | Self::StoreUnavailable => ErrorCode::Unavailable,
         }
     }
 

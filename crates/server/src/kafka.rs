@@ -297,7 +297,9 @@ async fn consume_loop(bus: Arc<KafkaBus>) {
                     continue;
                 };
                 match BusEvent::decode(payload) {
-                    Ok(event) if event.node != bus.node => {
+                    // Every event, this node's own too: its echo is dropped by position
+                    // where it was applied already, and the reaper's reach this node this way.
+                    Ok(event) => {
                         if !bus.open_rooms.lock().contains(&event.room) {
                             continue;
                         }
@@ -305,7 +307,6 @@ async fn consume_loop(bus: Arc<KafkaBus>) {
                             bus.dropped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Ok(_) => {}
                     Err(e) => warn!(error = %e, "undecodable kafka record ignored"),
                 }
             }

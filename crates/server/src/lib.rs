@@ -126,7 +126,17 @@ impl Server {
             None => None,
         };
         Ok(match config.redis_url() {
-            Some(url) => redis::RedisCluster::connect(&url, node, inbound_tx, bus)
+            Some(url) => redis::RedisCluster::connect(
+                &url,
+                node,
+                inbound_tx,
+                bus,
+                redis::LogBounds {
+                    window_ms: config.resume_window_secs * 1000,
+                    bytes: config.resume_window_bytes,
+                    grace_ms: config.resume_grace_secs * 1000,
+                },
+            )
                 .await
                 .map_err(|e| std::io::Error::other(e.to_string()))?,
             None => Arc::new(SingleNode),
@@ -148,6 +158,9 @@ impl Server {
         let state = AppState::new(config, cluster);
         let (app, io) = app(state.clone());
         tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
+        if state.cluster.logged() {
+            tokio::spawn(fill_gaps(state.clone()));
+        }
         let drain = async move {
             shutdown.await;
             tracing::info!("shutting down");
@@ -160,7 +173,11 @@ impl Server {
                 tracing::debug!(error = %e, "shutdown notice not queued for every client");
             }
             // Nobody is announced as leaving: members are not leaving, the server is.
-            // They come back (resume, or join again) on the next server.
+            // They come back (resume, or join again) on the next server. With a cluster
+            // log, the others see them reconnecting, and another node takes them over.
+            if state.cluster.logged() {
+                socket::away_all(&state).await;
+            }
             state.cluster.shutdown().await;
             tokio::time::sleep(NOTICE_GRACE).await;
             io.close().await;
@@ -211,6 +228,27 @@ fn node_id() -> String {
     format!("{:x}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
 }
 
+/// With a cluster log: a room whose next event has not come for a moment (a bus
+/// message lost, or a node that died between placing and publishing) gets it read back
+/// from the log; what the log no longer has is skipped and counted as a gap.
+async fn fill_gaps(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        for (room, after, before) in state.rooms.gaps(Duration::from_millis(150)) {
+            let Ok(fetched) = state.cluster.fetch(&room, after, before).await else {
+                continue;
+            };
+            let (applied, skipped) = state.rooms.fill(&room, fetched, before, state.cluster.node_id());
+            if skipped > 0 {
+                tracing::warn!(skipped, "room log positions lost before this node got them");
+                state.metrics.gaps.inc();
+            }
+            socket::after_apply(&state, &room, applied);
+        }
+    }
+}
+
 /// Delivers what other nodes send to this node's members, through the same registry as
 /// local traffic (room order, slow-receiver rule, metrics).
 async fn apply_inbound(
@@ -221,6 +259,14 @@ async fn apply_inbound(
     use room::{Audience, LogMeta};
     while let Some(item) = inbound.recv().await {
         match item {
+            Inbound::Event(bus) if state.cluster.logged() => {
+                let room = bus.room.clone();
+                let applied = state.rooms.apply(bus, state.cluster.node_id());
+                socket::after_apply(&state, &room, applied);
+            }
+            // With a cluster log the members are told by the log's events; the mirror is
+            // kept by them too.
+            Inbound::Resync { .. } if state.cluster.logged() => {}
             Inbound::Event(BusEvent { room, event, .. }) => {
                 // Each node positions the events its own members see, in the order it
                 // hears them (docs/protocol.md: positions are per node).
@@ -276,7 +322,7 @@ async fn apply_inbound(
                     Notice {
                         code: streamchat_protocol::ErrorCode::Unavailable.as_str().into(),
                         message: format!(
-                            "{name} is unreachable: only people on this server receive messages for now"
+                            "{name} is unreachable: messages wait until it is back"
                         ),
                     }
                 };

@@ -197,6 +197,36 @@ impl<F> RoomLog<F> {
         self.entries.len()
     }
 
+    /// Starts the log over in `epoch` after `last` (a room a node takes up from the
+    /// cluster's log: what came before is not here).
+    pub fn rebase(&mut self, epoch: Arc<str>, last: Pos) {
+        self.epoch = epoch;
+        self.last = last;
+        self.evicted_up_to = last;
+        self.bounds
+            .total
+            .used
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+        self.bytes = 0;
+        self.entries.clear();
+        self.dedup.clear();
+    }
+
+    /// Moves past positions up to `to` that will never come (the cluster's log lost
+    /// them): they count as evicted.
+    pub fn skip(&mut self, to: Pos) {
+        if to > self.last {
+            self.last = to;
+            self.evicted_up_to = to;
+        }
+    }
+
+    /// The first position this log can replay (everything before it is gone or was
+    /// never here).
+    pub fn first_known(&self) -> Pos {
+        self.evicted_up_to + 1
+    }
+
     /// The position and timestamp of a resend's first copy, if it is in the window.
     pub fn seen(&self, key: &DedupKey) -> Option<(Pos, Millis)> {
         self.dedup.get(key).copied()

@@ -24,7 +24,8 @@
 //! Redis has lost them) and resyncs the rooms it serves.
 
 use crate::cluster::{
-    AdmitError, BusEvent, Cluster, ClusterFuture, Inbound, RoomEvent, Unavailable,
+    AdmitError, BusEvent, Cluster, ClusterFuture, Fetched, Inbound, LogDone, LogHint, LogOp,
+    LogOutcome, Placed, RoomEvent, Unavailable,
 };
 use crate::kafka::KafkaBus;
 use fred::clients::SubscriberClient;
@@ -36,7 +37,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use streamchat_protocol::{LeaveReason, MemberId, MemberInfo, PresenceEvent, RoomId};
+use streamchat_protocol::{LeaveReason, MemberId, MemberInfo, Pos, PresenceEvent, RoomId};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -61,6 +62,50 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[4])
 return redis.call('HGETALL', KEYS[1])
 ";
+
+/// The room log script (`lua/log.lua`): positions, the replay window, and the
+/// membership changes that go with presence events, in one atomic step.
+const LOG_SCRIPT: &str = include_str!("lua/log.lua");
+
+/// Operations waiting for the log, before new ones are refused (`unavailable`).
+const LOG_QUEUE: usize = 16_384;
+
+/// The keys of one room's log, in the script's order.
+fn log_keys(room: &RoomId, node: &str) -> Vec<String> {
+    vec![
+        room_key(room),
+        format!("{PREFIX}:seq:{room}"),
+        format!("{PREFIX}:log:{room}"),
+        format!("{PREFIX}:tokens:{room}"),
+        format!("{PREFIX}:away:{room}"),
+        node_members_key(node),
+    ]
+}
+
+/// A fresh epoch candidate: 8 random bytes, hex.
+fn new_epoch() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bounds of every room's log in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct LogBounds {
+    /// Milliseconds an event is kept.
+    pub window_ms: u64,
+    /// Bytes a room's log holds at most.
+    pub bytes: usize,
+    /// Milliseconds a member of a node that died stays a member, away.
+    pub grace_ms: u64,
+}
+
+struct LogJob {
+    room: RoomId,
+    op: LogOp,
+    hint: LogHint,
+    done: LogDone,
+}
 
 fn room_key(room: &RoomId) -> String {
     format!("{PREFIX}:room:{room}")
@@ -102,6 +147,11 @@ pub struct RedisCluster {
     inbound: mpsc::Sender<Inbound>,
     /// With Kafka configured, room events travel there instead of Redis pub/sub.
     bus: Option<Arc<KafkaBus>>,
+    /// Operations for the room logs, run one after the other in call order.
+    log_jobs: mpsc::Sender<LogJob>,
+    /// The log script's SHA1, once loaded.
+    log_sha: Mutex<Option<String>>,
+    bounds: LogBounds,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -125,6 +175,7 @@ impl RedisCluster {
         node: String,
         inbound: mpsc::Sender<Inbound>,
         bus: Option<Arc<KafkaBus>>,
+        bounds: LogBounds,
     ) -> Result<Arc<Self>, RedisSetupError> {
         let config = Config::from_url(url).map_err(|e| RedisSetupError(e.to_string()))?;
         let mut builder = Builder::from_config(config);
@@ -157,6 +208,7 @@ impl RedisCluster {
         let _resubscribe = subscriber.manage_subscriptions();
 
         let (writes, write_rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (log_jobs, log_rx) = mpsc::channel(LOG_QUEUE);
         let cluster = Arc::new(Self {
             node,
             client,
@@ -167,9 +219,13 @@ impl RedisCluster {
             dropped: AtomicU64::new(0),
             inbound,
             bus,
+            log_jobs,
+            log_sha: Mutex::new(None),
+            bounds,
         });
         cluster.heartbeat_once().await;
         tokio::spawn(write_loop(cluster.clone(), write_rx));
+        tokio::spawn(log_loop(cluster.clone(), log_rx));
         tokio::spawn(listen_loop(cluster.clone()));
         tokio::spawn(heartbeat_loop(cluster.clone()));
         tokio::spawn(reconnect_loop(cluster.clone()));
@@ -212,9 +268,11 @@ impl RedisCluster {
         self.set_up(alive.is_ok());
     }
 
-    /// Finds nodes whose liveness key expired and takes their members out of presence,
-    /// telling each room that they timed out.
-    async fn reap_dead_nodes(&self) -> Result<(), Error> {
+    /// Finds nodes whose liveness key expired and takes their members over: each is
+    /// away (the others see it reconnecting) and leaves when the grace runs out, unless it
+    /// resumed on another node meanwhile (its entry then names that node, and the leave is
+    /// refused by the log).
+    async fn reap_dead_nodes(self: &Arc<Self>) -> Result<(), Error> {
         let nodes: Vec<String> = self.client.smembers(format!("{PREFIX}:nodes")).await?;
         for node in nodes.into_iter().filter(|n| n != &self.node) {
             let alive: u32 = self.client.exists(node_key(&node)).await?;
@@ -235,7 +293,7 @@ impl RedisCluster {
                 continue; // another node is reaping it
             }
             let entries: Vec<String> = self.client.smembers(node_members_key(&node)).await?;
-            info!(dead = %node, members = entries.len(), "reaping a node that stopped");
+            info!(dead = %node, members = entries.len(), "taking over the members of a node that stopped");
             for entry in entries {
                 let Some((room, member)) = entry.split_once(' ') else {
                     continue;
@@ -243,24 +301,32 @@ impl RedisCluster {
                 let (Ok(room), Ok(member)) = (RoomId::new(room), MemberId::new(member)) else {
                     continue;
                 };
-                let _: () = self.client.hdel(room_key(&room), member.as_str()).await?;
-                let event = BusEvent {
-                    node: node.clone(),
-                    room: room.clone(),
-                    event: RoomEvent::Presence(PresenceEvent::Leave {
-                        room: room.clone(),
-                        member,
-                        at: crate::room::now_millis(),
-                        reason: LeaveReason::Timeout,
-                        pos: 0,
-                    }),
-                };
-                if let Ok(bytes) = event.encode() {
-                    match &self.bus {
-                        Some(bus) => bus.publish(&room, &bytes),
-                        None => {
-                            let _: () = self.client.publish(room_key(&room), bytes).await?;
-                        }
+                let since: Option<String> = self
+                    .client
+                    .hget(format!("{PREFIX}:away:{room}"), member.as_str())
+                    .await?;
+                match since.and_then(|s| s.parse::<u64>().ok()) {
+                    Some(since) => self.expire_later(&room, &member, &node, since, since),
+                    None => {
+                        let at = crate::room::now_millis();
+                        let event = RoomEvent::Presence(PresenceEvent::Away {
+                            room: room.clone(),
+                            member: member.clone(),
+                            at,
+                            pos: 0,
+                        });
+                        let this = self.clone();
+                        let (r, m, n) = (room.clone(), member.clone(), node.clone());
+                        self.log(
+                            &room,
+                            LogOp::Away { member, event },
+                            LogHint::default(),
+                            Box::new(move |result| {
+                                if let Ok(LogOutcome::Placed(p)) = result {
+                                    this.expire_later(&r, &m, &n, p.ts, at);
+                                }
+                            }),
+                        );
                     }
                 }
             }
@@ -269,9 +335,34 @@ impl RedisCluster {
                 .client
                 .srem(format!("{PREFIX}:nodes"), node.as_str())
                 .await?;
-            let _: () = self.client.del(format!("{PREFIX}:reap:{node}")).await?;
         }
         Ok(())
+    }
+
+    /// When the grace of `member` (held by dead `node`, away since `since` by the log's
+    /// clock, `at` by its node's) runs out: its leave, unless it came back meanwhile.
+    fn expire_later(self: &Arc<Self>, room: &RoomId, member: &MemberId, node: &str, since: u64, at: u64) {
+        let this = self.clone();
+        let (room, member, node) = (room.clone(), member.clone(), node.to_owned());
+        let grace = Duration::from_millis(self.bounds.grace_ms);
+        tokio::spawn(async move {
+            let left = crate::room::now_millis().saturating_sub(since);
+            tokio::time::sleep(grace.saturating_sub(Duration::from_millis(left))).await;
+            let event = RoomEvent::Presence(PresenceEvent::Leave {
+                room: room.clone(),
+                member: member.clone(),
+                at,
+                reason: LeaveReason::Timeout,
+                pos: 0,
+            });
+            let op = LogOp::Remove {
+                member,
+                node,
+                if_away_since: Some(since),
+                event,
+            };
+            this.log(&room, op, LogHint::default(), Box::new(|_| {}));
+        });
     }
 
     async fn write(&self, write: Write) -> Result<(), Error> {
@@ -415,6 +506,246 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// Runs the log script (loading it first, and again after a Redis restart).
+    async fn eval_log(&self, keys: Vec<String>, args: Vec<Value>) -> Result<Vec<Value>, Error> {
+        for _ in 0..2 {
+            let sha = self.log_sha.lock().clone();
+            let sha = match sha {
+                Some(sha) => sha,
+                None => {
+                    let sha: String = self.client.script_load(LOG_SCRIPT).await?;
+                    *self.log_sha.lock() = Some(sha.clone());
+                    sha
+                }
+            };
+            match self.client.evalsha::<Vec<Value>, _, _, _>(sha, keys.clone(), args.clone()).await {
+                Err(e) if e.details().contains("NOSCRIPT") => {
+                    *self.log_sha.lock() = None;
+                }
+                other => return other,
+            }
+        }
+        Err(Error::new(ErrorKind::Unknown, "log script could not be loaded"))
+    }
+
+    /// Puts one operation in a room's log; publishes what it placed to the other nodes.
+    async fn run_log(&self, room: &RoomId, op: LogOp, hint: LogHint) -> Result<LogOutcome, Error> {
+        let window_ms = self.bounds.window_ms;
+        let mut joined: Option<MemberInfo> = None;
+        let mut removed: Option<MemberId> = None;
+        let (kind, mut event, extra): (&str, RoomEvent, Vec<Value>) = match op {
+            LogOp::Event { event, dedup } => {
+                let key = dedup.map_or(String::new(), |d| format!("{PREFIX}:dup:{room}:{d}"));
+                ("event", event, vec![key.into(), (window_ms as i64).into()])
+            }
+            LogOp::Admit { member, max, token, event } => {
+                joined = Some(member.clone());
+                let stored = StoredMember {
+                    node: self.node.clone(),
+                    at: member.at,
+                    profile: member.profile.clone(),
+                };
+                let json = serde_json::to_string(&stored)
+                    .map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
+                let args = vec![
+                    member.member.to_string().into(),
+                    json.into(),
+                    (max as i64).into(),
+                    token.into(),
+                ];
+                ("admit", event, args)
+            }
+            LogOp::Away { member, event } => ("away", event, vec![member.to_string().into()]),
+            LogOp::Remove { member, node, if_away_since, event } => {
+                if node == self.node {
+                    removed = Some(member.clone());
+                }
+                let since = if_away_since.map_or(String::new(), |s| s.to_string());
+                let args = vec![
+                    member.to_string().into(),
+                    node.into(),
+                    since.into(),
+                    format!("{PREFIX}:node:").into(),
+                ];
+                ("remove", event, args)
+            }
+            LogOp::Resume { member, token, new_token, event } => {
+                let args = vec![
+                    member.to_string().into(),
+                    token.into(),
+                    new_token.into(),
+                    self.node.clone().into(),
+                    format!("{PREFIX}:node:").into(),
+                ];
+                ("resume", event, args)
+            }
+        };
+        let unplaced = BusEvent {
+            node: self.node.clone(),
+            room: room.clone(),
+            event: event.clone(),
+            epoch: String::new(),
+        };
+        let bytes = unplaced
+            .encode()
+            .map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
+        let mut args: Vec<Value> = vec![
+            kind.into(),
+            Value::Bytes(bytes.into()),
+            (window_ms as i64).into(),
+            (self.bounds.bytes as i64).into(),
+            hint.epoch.as_deref().map_or_else(new_epoch, str::to_owned).into(),
+            (hint.pos as i64).into(),
+            room.to_string().into(),
+        ];
+        args.extend(extra);
+        let reply = self.eval_log(log_keys(room, &self.node), args).await?;
+        let text = |i: usize| reply.get(i).and_then(|v| v.as_string()).unwrap_or_default();
+        let number = |i: usize| text(i).parse::<u64>().unwrap_or(0);
+        let status = text(0);
+        if status == "full" {
+            return Ok(LogOutcome::Full);
+        }
+        if status == "refused" {
+            return Ok(LogOutcome::Refused);
+        }
+        let placed = Placed {
+            epoch: Arc::from(text(1).as_str()),
+            pos: number(2),
+            ts: number(3),
+            duplicate: status == "dup",
+        };
+        if placed.duplicate {
+            return Ok(LogOutcome::Placed(placed));
+        }
+        // What this node registered, to register again if Redis comes back empty.
+        if let Some(info) = joined {
+            self.local.lock().insert((room.clone(), info.member.clone()), info);
+        }
+        if let Some(member) = removed {
+            self.local.lock().remove(&(room.clone(), member));
+        }
+        event.place(placed.pos, placed.ts);
+        let bus = BusEvent {
+            node: self.node.clone(),
+            room: room.clone(),
+            event,
+            epoch: placed.epoch.to_string(),
+        };
+        match (bus.encode(), &self.bus) {
+            (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
+            (Ok(bytes), None) => self.enqueue(Write::Publish(room.clone(), bytes)),
+            (Err(e), _) => warn!(error = %e, "bus event not encodable"),
+        }
+        Ok(match kind {
+            "admit" => {
+                let flat: Vec<String> = reply[4..].iter().filter_map(Value::as_string).collect();
+                let pairs: Vec<(String, String)> =
+                    flat.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                LogOutcome::Admitted(placed, self.all_members(pairs))
+            }
+            "resume" => {
+                let stored: Option<StoredMember> = serde_json::from_str(&text(4)).ok();
+                let member = match &bus.event {
+                    RoomEvent::Presence(p) => Some(p.member().clone()),
+                    _ => None,
+                };
+                match (stored, member) {
+                    (Some(s), Some(member)) => {
+                        let info = MemberInfo {
+                            member,
+                            at: s.at,
+                            profile: s.profile,
+                        };
+                        self.local
+                            .lock()
+                            .insert((room.clone(), info.member.clone()), info.clone());
+                        let flat: Vec<String> =
+                            reply[5..].iter().filter_map(Value::as_string).collect();
+                        let pairs: Vec<(String, String)> = flat
+                            .chunks_exact(2)
+                            .map(|p| (p[0].clone(), p[1].clone()))
+                            .collect();
+                        LogOutcome::Resumed(placed, info, self.all_members(pairs))
+                    }
+                    _ => LogOutcome::Refused,
+                }
+            }
+            _ => LogOutcome::Placed(placed),
+        })
+    }
+
+    /// Every member in a room hash's entries with the node holding it, in join order.
+    fn all_members(&self, stored: Vec<(String, String)>) -> Vec<(MemberInfo, String)> {
+        let mut members: Vec<(MemberInfo, String)> = stored
+            .into_iter()
+            .filter_map(|(member, json)| {
+                let s: StoredMember = serde_json::from_str(&json).ok()?;
+                Some((
+                    MemberInfo {
+                        member: MemberId::new(member).ok()?,
+                        at: s.at,
+                        profile: s.profile,
+                    },
+                    s.node,
+                ))
+            })
+            .collect();
+        members.sort_by_key(|(m, _)| m.at);
+        members
+    }
+
+    async fn fetch_now(&self, room: &RoomId, after: Pos, before: Pos) -> Result<Fetched, Error> {
+        let keys = log_keys(room, &self.node);
+        let (epoch, evicted): (Option<String>, Option<String>) =
+            self.client.hmget(keys[1].clone(), vec!["epoch", "evicted"]).await?;
+        let mut fetched = Fetched {
+            events: Vec::new(),
+            epoch: epoch.unwrap_or_default(),
+            evicted: evicted.and_then(|e| e.parse().ok()).unwrap_or(0),
+        };
+        if before <= after + 1 {
+            return Ok(fetched);
+        }
+        let entries: Vec<(String, HashMap<String, Value>)> = self
+            .client
+            .xrange_values(keys[2].clone(), format!("{}-0", after + 1), format!("{}-9", before - 1), None)
+            .await?;
+        for (id, fields) in entries {
+            let pos: Pos = id.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let ts: u64 = fields.get("t").and_then(Value::as_u64).unwrap_or(0);
+            let Some(bytes) = fields.get("e").and_then(Value::as_bytes) else {
+                continue;
+            };
+            let Ok(mut bus) = BusEvent::decode(bytes) else {
+                continue;
+            };
+            bus.event.place(pos, ts);
+            bus.epoch = fetched.epoch.clone();
+            fetched.events.push(bus);
+        }
+        Ok(fetched)
+    }
+}
+
+async fn log_loop(cluster: Arc<RedisCluster>, mut jobs: mpsc::Receiver<LogJob>) {
+    while let Some(job) = jobs.recv().await {
+        let result = cluster.run_log(&job.room, job.op, job.hint).await;
+        match result {
+            Ok(outcome) => {
+                cluster.set_up(true);
+                (job.done)(Ok(outcome));
+            }
+            Err(e) => {
+                warn!(error = %e, "room log operation failed");
+                cluster.set_up(false);
+                (job.done)(Err(Unavailable));
+            }
+        }
+    }
+}
+
 /// The URL without its password, for messages.
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -447,12 +778,13 @@ async fn listen_loop(cluster: Arc<RedisCluster>) {
                     continue;
                 };
                 match BusEvent::decode(bytes) {
-                    Ok(event) if event.node != cluster.node => {
+                    // Every event, this node's own too: its echo is dropped by position
+                    // where it was applied already, and the reaper's reach this node this way.
+                    Ok(event) => {
                         if cluster.inbound.try_send(Inbound::Event(event)).is_err() {
                             cluster.dropped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Ok(_) => {} // our own event, already delivered locally
                     Err(e) => warn!(error = %e, "undecodable bus message ignored"),
                 }
             }
@@ -553,12 +885,42 @@ impl Cluster for RedisCluster {
             node: self.node.clone(),
             room: room.clone(),
             event,
+            epoch: String::new(),
         };
         match (bus.encode(), &self.bus) {
             (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
             (Ok(bytes), None) => self.enqueue(Write::Publish(room.clone(), bytes)),
             (Err(e), _) => warn!(error = %e, "bus event not encodable"),
         }
+    }
+
+    fn logged(&self) -> bool {
+        true
+    }
+
+    fn log(&self, room: &RoomId, op: LogOp, hint: LogHint, done: LogDone) {
+        let job = LogJob {
+            room: room.clone(),
+            op,
+            hint,
+            done,
+        };
+        if let Err(e) = self.log_jobs.try_send(job) {
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            (job.done)(Err(Unavailable));
+        }
+    }
+
+    fn fetch(&self, room: &RoomId, after: Pos, before: Pos) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
+        let room = room.clone();
+        Box::pin(async move {
+            self.fetch_now(&room, after, before).await.map_err(|e| {
+                warn!(error = %e, "reading a room log failed");
+                Unavailable
+            })
+        })
     }
 
     fn dependencies(&self) -> Vec<(&'static str, bool)> {
@@ -578,17 +940,10 @@ impl Cluster for RedisCluster {
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let local: Vec<(RoomId, MemberId)> =
-                self.local.lock().drain().map(|(k, _)| k).collect();
-            for (room, member) in local {
-                let _ = self.write(Write::Left(room, member)).await;
-            }
-            let _: Result<(), _> = self.client.del(node_members_key(&self.node)).await;
+            // The members stay registered, away (the server marked them so before this):
+            // once this node's liveness is gone, another node takes them over and they
+            // leave when the grace runs out, unless they resumed elsewhere.
             let _: Result<(), _> = self.client.del(node_key(&self.node)).await;
-            let _: Result<(), _> = self
-                .client
-                .srem(format!("{PREFIX}:nodes"), self.node.as_str())
-                .await;
         })
     }
 }

@@ -9,13 +9,14 @@
 //! a socket whose queue is full is reported back as slow (never silently skipped) so
 //! the caller can cut it off after the locks are released.
 
+use crate::cluster::{BusEvent, Fetched, LogHint, Placed, RoomEvent};
 use crate::log::{Bounds, DedupKey, Kind, NewEntry, PlaceError, RoomLog};
 use parking_lot::Mutex;
 use serde::Serialize;
 use socketioxide::SocketError;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::EncodedEvent;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use streamchat_protocol::{
@@ -245,6 +246,13 @@ struct LocalRoom {
     encoder: Option<SocketRef>,
     /// Counts absences, so each has its own generation.
     absences: u64,
+    /// With a cluster log: false until this node knows where in the log it starts (its
+    /// first joiner's place); events heard before wait in `pending`.
+    based: bool,
+    /// With a cluster log: events heard ahead of their turn, by position.
+    pending: BTreeMap<Pos, BusEvent>,
+    /// Since when `pending` has waited for a missing position.
+    gap_since: Option<Instant>,
 }
 
 /// A position as the decimal string socket.io-client keeps as its offset, written
@@ -276,6 +284,9 @@ impl LocalRoom {
             log: RoomLog::new(new_epoch(), bounds),
             encoder: None,
             absences: 0,
+            based: true,
+            pending: BTreeMap::new(),
+            gap_since: None,
         }
     }
 
@@ -329,11 +340,12 @@ impl LocalRoom {
             _ => None,
         };
         for member in &self.members {
-            let wanted = match audience {
-                Audience::All => true,
-                Audience::AllExcept(sender) => &member.id != sender,
-                Audience::Only(to) => &member.id == to,
-            };
+            let wanted = member.joined_pos < pos
+                && match audience {
+                    Audience::All => true,
+                    Audience::AllExcept(sender) => &member.id != sender,
+                    Audience::Only(to) => &member.id == to,
+                };
             if let (true, Some(socket)) = (wanted, &member.socket) {
                 send(&mut delivery, socket, &frame);
             }
@@ -912,5 +924,542 @@ impl RoomRegistry {
     /// Rooms with at least one local member.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().len()
+    }
+}
+
+/// What applying events from the cluster's log did here.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Each delivery and the sealed bytes it carried.
+    pub deliveries: Vec<(Delivery, usize)>,
+    /// Connections that held a member another node took over (it resumed there): they
+    /// no longer hold that room.
+    pub moved: Vec<SocketRef>,
+    /// The recovery pids of those members.
+    moved_pids: Vec<Arc<str>>,
+}
+
+/// A resume on this node needs the cluster log's events `after < pos < before` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedFetch {
+    /// The last position the member saw.
+    pub after: Pos,
+    /// The first position this node can replay itself.
+    pub before: Pos,
+}
+
+/// Why a resume through the cluster's log did not attach the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedResumeError {
+    /// Read these events from the log, then try again.
+    Fetch(NeedFetch),
+    /// See `ResumeError`.
+    Refused(ResumeError),
+}
+
+impl LocalRoom {
+    /// Delivers, in position order, every pending event whose turn has come.
+    fn drain(&mut self, local_node: &str, applied: &mut Applied) {
+        while let Some(entry) = self.pending.first_entry() {
+            let pos = *entry.key();
+            if pos <= self.log.last() {
+                entry.remove();
+                continue;
+            }
+            if pos != self.log.last() + 1 {
+                break;
+            }
+            let bus = entry.remove();
+            self.deliver_placed(bus, local_node, applied);
+        }
+        self.gap_since = if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.gap_since.unwrap_or_else(Instant::now))
+        };
+    }
+
+    /// Delivers one event at its turn: presence first updates who is where.
+    fn deliver_placed(&mut self, bus: BusEvent, local_node: &str, applied: &mut Applied) {
+        match bus.event {
+            RoomEvent::Presence(p) => {
+                let member = p.member().clone();
+                let here = self.members.iter().position(|m| m.id == member);
+                match (&p, here) {
+                    // Another node took this member over (it resumed there): it goes
+                    // from here silently; its old connection no longer holds the room.
+                    (PresenceEvent::Join { .. } | PresenceEvent::Back { .. }, Some(i))
+                        if bus.node != local_node =>
+                    {
+                        let gone = self.members.remove(i);
+                        if let Some(socket) = gone.socket {
+                            applied.moved.push(socket);
+                        }
+                        if let Some(pid) = gone.recovery {
+                            applied.moved_pids.push(pid);
+                        }
+                        if !self.remote.iter().any(|m| m.member == member) {
+                            self.remote.push(MemberInfo {
+                                member: member.clone(),
+                                at: gone.at,
+                                profile: gone.profile.to_string(),
+                            });
+                        }
+                    }
+                    (
+                        PresenceEvent::Join {
+                            at, profile, ..
+                        },
+                        None,
+                    ) => {
+                        if !self.remote.iter().any(|m| m.member == member) {
+                            self.remote.push(MemberInfo {
+                                member: member.clone(),
+                                at: *at,
+                                profile: profile.clone(),
+                            });
+                        }
+                    }
+                    (PresenceEvent::Leave { .. }, None) => {
+                        self.remote.retain(|m| m.member != member);
+                    }
+                    _ => {}
+                }
+                let bytes = match &p {
+                    PresenceEvent::Join { profile, .. } => profile.len(),
+                    _ => 0,
+                };
+                let meta = LogMeta::presence(&member, bytes);
+                let delivery =
+                    self.deliver(events::PRESENCE, Audience::AllExcept(&member), meta, |_, _| p);
+                applied.deliveries.push((delivery, 0));
+            }
+            RoomEvent::Msg(m) => {
+                let size = m.data.len();
+                let meta = LogMeta::sent(Kind::Msg, &m.from, size, None);
+                let (from, to) = (m.from.clone(), m.to.clone());
+                let audience = to.as_ref().map_or(Audience::AllExcept(&from), Audience::Only);
+                let delivery = self.deliver(events::MSG, audience, meta, |_, _| m);
+                applied.deliveries.push((delivery, size));
+            }
+            RoomEvent::Chunk(c) => {
+                let size = c.data.len();
+                let from = c.from.clone();
+                let meta = LogMeta::sent(Kind::Chunk, &from, size, None);
+                let delivery =
+                    self.deliver(events::CHUNK, Audience::AllExcept(&from), meta, |_, _| c);
+                applied.deliveries.push((delivery, size));
+            }
+        }
+    }
+
+    /// Takes up the cluster's log at `placed` (this node's first member of the room):
+    /// what came before is not this node's to deliver.
+    fn base_at(&mut self, placed: &Placed, remote: Vec<MemberInfo>) {
+        if self.based && **self.log.epoch() == *placed.epoch {
+            return;
+        }
+        self.log.rebase(placed.epoch.clone(), placed.pos.saturating_sub(1));
+        self.based = true;
+        self.remote = remote;
+        let last = self.log.last();
+        self.pending.retain(|pos, _| *pos > last);
+    }
+}
+
+/// Encodes an event read back from the cluster's log for `socket`, as it was delivered.
+fn encode_logged(socket: &SocketRef, bus: &BusEvent) -> Option<EncodedEvent> {
+    let pos = bus.event.pos();
+    let encoded = match &bus.event {
+        RoomEvent::Presence(p) => socket.encode_event(events::PRESENCE, &(p, Offset(pos))),
+        RoomEvent::Msg(m) => socket.encode_event(events::MSG, &(m, Offset(pos))),
+        RoomEvent::Chunk(c) => socket.encode_event(events::CHUNK, &(c, Offset(pos))),
+    };
+    encoded.ok()
+}
+
+/// Whether `member` would have received this logged event.
+fn is_for(bus: &BusEvent, member: &MemberId) -> bool {
+    match &bus.event {
+        RoomEvent::Presence(p) => p.member() != member,
+        RoomEvent::Msg(m) => &m.from != member && m.to.as_ref().is_none_or(|to| to == member),
+        RoomEvent::Chunk(c) => &c.from != member,
+    }
+}
+
+impl RoomRegistry {
+    /// With a cluster log: makes sure this node has `room`, waiting for its first place in
+    /// the log. True if it was not here (the caller subscribes to its events).
+    pub fn open_logged(&self, room: &RoomId) -> bool {
+        let mut rooms = self.rooms.lock();
+        if rooms.contains_key(room) {
+            return false;
+        }
+        let mut local = LocalRoom::new(self.bounds.clone());
+        local.based = false;
+        rooms.insert(room.clone(), Arc::new(Mutex::new(local)));
+        true
+    }
+
+    /// Forgets `room` if it has no member here; true if it did (unsubscribe).
+    pub fn close_if_empty(&self, room: &RoomId) -> bool {
+        let mut rooms = self.rooms.lock();
+        let empty = rooms
+            .get(room)
+            .is_some_and(|r| r.lock().members.is_empty());
+        if empty {
+            rooms.remove(room);
+        }
+        empty
+    }
+
+    /// What this node knows of the room's place in the cluster's log.
+    pub fn hint(&self, room: &RoomId) -> LogHint {
+        match self.room(room) {
+            Some(local) => {
+                let local = local.lock();
+                if local.based {
+                    LogHint {
+                        epoch: Some(local.log.epoch().clone()),
+                        pos: local.log.last(),
+                    }
+                } else {
+                    LogHint::default()
+                }
+            }
+            None => LogHint::default(),
+        }
+    }
+
+    /// Applies an event placed in the cluster's log: delivered once, in position order,
+    /// to this node's members (an event ahead of its turn waits for the ones before).
+    pub fn apply(&self, bus: BusEvent, local_node: &str) -> Applied {
+        let mut applied = Applied::default();
+        let Some(local) = self.room(&bus.room) else {
+            return applied;
+        };
+        let mut local = local.lock();
+        let pos = bus.event.pos();
+        if local.based {
+            if **local.log.epoch() != *bus.epoch || pos <= local.log.last() {
+                return applied; // delivered already, or another incarnation of the room
+            }
+        }
+        local.pending.insert(pos, bus);
+        if local.based {
+            local.drain(local_node, &mut applied);
+        }
+        self.forget_moved(&applied);
+        applied
+    }
+
+    fn forget_moved(&self, applied: &Applied) {
+        if !applied.moved_pids.is_empty() {
+            let mut recoveries = self.recoveries.lock();
+            for pid in &applied.moved_pids {
+                recoveries.remove(pid);
+            }
+        }
+    }
+
+    /// Rooms whose next event has been missing for longer than `wait`: the events to
+    /// read from the log (`after < pos < before`).
+    pub fn gaps(&self, wait: std::time::Duration) -> Vec<(RoomId, Pos, Pos)> {
+        let rooms: Vec<(RoomId, Arc<Mutex<LocalRoom>>)> = self
+            .rooms
+            .lock()
+            .iter()
+            .map(|(id, r)| (id.clone(), r.clone()))
+            .collect();
+        let now = Instant::now();
+        rooms
+            .into_iter()
+            .filter_map(|(id, r)| {
+                let local = r.lock();
+                let since = local.gap_since?;
+                let first = *local.pending.keys().next()?;
+                (local.based && now.duration_since(since) >= wait)
+                    .then(|| (id, local.log.last(), first))
+            })
+            .collect()
+    }
+
+    /// Fills a gap with the events read back from the log; positions the log no longer
+    /// has before `before` are skipped (counted by the caller), and what waited follows.
+    pub fn fill(&self, room: &RoomId, fetched: Fetched, before: Pos, local_node: &str) -> (Applied, u64) {
+        let mut applied = Applied::default();
+        let Some(local) = self.room(room) else {
+            return (applied, 0);
+        };
+        let mut local = local.lock();
+        let mut skipped = 0;
+        for bus in fetched.events {
+            let pos = bus.event.pos();
+            if pos <= local.log.last() {
+                continue;
+            }
+            if pos != local.log.last() + 1 {
+                skipped += pos - local.log.last() - 1;
+                local.log.skip(pos - 1);
+            }
+            local.deliver_placed(bus, local_node, &mut applied);
+        }
+        if local.log.last() + 1 < before {
+            skipped += before - local.log.last() - 1;
+            local.log.skip(before - 1);
+        }
+        local.drain(local_node, &mut applied);
+        drop(local);
+        self.forget_moved(&applied);
+        (applied, skipped)
+    }
+
+    /// With a cluster log: adds an admitted joiner at its place. `members` are the
+    /// room's members after the join (every node's), `join` its placed event. The ack
+    /// (`admitted`) is queued before anything of the room reaches the joiner.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_logged(
+        &self,
+        room: &RoomId,
+        joiner: LocalMember,
+        placed: &Placed,
+        members: &[(MemberInfo, String)],
+        local_node: &str,
+        since: Option<&LogPlace>,
+        admitted: impl FnOnce(JoinView),
+        join: BusEvent,
+    ) -> Result<Applied, JoinRefused> {
+        let local_arc = {
+            let mut rooms = self.rooms.lock();
+            let bounds = self.bounds.clone();
+            rooms
+                .entry(room.clone())
+                .or_insert_with(|| {
+                    let mut r = LocalRoom::new(bounds);
+                    r.based = false;
+                    Arc::new(Mutex::new(r))
+                })
+                .clone()
+        };
+        let mut local = local_arc.lock();
+        if local.members.iter().any(|m| m.id == joiner.id) {
+            return Err(JoinRefused::AlreadyIn);
+        }
+        let others = |keep: &dyn Fn(&str) -> bool| -> Vec<MemberInfo> {
+            members
+                .iter()
+                .filter(|(m, node)| m.member != joiner.id && keep(node))
+                .map(|(m, _)| m.clone())
+                .collect()
+        };
+        local.base_at(placed, others(&|node| node != local_node));
+        local.remote.retain(|m| m.member != joiner.id);
+        local.log.evict(Instant::now());
+        let missed = since.map(|p| local.log.missed_since(&p.epoch, p.pos));
+        admitted(JoinView {
+            members: others(&|_| true),
+            epoch: placed.epoch.clone(),
+            pos: placed.pos,
+            missed,
+        });
+        let mut joiner = joiner;
+        let last = local.log.last();
+        if placed.pos <= last
+            && let (Ok(replay), Some(socket)) =
+                (local.log.replay_for(&joiner.id, placed.pos), &joiner.socket)
+        {
+            let frames: Vec<EncodedEvent> = replay.frames.into_iter().cloned().collect();
+            let mut d = Delivery::default();
+            for f in &frames {
+                send(&mut d, socket, f);
+            }
+        }
+        joiner.joined_pos = placed.pos.max(last);
+        if let Some(socket) = &joiner.socket {
+            local.encoder = Some(socket.clone());
+        }
+        if let Some(pid) = &joiner.recovery {
+            self.recoveries.lock().insert(pid.clone(), room.clone());
+        }
+        local.members.push(joiner);
+        local.pending.insert(placed.pos, join);
+        let mut applied = Applied::default();
+        local.drain(local_node, &mut applied);
+        Ok(applied)
+    }
+
+    /// With a cluster log: a member resumed through the log (`placed` is its `back`):
+    /// replays what it missed after `from` (from `fetched` for what this node never had),
+    /// then attaches `socket`. The ack (`ack`) goes first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume_logged(
+        &self,
+        room: &RoomId,
+        info: &MemberInfo,
+        token: String,
+        placed: &Placed,
+        members: &[(MemberInfo, String)],
+        from: Pos,
+        fetched: Option<&Fetched>,
+        socket: &SocketRef,
+        local_node: &str,
+        adopt: impl FnOnce(&MemberId) -> bool,
+        ack: impl FnOnce(ResumeView),
+        back: BusEvent,
+    ) -> Result<(Applied, Option<SocketRef>, u64), LoggedResumeError> {
+        let local_arc = self
+            .room(room)
+            .ok_or(LoggedResumeError::Refused(ResumeError::UnknownSession))?;
+        let mut local = local_arc.lock();
+        let remote: Vec<MemberInfo> = members
+            .iter()
+            .filter(|(m, node)| m.member != info.member && node != local_node)
+            .map(|(m, _)| m.clone())
+            .collect();
+        local.base_at(placed, remote);
+        local.log.evict(Instant::now());
+        if from >= placed.pos {
+            return Err(LoggedResumeError::Refused(ResumeError::FuturePosition));
+        }
+        let first_known = local.log.first_known();
+        let mut frames: Vec<EncodedEvent> = Vec::new();
+        let mut missed = None;
+        if from + 1 < first_known {
+            let Some(f) = fetched.filter(|f| {
+                f.events
+                    .last()
+                    .is_none_or(|e| e.event.pos() + 1 >= first_known.min(placed.pos))
+            }) else {
+                return Err(LoggedResumeError::Fetch(NeedFetch {
+                    after: from,
+                    before: first_known.min(placed.pos),
+                }));
+            };
+            if f.evicted > from {
+                missed = Some(Missed {
+                    messages: 0,
+                    exact: false,
+                });
+            }
+            frames.extend(
+                f.events
+                    .iter()
+                    .filter(|e| e.event.pos() > from && e.event.pos() < first_known)
+                    .filter(|e| is_for(e, &info.member))
+                    .filter_map(|e| encode_logged(socket, e)),
+            );
+        }
+        if let Ok(replay) = local
+            .log
+            .replay_for(&info.member, from.max(first_known.saturating_sub(1)))
+        {
+            frames.extend(replay.frames.into_iter().cloned());
+        }
+        if !adopt(&info.member) {
+            return Err(LoggedResumeError::Refused(ResumeError::OtherMember));
+        }
+        // The member may be here already (it resumes on the node it was on).
+        let previous = match local.members.iter().position(|m| m.id == info.member) {
+            Some(i) => local.members.remove(i).socket,
+            None => None,
+        };
+        local.remote.retain(|m| m.member != info.member);
+        let last = local.log.last();
+        ack(ResumeView {
+            member: info.member.clone(),
+            at: info.at,
+            token: token.clone(),
+            epoch: placed.epoch.clone(),
+            pos: last.max(from),
+            replayed: frames.len() as u64,
+            missed,
+        });
+        let mut replayed = Delivery::default();
+        for f in &frames {
+            send(&mut replayed, socket, f);
+        }
+        local.encoder = Some(socket.clone());
+        local.members.push(LocalMember {
+            id: info.member.clone(),
+            socket: Some(socket.clone()),
+            at: info.at,
+            profile: Arc::from(info.profile.as_str()),
+            token,
+            away: None,
+            joined_pos: last.max(from),
+            recovery: None,
+        });
+        local.pending.insert(placed.pos, back);
+        let mut applied = Applied::default();
+        local.drain(local_node, &mut applied);
+        let mut slow = Delivery::default();
+        slow.slow = replayed.slow;
+        applied.deliveries.push((slow, 0));
+        Ok((
+            applied,
+            previous.filter(|p| p.id != socket.id),
+            frames.len() as u64,
+        ))
+    }
+
+    /// With a cluster log: takes a member out of the room here without announcing it
+    /// (its leave goes through the log). `still` must hold of it. True if the room has
+    /// no member here any more.
+    pub fn take(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        still: impl FnOnce(&LocalMember) -> bool,
+    ) -> Option<(LocalMember, bool)> {
+        let local = self.room(room)?;
+        let mut local = local.lock();
+        let index = local.members.iter().position(|m| &m.id == member)?;
+        if !still(&local.members[index]) {
+            return None;
+        }
+        let removed = local.members.remove(index);
+        if let Some(pid) = &removed.recovery {
+            self.recoveries.lock().remove(pid);
+        }
+        Some((removed, local.members.is_empty()))
+    }
+
+    /// With a cluster log: marks a member away here without announcing it (its `away`
+    /// goes through the log). `None` if it is not held by `socket`.
+    pub fn mark_away(
+        &self,
+        room: &RoomId,
+        member: &MemberId,
+        socket: &SocketRef,
+        reason: LeaveReason,
+    ) -> Option<Away> {
+        let local = self.room(room)?;
+        let mut local = local.lock();
+        local.absences += 1;
+        let generation = local.absences;
+        let m = local.members.iter_mut().find(|m| &m.id == member)?;
+        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| s.id != socket.id) {
+            return None;
+        }
+        m.socket = None;
+        let away = Away {
+            since: now_millis(),
+            reason,
+            generation,
+        };
+        m.away = Some(away);
+        Some(away)
+    }
+
+    /// The away member holding recovery `pid` in `room`, with its token (a Socket.IO
+    /// recovery through the cluster log resumes it by token).
+    pub fn recoverable(&self, room: &RoomId, pid: &str) -> Option<(MemberId, String, Pos)> {
+        let local = self.room(room)?;
+        let local = local.lock();
+        local
+            .members
+            .iter()
+            .find(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())
+            .map(|m| (m.id.clone(), m.token.clone(), m.joined_pos))
     }
 }

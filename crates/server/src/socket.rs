@@ -5,13 +5,14 @@
 //! hands the sealed bytes to the room registry for delivery. Nothing here looks inside
 //! `data` or `profile`: they are opaque sealed bytes.
 
-use crate::cluster::{AdmitError, RoomEvent};
+use crate::cluster::{AdmitError, BusEvent, LogOp, LogOutcome, Placed, RoomEvent};
 use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
 use crate::log::{DedupKey, Kind};
 use crate::room::{
-    Audience, Delivery, JoinRefused, LocalMember, LogMeta, ResumeError, new_token, now_millis,
+    Audience, Delivery, JoinRefused, LocalMember, LogMeta, LoggedResumeError, ResumeError,
+    new_token, now_millis,
 };
 use crate::state::AppState;
 use serde::Serialize;
@@ -154,6 +155,27 @@ fn recover(
     room: &RoomId,
     offset: Option<u64>,
 ) {
+    if state.cluster.logged() {
+        let Some((member, token, joined)) = state.rooms.recoverable(room, &conn.recovery_pid)
+        else {
+            refuse_recovery(s, state);
+            return;
+        };
+        let req = ResumeRequest {
+            room: room.clone(),
+            member,
+            token,
+            epoch: state.rooms.hint(room).epoch.map(|e| e.to_string()).unwrap_or_default(),
+            pos: offset.unwrap_or(joined),
+        };
+        let (s, state, conn) = (s.clone(), state.clone(), conn.clone());
+        tokio::spawn(async move {
+            if resume_logged(&s, &state, &conn, req, &mut None).await.is_err() {
+                refuse_recovery(&s, &state);
+            }
+        });
+        return;
+    }
     let outcome = state
         .rooms
         .recover(room, &conn.recovery_pid, offset, s, |member| {
@@ -161,15 +183,19 @@ fn recover(
         });
     match outcome {
         Ok(resumed) => after_resume(state, room, &conn.member(), resumed),
-        Err(_) => {
-            state.metrics.resumes_refused.inc();
-            let notice = Notice {
-                code: RequestError::UnknownSession.code().as_str().into(),
-                message: RequestError::UnknownSession.to_string(),
-            };
-            let _ = s.emit(events::NOTICE, &notice);
-        }
+        Err(_) => refuse_recovery(s, state),
     }
+}
+
+/// A Socket.IO recovery that found no member to take back: the client is told, and
+/// joins again.
+fn refuse_recovery(s: &SocketRef, state: &AppState) {
+    state.metrics.resumes_refused.inc();
+    let notice = Notice {
+        code: RequestError::UnknownSession.code().as_str().into(),
+        message: RequestError::UnknownSession.to_string(),
+    };
+    let _ = s.emit(events::NOTICE, &notice);
 }
 
 /// What follows a member's return on a new connection: metrics, the old connection
@@ -284,8 +310,14 @@ struct InOrder<T, R> {
     handle: RequestFn<T, R>,
 }
 
-/// A request handler that never waits: payload in, ack or refusal out.
-type RequestFn<T, R> = fn(&SocketRef, &AppState, Result<T, ParserError>) -> Result<R, RequestError>;
+/// A request handler that never waits: payload in, ack or refusal out; or, having taken
+/// the reply (to answer once the cluster's log has placed the event), `Ok(None)`.
+type RequestFn<T, R> = fn(
+    &SocketRef,
+    &AppState,
+    Result<T, ParserError>,
+    &mut Option<Reply>,
+) -> Result<Option<R>, RequestError>;
 
 impl<T, R> InOrder<T, R> {
     fn new(handle: RequestFn<T, R>) -> Self {
@@ -306,8 +338,15 @@ where
         let Ok(reply) = Reply::from_message_parts(&s, &mut v, &ack_id);
         let Ok(TryData(data)) = TryData::<T>::from_message_parts(&s, &mut v, &ack_id);
         let s = SocketRef::from(s);
-        let result = (self.handle)(&s, &state, data);
-        reply.send(&s, &state, result);
+        let mut reply = Some(reply);
+        let result = (self.handle)(&s, &state, data, &mut reply);
+        if let Some(reply) = reply {
+            match result {
+                Ok(Some(ok)) => reply.send(&s, &state, Ok(ok)),
+                Ok(None) => {}
+                Err(e) => reply.send::<R>(&s, &state, Err(e)),
+            }
+        }
     }
 }
 
@@ -361,7 +400,12 @@ pub(crate) fn cut_off_slow(state: &AppState, delivery: Delivery) {
         info!(sid = %socket.id, "receiver too slow: cutting it off");
         let member = conn.member();
         for room in conn.take_rooms() {
-            if let Some(more) = depart_collecting(state, &room, &member, LeaveReason::Timeout) {
+            if state.cluster.logged() {
+                // Its leave goes through the log; deliveries there cut off their own.
+                depart_logged(state, &room, &member, LeaveReason::Timeout);
+            } else if let Some(more) =
+                depart_collecting(state, &room, &member, LeaveReason::Timeout)
+            {
                 slow.extend(more);
             }
         }
@@ -428,6 +472,9 @@ async fn join(
             already_in(s, state, &req.room, member, reply);
             return Ok(());
         }
+    }
+    if state.cluster.logged() {
+        return join_logged(s, state, &conn, req, reply).await;
     }
     // A room new to this node: hear its events first, then be admitted (which tells
     // who is elsewhere), so nothing falls between the two. With the cluster store down,
@@ -555,7 +602,17 @@ async fn on_resume(
 ) {
     // Like a join's, the ack is sent inside the room lock, before the replay.
     let mut reply = Some(reply);
-    let result = resume(&s, &state, data, &mut reply);
+    let result = if state.cluster.logged() {
+        match (parsed(data), connection(&s)) {
+            (Ok(req), Ok(conn)) if !state.is_shutting_down() => {
+                resume_logged(&s, &state, &conn, req, &mut reply).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            _ => Err(RequestError::ShuttingDown),
+        }
+    } else {
+        resume(&s, &state, data, &mut reply)
+    };
     if let Err(RequestError::UnknownSession) = &result {
         state.metrics.resumes_refused.inc();
     }
@@ -666,6 +723,9 @@ pub(crate) fn depart(
     member: &MemberId,
     reason: LeaveReason,
 ) -> bool {
+    if state.cluster.logged() {
+        return depart_logged(state, room, member, reason);
+    }
     match depart_collecting(state, room, member, reason) {
         Some(slow) => {
             cut_off_slow(
@@ -739,6 +799,10 @@ fn go_away(state: &AppState, s: &SocketRef, room: &RoomId, member: &MemberId, re
         depart(state, room, member, reason);
         return;
     }
+    if state.cluster.logged() {
+        go_away_logged(state, s, room, member, reason);
+        return;
+    }
     let Some((delivery, away)) = state.rooms.set_away(room, member, s, reason) else {
         return; // resumed elsewhere already, or not here
     };
@@ -776,14 +840,15 @@ fn leave(
     s: &SocketRef,
     state: &AppState,
     data: Result<LeaveRequest, ParserError>,
-) -> Result<OkAck, RequestError> {
+    _reply: &mut Option<Reply>,
+) -> Result<Option<OkAck>, RequestError> {
     let req = parsed(data)?;
     let conn = connection(s)?;
     if !conn.release_room(&req.room) {
         return Err(RequestError::NotMember);
     }
     depart(state, &req.room, &conn.member(), LeaveReason::Left);
-    Ok(OkAck::OK)
+    Ok(Some(OkAck::OK))
 }
 
 /// The sender's connection, if it may send to `room` now: the server is not shutting
@@ -808,7 +873,8 @@ fn msg(
     s: &SocketRef,
     state: &AppState,
     data: Result<MsgRequest, ParserError>,
-) -> Result<MsgAck, RequestError> {
+    reply: &mut Option<Reply>,
+) -> Result<Option<MsgAck>, RequestError> {
     let req = parsed(data)?;
     let conn = sender_in(s, state, &req.room)?;
     let size = req.data.len();
@@ -834,6 +900,30 @@ fn msg(
         && (to == &from || !state.rooms.contains(&req.room, to))
     {
         return Err(RequestError::RecipientNotMember);
+    }
+    if state.cluster.logged()
+        && let Some(reply) = reply.take()
+    {
+        let event = RoomEvent::Msg(MsgEvent {
+            room: req.room.clone(),
+            from: from.clone(),
+            ts: 0,
+            data: req.data,
+            to: req.to,
+            pos: 0,
+        });
+        // Without a client id, a message is its own: a key nobody can send again.
+        let key = match &req.id {
+            Some(id) => format!("m:{from}:{id}"),
+            None => format!("u:{}", new_token()),
+        };
+        log_sent(s, state, &req.room, event, key, reply, |p| MsgAck {
+            ok: true,
+            ts: p.ts,
+            pos: p.pos,
+            duplicate: p.duplicate,
+        });
+        return Ok(None);
     }
     let audience = match &req.to {
         Some(to) => Audience::Only(to),
@@ -868,19 +958,20 @@ fn msg(
     }
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);
-    Ok(MsgAck {
+    Ok(Some(MsgAck {
         ok: true,
         ts,
         pos,
         duplicate,
-    })
+    }))
 }
 
 fn chunk(
     s: &SocketRef,
     state: &AppState,
     data: Result<ChunkRequest, ParserError>,
-) -> Result<OkAck, RequestError> {
+    reply: &mut Option<Reply>,
+) -> Result<Option<OkAck>, RequestError> {
     let req = parsed(data)?;
     let conn = sender_in(s, state, &req.room)?;
     let size = req.data.len();
@@ -911,6 +1002,14 @@ fn chunk(
         data: req.data,
         pos: 0,
     };
+    if state.cluster.logged()
+        && let Some(reply) = reply.take()
+    {
+        let key = format!("c:{from}:{}:{}", event.file, event.seq);
+        let room = event.room.clone();
+        log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, |_| OkAck::OK);
+        return Ok(None);
+    }
     let dedup = DedupKey::Chunk(from.clone(), event.file.clone(), event.seq);
     let meta = LogMeta::sent(Kind::Chunk, &from, size, Some(dedup));
     let room = event.room.clone();
@@ -931,13 +1030,13 @@ fn chunk(
     };
     if delivery.duplicate {
         state.metrics.duplicates_dropped.inc();
-        return Ok(OkAck::OK);
+        return Ok(Some(OkAck::OK));
     }
     state.cluster.publish(&room, RoomEvent::Chunk(event));
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);
-    Ok(OkAck::OK)
+    Ok(Some(OkAck::OK))
 }
 
 async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): State<AppState>) {
@@ -966,4 +1065,476 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
             go_away(&state, &s, &room, &member, leave_reason);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// With a cluster log (Redis): every room event goes through the room's cluster-wide log
+// (`Cluster::log`), which positions it for every node at once; this node then applies it
+// like any other node (`RoomRegistry::apply`), in position order. docs/reliability.md.
+// ---------------------------------------------------------------------------------------
+
+/// Applies what the log placed, here: deliveries counted, slow receivers cut off,
+/// connections whose member another node took over let go of the room.
+pub(crate) fn after_apply(state: &AppState, room: &RoomId, applied: crate::room::Applied) {
+    for old in &applied.moved {
+        if let Some(conn) = old.extensions.get::<ConnectionRef>() {
+            conn.release_room(room);
+        }
+    }
+    for (delivery, bytes) in applied.deliveries {
+        count_delivery(state, &delivery, bytes);
+        cut_off_slow(state, delivery);
+    }
+}
+
+/// The placed bus event of `event` at `placed`, from this node.
+fn placed_event(state: &AppState, room: &RoomId, mut event: RoomEvent, placed: &Placed) -> BusEvent {
+    event.place(placed.pos, placed.ts);
+    BusEvent {
+        node: state.cluster.node_id().to_owned(),
+        room: room.clone(),
+        event,
+        epoch: placed.epoch.to_string(),
+    }
+}
+
+/// Puts a member's message or chunk in the log; once placed, it is applied here and
+/// acknowledged with `ack`. The reply waits for the log.
+fn log_sent<R: Serialize + Send + 'static>(
+    s: &SocketRef,
+    state: &AppState,
+    room: &RoomId,
+    event: RoomEvent,
+    dedup: String,
+    reply: Reply,
+    ack: fn(&Placed) -> R,
+) {
+    let (s, st, r) = (s.clone(), state.clone(), room.clone());
+    let kept = event.clone();
+    let hint = state.rooms.hint(room);
+    let op = LogOp::Event {
+        event,
+        dedup: Some(dedup),
+    };
+    state.cluster.log(
+        room,
+        op,
+        hint,
+        Box::new(move |result| match result {
+            Ok(LogOutcome::Placed(placed)) => {
+                if placed.duplicate {
+                    st.metrics.duplicates_dropped.inc();
+                } else {
+                    match &kept {
+                        RoomEvent::Msg(_) => st.metrics.messages_relayed.inc(),
+                        _ => st.metrics.chunks_relayed.inc(),
+                    };
+                    let bus = placed_event(&st, &r, kept, &placed);
+                    let applied = st.rooms.apply(bus, st.cluster.node_id());
+                    after_apply(&st, &r, applied);
+                }
+                reply.send(&s, &st, Ok(ack(&placed)));
+            }
+            Ok(_) => reply.send::<R>(&s, &st, Err(RequestError::NotMember)),
+            Err(_) => reply.send::<R>(&s, &st, Err(RequestError::StoreUnavailable)),
+        }),
+    );
+}
+
+/// A member leaves through the log: gone from here at once, its leave placed and
+/// applied; the room is let go of when nobody is left here.
+fn depart_logged(state: &AppState, room: &RoomId, member: &MemberId, reason: LeaveReason) -> bool {
+    let Some((_, emptied)) = state.rooms.take(room, member, |_| true) else {
+        return false;
+    };
+    state.metrics.members.dec();
+    if emptied {
+        close_logged(state, room);
+    }
+    let event = RoomEvent::Presence(PresenceEvent::Leave {
+        room: room.clone(),
+        member: member.clone(),
+        at: now_millis(),
+        reason,
+        pos: 0,
+    });
+    let op = LogOp::Remove {
+        member: member.clone(),
+        node: state.cluster.node_id().to_owned(),
+        if_away_since: None,
+        event: event.clone(),
+    };
+    log_presence(state, room, op, event, |_| {});
+    true
+}
+
+/// Lets go of a room this node has no member of any more.
+fn close_logged(state: &AppState, room: &RoomId) {
+    if state.rooms.close_if_empty(room) {
+        state.cluster.room_closed(room);
+    }
+    state.metrics.rooms.set(state.rooms.room_count() as i64);
+}
+
+/// Puts a presence change in the log and applies it here once placed; `then` hears
+/// the outcome.
+fn log_presence(
+    state: &AppState,
+    room: &RoomId,
+    op: LogOp,
+    event: RoomEvent,
+    then: impl FnOnce(Option<&Placed>) + Send + 'static,
+) {
+    let (st, r) = (state.clone(), room.clone());
+    state.cluster.log(
+        room,
+        op,
+        state.rooms.hint(room),
+        Box::new(move |result| match result {
+            Ok(LogOutcome::Placed(placed)) => {
+                let bus = placed_event(&st, &r, event, &placed);
+                let applied = st.rooms.apply(bus, st.cluster.node_id());
+                after_apply(&st, &r, applied);
+                then(Some(&placed));
+            }
+            _ => then(None),
+        }),
+    );
+}
+
+/// A member's connection dropped, with a cluster log: away (placed in the log), then,
+/// unless it resumes (here or on another node), its leave when the grace runs out.
+fn go_away_logged(
+    state: &AppState,
+    s: &SocketRef,
+    room: &RoomId,
+    member: &MemberId,
+    reason: LeaveReason,
+) {
+    let Some(away) = state.rooms.mark_away(room, member, s, reason) else {
+        return;
+    };
+    let event = RoomEvent::Presence(PresenceEvent::Away {
+        room: room.clone(),
+        member: member.clone(),
+        at: away.since,
+        pos: 0,
+    });
+    let op = LogOp::Away {
+        member: member.clone(),
+        event: event.clone(),
+    };
+    let (st, r, m) = (state.clone(), room.clone(), member.clone());
+    log_presence(state, room, op, event, move |placed| {
+        let Some(placed) = placed else {
+            // Not a member in the store any more: nothing to wait for.
+            if let Some((_, emptied)) = st.rooms.take(&r, &m, |x| x.away.is_some()) {
+                st.metrics.members.dec();
+                if emptied {
+                    close_logged(&st, &r);
+                }
+            }
+            return;
+        };
+        let since = placed.ts;
+        let grace = std::time::Duration::from_secs(st.config.resume_grace_secs);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let still = |x: &LocalMember| x.away.is_some_and(|a| a.generation == away.generation);
+            let Some((_, emptied)) = st.rooms.take(&r, &m, still) else {
+                return; // it came back (or left) meanwhile
+            };
+            st.metrics.members.dec();
+            if emptied {
+                close_logged(&st, &r);
+            }
+            let event = RoomEvent::Presence(PresenceEvent::Leave {
+                room: r.clone(),
+                member: m.clone(),
+                at: away.since,
+                reason: away.reason,
+                pos: 0,
+            });
+            let op = LogOp::Remove {
+                member: m,
+                node: st.cluster.node_id().to_owned(),
+                if_away_since: Some(since),
+                event: event.clone(),
+            };
+            log_presence(&st, &r, op, event, |_| {});
+        });
+    });
+}
+
+/// Awaits one log operation.
+async fn log_now(state: &AppState, room: &RoomId, op: LogOp) -> Result<LogOutcome, RequestError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.cluster.log(
+        room,
+        op,
+        state.rooms.hint(room),
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        _ => Err(RequestError::StoreUnavailable),
+    }
+}
+
+/// Makes sure this node hears the room's events before it takes a place in its log.
+async fn open_logged(state: &AppState, room: &RoomId) {
+    if state.rooms.open_logged(room) && state.cluster.room_opened(room).await.is_err() {
+        debug!("cluster unavailable: the room's events may arrive late");
+    }
+}
+
+/// `join` with a cluster log: admitted and placed in one step, then added here.
+async fn join_logged(
+    s: &SocketRef,
+    state: &AppState,
+    conn: &ConnectionRef,
+    req: JoinRequest,
+    reply: &mut Option<Reply>,
+) -> Result<(), RequestError> {
+    let room = req.room;
+    let member = conn.member();
+    let max_members = state.config.max_members_per_room;
+    open_logged(state, &room).await;
+    let at = now_millis();
+    let info = MemberInfo {
+        member: member.clone(),
+        at,
+        profile: req.profile,
+    };
+    let token = new_token();
+    let event = RoomEvent::Presence(PresenceEvent::Join {
+        room: room.clone(),
+        member: member.clone(),
+        at,
+        profile: info.profile.clone(),
+        pos: 0,
+    });
+    let op = LogOp::Admit {
+        member: info.clone(),
+        max: max_members,
+        token: token.clone(),
+        event: event.clone(),
+    };
+    let refuse = |state: &AppState, e: RequestError| {
+        conn.release_room(&room);
+        close_logged(state, &room);
+        e
+    };
+    let (placed, members) = match log_now(state, &room, op).await {
+        Ok(LogOutcome::Admitted(placed, members)) => (placed, members),
+        Ok(LogOutcome::Full) => return Err(refuse(state, RequestError::RoomFull(max_members))),
+        Ok(_) => return Err(refuse(state, RequestError::StoreUnavailable)),
+        Err(e) => return Err(refuse(state, e)),
+    };
+    let joiner = LocalMember {
+        id: member.clone(),
+        socket: Some(s.clone()),
+        at,
+        profile: Arc::from(info.profile.as_str()),
+        token: token.clone(),
+        away: None,
+        joined_pos: 0,
+        recovery: if conn.room_count() == 1 {
+            Some(conn.recovery_pid.clone())
+        } else {
+            state.rooms.disable_recovery(&conn.recovery_pid);
+            None
+        },
+    };
+    let limits = state.limits;
+    let bus = placed_event(state, &room, event, &placed);
+    let joined = state.rooms.join_logged(
+        &room,
+        joiner,
+        &placed,
+        &members,
+        state.cluster.node_id(),
+        req.since.as_ref(),
+        |view| {
+            if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
+                state.metrics.gaps.inc();
+            }
+            if let Some(reply) = reply.take() {
+                let ack = JoinAck {
+                    ok: true,
+                    member: member.clone(),
+                    at,
+                    members: view.members,
+                    limits,
+                    epoch: view.epoch.to_string(),
+                    pos: view.pos,
+                    token,
+                    grace_ms: state.config.resume_grace_secs * 1000,
+                    window_ms: state.config.resume_window_secs * 1000,
+                    missed: view.missed,
+                };
+                reply.send(s, state, Ok(ack));
+            }
+        },
+        bus,
+    );
+    match joined {
+        Ok(applied) => after_apply(state, &room, applied),
+        Err(_) => {
+            already_in(s, state, &room, member, reply);
+            return Ok(());
+        }
+    }
+    state.metrics.members.inc();
+    state.metrics.rooms.set(state.rooms.room_count() as i64);
+    if !conn.in_room(&room) {
+        depart(state, &room, &member, LeaveReason::Left);
+    }
+    Ok(())
+}
+
+/// `resume` with a cluster log: the token is checked and rotated by the log (so it works
+/// on any node), the member moves here, gets what it missed (read back from the log
+/// for what this node never had), then live traffic.
+async fn resume_logged(
+    s: &SocketRef,
+    state: &AppState,
+    conn: &ConnectionRef,
+    req: ResumeRequest,
+    reply: &mut Option<Reply>,
+) -> Result<(), RequestError> {
+    let room = req.room;
+    open_logged(state, &room).await;
+    let new = new_token();
+    let event = RoomEvent::Presence(PresenceEvent::Back {
+        room: room.clone(),
+        member: req.member.clone(),
+        at: now_millis(),
+        pos: 0,
+    });
+    let op = LogOp::Resume {
+        member: req.member.clone(),
+        token: req.token,
+        new_token: new.clone(),
+        event: event.clone(),
+    };
+    let (placed, info, members) = match log_now(state, &room, op).await {
+        Ok(LogOutcome::Resumed(placed, info, members)) => (placed, info, members),
+        Ok(_) => {
+            close_logged(state, &room);
+            return Err(RequestError::UnknownSession);
+        }
+        Err(e) => {
+            close_logged(state, &room);
+            return Err(e);
+        }
+    };
+    let from = if req.epoch == *placed.epoch { req.pos } else { 0 };
+    let limits = state.limits;
+    let mut fetched = None;
+    for _ in 0..3 {
+        let bus = placed_event(state, &room, event.clone(), &placed);
+        let outcome = state.rooms.resume_logged(
+            &room,
+            &info,
+            new.clone(),
+            &placed,
+            &members,
+            from,
+            fetched.as_ref(),
+            s,
+            state.cluster.node_id(),
+            |member| {
+                conn.adopt_member(member)
+                    && conn.reserve_room(&room, usize::MAX) != Reserve::TooMany
+            },
+            |view| {
+                let missed = if req.epoch == *placed.epoch {
+                    view.missed
+                } else {
+                    Some(streamchat_protocol::Missed {
+                        messages: 0,
+                        exact: false,
+                    })
+                };
+                if missed.is_some() {
+                    state.metrics.gaps.inc();
+                }
+                if let Some(reply) = reply.take() {
+                    let ack = ResumeAck {
+                        ok: true,
+                        member: view.member,
+                        at: view.at,
+                        token: view.token,
+                        epoch: view.epoch.to_string(),
+                        pos: view.pos,
+                        replayed: view.replayed,
+                        missed,
+                        limits,
+                    };
+                    reply.send(s, state, Ok(ack));
+                }
+            },
+            bus,
+        );
+        match outcome {
+            Ok((applied, previous, replayed)) => {
+                if let Some(old) = previous.as_ref().and_then(|p| p.extensions.get::<ConnectionRef>()) {
+                    old.release_room(&room);
+                }
+                state.metrics.resumes.inc();
+                state.metrics.replayed_events.inc_by(replayed);
+                after_apply(state, &room, applied);
+                return Ok(());
+            }
+            Err(LoggedResumeError::Fetch(need)) => {
+                fetched = Some(
+                    state
+                        .cluster
+                        .fetch(&room, need.after, need.before)
+                        .await
+                        .map_err(|_| RequestError::StoreUnavailable)?,
+                );
+            }
+            Err(LoggedResumeError::Refused(ResumeError::OtherMember)) => {
+                return Err(RequestError::ResumeAfterJoin);
+            }
+            Err(LoggedResumeError::Refused(_)) => return Err(RequestError::UnknownSession),
+        }
+    }
+    Err(RequestError::StoreUnavailable)
+}
+
+/// Graceful shutdown with a cluster log: every member here is placed away in the log
+/// (the others see it reconnecting, not gone); waits for the log, at most 2 s.
+pub(crate) async fn away_all(state: &AppState) {
+    let mut waits = Vec::new();
+    for (room, members) in state.rooms.snapshot() {
+        for member in members {
+            let event = RoomEvent::Presence(PresenceEvent::Away {
+                room: room.clone(),
+                member: member.clone(),
+                at: now_millis(),
+                pos: 0,
+            });
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.cluster.log(
+                &room,
+                LogOp::Away { member, event },
+                state.rooms.hint(&room),
+                Box::new(move |_| {
+                    let _ = tx.send(());
+                }),
+            );
+            waits.push(rx);
+        }
+    }
+    let all = async {
+        for rx in waits {
+            let _ = rx.await;
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), all).await;
 }
