@@ -10,6 +10,7 @@
 // Each case prints its figures as one JSON line (`RELIABILITY {...}`).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { io } from 'socket.io-client';
 import { startServer } from '../harness.mjs';
@@ -488,4 +489,64 @@ describe('reliability: graceful restart of a single node mid-load', { timeout: 4
     // docs/protocol.md (v1.1, "Graceful shutdown"): "It announces no leave".
     assert.deepEqual(leaves.slice(0, 5), [], `${leaves.length} leave presence events during the graceful shutdown`);
   });
+});
+
+/**
+ * A TCP proxy to `port` whose `halfOpen()` cuts every client side at once and leaves the
+ * server side open and silent: a blip the server does not notice until its ping timeout.
+ */
+async function halfOpenProxy(port) {
+  const pairs = new Set();
+  const server = net.createServer((client) => {
+    const pair = { client, up: net.connect(port, '127.0.0.1'), frozen: false };
+    pairs.add(pair);
+    client.on('data', (d) => { if (!pair.frozen) pair.up.write(d); });
+    pair.up.on('data', (d) => { if (!pair.frozen) client.write(d); });
+    client.on('error', () => {});
+    pair.up.on('error', () => {});
+    client.on('close', () => { if (!pair.frozen) pair.up.destroy(); });
+    pair.up.on('close', () => client.destroy());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    halfOpen() { for (const p of pairs) { p.frozen = true; p.client.destroy(); } },
+    close() { for (const p of pairs) { p.client.destroy(); p.up.destroy(); } server.close(); },
+  };
+}
+
+describe('reliability: a blip the server does not notice (half-open connection)', { timeout: 20_000 }, () => {
+  // Found by this file (docs/reliability.md, "Found"): the server echoes the pid whenever
+  // the pid's member is in a room, away or not, so socket.recovered is true; then the
+  // recovery is refused (the member's old connection still looks live) with a notice
+  // resume_failed, and the connection is in no room (msg acks not_member).
+  it('a reconnect that says socket.recovered is in its room and is not told resume_failed',
+    { todo: 'server: socket.recovered is true but the recovery failed (docs/reliability.md, "Found")' }, async (t) => {
+      const server = await startServer(['--resume-grace-secs', 20]);
+      const proxy = await halfOpenProxy(server.port);
+      const room = roomId();
+      const alice = new Client(0, room, server.url, newStats());
+      const bob = new Client(1, room, proxy.url, newStats());
+      t.after(async () => { alice.close(); bob.close(); proxy.close(); await stopServer(server); });
+      await alice.join();
+      await bob.join();
+      const reconnected = new Promise((resolve) => bob.socket.once('connect', resolve));
+      proxy.halfOpen();
+      await reconnected;
+      await sleep(300);
+      const ack = await bob.socket.timeout(3000).emitWithAck('msg', { room, id: 'after-blip', data: encode(1, 0) });
+      const recovered = bob.socket.recovered === true;
+      const told = bob.notices.filter((n) => n.code === 'resume_failed').length;
+      t.diagnostic(JSON.stringify({ recovered, resume_failed_notices: told, msg_ack: ack }));
+      if (recovered) {
+        assert.equal(told, 0, 'socket.recovered is true, yet the server sent notice resume_failed');
+        assert.equal(ack?.ok, true, `socket.recovered is true, yet msg acks ${JSON.stringify(ack)}`);
+      } else {
+        // Not recovered, and it knows: `resume` by token takes the member back.
+        const r = await bob.socket.timeout(3000).emitWithAck('resume', {
+          room, member: bob.member, token: bob.joinAck.token, epoch: bob.joinAck.epoch, pos: bob.joinAck.pos,
+        });
+        assert.equal(r?.ok, true, `resume ${JSON.stringify(r)}`);
+      }
+    });
 });
