@@ -20,6 +20,7 @@ describe('acks', () => {
       value: {
         member: 'me', at: 5, members: [{ member: 'a', at: 1, profile: 'AQID' }],
         limits: { maxMessageBytes: 65536, maxChunkBytes: 262144, maxFileChunks: 400, maxFileBytes: 104857600, maxMembersPerRoom: 64 },
+        session: null, graceMs: 0, windowMs: 0, missed: null,
       },
     });
     expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [] })).toMatchObject({ ok: true, value: { limits: null } });
@@ -30,7 +31,8 @@ describe('acks', () => {
     expect(parseJoinAck({ ok: false, error: { code: 'weird' } })).toMatchObject({ ok: false, code: 'unknown' });
     expect(parseJoinAck(null)).toMatchObject({ ok: false });
     expect(parseJoinAck({ ok: true, member: '', at: 1, members: [] })).toMatchObject({ ok: false });
-    expect(parseMsgAck({ ok: true, ts: 42 })).toEqual({ ok: true, value: { ts: 42 } });
+    expect(parseMsgAck({ ok: true, ts: 42 })).toEqual({ ok: true, value: { ts: 42, pos: 0, duplicate: false } });
+    expect(parseMsgAck({ ok: true, ts: 42, pos: 7, duplicate: true })).toEqual({ ok: true, value: { ts: 42, pos: 7, duplicate: true } });
     expect(parseMsgAck({ ok: true, ts: 1.5 })).toMatchObject({ ok: false });
     expect(parseOkAck({ ok: true })).toEqual({ ok: true, value: null });
     expect(parseOkAck({ ok: false, error: { code: 'rate_limited', message: 'slow down' } })).toMatchObject({ code: 'rate_limited' });
@@ -40,7 +42,9 @@ describe('acks', () => {
 
 describe('server events', () => {
   it('parses presence', () => {
-    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toEqual({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' });
+    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toEqual({ room: ROOM, kind: 'join', member: 'a', at: 1, pos: 0, profile: 'AQID' });
+    expect(parsePresence({ room: ROOM, kind: 'away', member: 'a', at: 1, pos: 4 })).toEqual({ room: ROOM, kind: 'away', member: 'a', at: 1, pos: 4 });
+    expect(parsePresence({ room: ROOM, kind: 'back', member: 'a', at: 2, pos: 5 })).toEqual({ room: ROOM, kind: 'back', member: 'a', at: 2, pos: 5 });
     expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'timeout' })).toMatchObject({ reason: 'timeout' });
     expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'aliens' })).toMatchObject({ reason: 'unknown' });
     expect(parsePresence({ room: 'short', kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toBeNull();
@@ -51,7 +55,7 @@ describe('server events', () => {
   it('parses messages and chunks with binary data in any Socket.IO form', () => {
     const bytes = new Uint8Array([1, 2, 3]);
     for (const data of [bytes, bytes.buffer.slice(0), Buffer.from(bytes)]) {
-      expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data })).toEqual({ room: ROOM, from: 'a', ts: 9, data: bytes, to: null });
+      expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data })).toEqual({ room: ROOM, from: 'a', ts: 9, data: bytes, to: null, pos: 0 });
     }
     expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: 'AQID' })).toBeNull();
     expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: bytes, to: 'me' })).toMatchObject({ to: 'me' });
