@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromBase64Url, toBase64Url } from '../src/encoding';
 import {
-  parseIncomingChunk, parseIncomingMsg, parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence,
+  isMessageId, parseIncomingChunk, parseIncomingMsg, parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence, parseResumeAck,
 } from '../src/protocol';
 import { ReplayGuard, replayKey } from '../src/replay';
 
@@ -24,6 +24,42 @@ describe('acks', () => {
       },
     });
     expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [] })).toMatchObject({ ok: true, value: { limits: null } });
+  });
+
+  it('parses the resumable session of a join ack (protocol v1.1)', () => {
+    const ack = parseJoinAck({
+      ok: true, member: 'me', at: 5, members: [], epoch: 'e1', pos: 9, token: 'dG9rZW4', grace_ms: 20_000, window_ms: 120_000,
+      missed: { messages: 41, exact: false },
+    });
+    expect(ack).toMatchObject({
+      ok: true,
+      value: { session: { epoch: 'e1', pos: 9, token: 'dG9rZW4' }, graceMs: 20_000, windowMs: 120_000, missed: { messages: 41, exact: false } },
+    });
+    // A token that is not base64url, or no epoch: no session (the client joins afresh next time).
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], epoch: 'e1', pos: 9, token: 'a b' })).toMatchObject({ value: { session: null } });
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], epoch: '', pos: 9, token: 'x' })).toMatchObject({ value: { session: null } });
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], missed: { messages: -1, exact: true } })).toMatchObject({ value: { missed: null } });
+  });
+
+  it('parses resume acks and their failures', () => {
+    expect(parseResumeAck({ ok: true, member: 'me', at: 5, token: 'bmV3', epoch: 'e1', pos: 12, replayed: 3 })).toEqual({
+      ok: true, value: { member: 'me', at: 5, session: { epoch: 'e1', pos: 12, token: 'bmV3' }, replayed: 3, missed: null, limits: null },
+    });
+    expect(parseResumeAck({ ok: true, member: 'me', at: 5, epoch: 'e1', pos: 12, replayed: 3 })).toMatchObject({ ok: false, code: 'unknown' });
+    expect(parseResumeAck({ ok: false, error: { code: 'resume_failed', message: 'unknown session' } }))
+      .toEqual({ ok: false, code: 'resume_failed', message: 'unknown session' });
+  });
+
+  it('accepts client message ids of 1–64 base64url characters', () => {
+    expect(isMessageId('a')).toBe(true);
+    expect(isMessageId('A-_z09'.repeat(10).slice(0, 64))).toBe(true);
+    expect(isMessageId('')).toBe(false);
+    expect(isMessageId('x'.repeat(65))).toBe(false);
+    expect(isMessageId('a+b')).toBe(false);
+  });
+
+  it('keeps a retry hint of a rate-limited ack', () => {
+    expect(parseMsgAck({ ok: false, error: { code: 'rate_limited', message: 'slow', retry_ms: 250 } })).toMatchObject({ code: 'rate_limited', retryMs: 250 });
   });
 
   it('turns errors and garbage into error acks', () => {
