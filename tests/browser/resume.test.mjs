@@ -121,6 +121,8 @@ test('offline for longer than the grace and the window: one leave, one join, and
     await waitForMessage(bob.page, 'Alice', 'before the outage');
 
     await bob.context.setOffline(true);
+    // The server notices the dead connection: Bob is reconnecting for the grace, then gone.
+    await alice.page.locator('.member-list .member', { hasText: 'Bob' }).locator('.away', { hasText: 'reconnecting' }).waitFor();
     // Sent right away: older than the window by the time Bob is back, so the server can
     // only say "at least".
     await sendWithoutTyping(alice.page, 'early, lost for good');
@@ -156,12 +158,13 @@ test('offline for longer than the grace and the window: one leave, one join, and
 /**
  * Sends `text` with no "is typing" notice before it (the value is set, not typed): a
  * typing notice is a sealed message too, and the server counts every message missed.
+ * Waits for the server's acknowledgement unless `wait` is false.
  */
-async function sendWithoutTyping(page, text) {
+async function sendWithoutTyping(page, text, { wait = true } = {}) {
   const input = page.getByLabel('Message', { exact: true });
   await input.evaluate((element, value) => { element.value = value; }, text);
   await input.press('Enter');
-  await page.locator('li.msg.own', { hasText: text }).locator('.status').waitFor({ state: 'detached' });
+  if (wait) await page.locator('li.msg.own', { hasText: text }).locator('.status').waitFor({ state: 'detached' });
 }
 
 test('texts typed while offline show as sending and arrive once, in order, when back', async () => {
@@ -229,5 +232,27 @@ test('after a server restart the session cannot resume: both rejoin and are told
   } finally {
     await browser.close();
     await (restarted ?? server).stop();
+  }
+});
+
+test('texts refused for sending too fast wait their turn and all arrive, in order', async () => {
+  // Two messages at once, then one a second.
+  const server = await startServer(['--messages-per-second', '1', '--message-burst', '2']);
+  const browser = await launchBrowser();
+  try {
+    const { alice, bob } = await aliceAndBob(browser, server);
+    const texts = ['fast 1', 'fast 2', 'fast 3', 'fast 4', 'fast 5'];
+    for (const text of texts) await sendWithoutTyping(alice.page, text, { wait: false });
+    await waitForMessage(bob.page, 'Alice', 'fast 5', 30_000);
+    for (const text of texts) {
+      await alice.page.locator('li.msg.own', { hasText: text }).locator('.status').waitFor({ state: 'detached' });
+    }
+    assert.deepEqual(await textsFrom(bob.page, 'Alice'), texts);
+    assert.equal(await alice.page.locator('li.msg .status.failed').count(), 0, 'nothing marked as not sent');
+    assertNoErrors(alice, 'Alice');
+    assertNoErrors(bob, 'Bob');
+  } finally {
+    await browser.close();
+    await server.stop();
   }
 });
