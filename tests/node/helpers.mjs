@@ -2,6 +2,7 @@
 // Not a test file itself (the runner only picks up *.test.mjs).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import { startServer } from '../harness.mjs';
@@ -202,6 +203,36 @@ export function openSocket(url, opts = {}) {
     socket.once('connect', () => { clearTimeout(timer); resolve(socket); });
     socket.once('connect_error', (err) => { clearTimeout(timer); socket.close(); reject(err); });
   });
+}
+
+/**
+ * A bare Engine.IO polling handshake, as any HTTP client can send it: resolves to
+ * `{status, retryAfter, body}` (`body` parsed when it is JSON). `localAddress` picks the
+ * loopback source address (127.0.0.0/8).
+ */
+export function handshake(url, { headers = {}, localAddress } = {}) {
+  const target = new URL('/socket.io/?EIO=4&transport=polling', url);
+  return new Promise((resolve, reject) => {
+    const req = http.get(target, { headers, localAddress, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let body = text;
+        try { body = JSON.parse(text); } catch { /* an Engine.IO open packet or plain text */ }
+        resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], body });
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('handshake timed out')));
+    req.on('error', reject);
+  });
+}
+
+/** A handshake refused because its address holds its maximum of connections. */
+export function assertRefusedForAddress(answer) {
+  if (answer.status !== 429 || answer.body?.code !== 'rate_limited' || !Number(answer.retryAfter)) {
+    throw new Error(`expected 429 rate_limited with Retry-After, got ${JSON.stringify(answer)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
 import {
-  Env, assertError, assertOk, barrier, bytes, fileId, indexOf, indexed, metric, msgsIn, openSocket, roomId, sleep,
+  Env, assertError, assertOk, assertRefusedForAddress, barrier, handshake, bytes, fileId, indexOf, indexed, metric, msgsIn, openSocket, roomId, sleep,
 } from './helpers.mjs';
 
 /** Starts a server with `args` for the enclosing describe; returns a getter for its Env. */
@@ -127,9 +127,9 @@ describe('too_many_rooms', { timeout: 30_000 }, () => {
 });
 
 describe('connections per IP', { timeout: 30_000 }, () => {
-  const env = serverFor(['--max-connections-per-ip', 3]);
+  const env = serverFor(['--max-connections-per-ip', 3, '--connect-timeout-secs', 2]);
 
-  it('the connection over the limit gets connect_error "rate_limited:…"; closing one frees a place', async () => {
+  it('a connection over the limit is refused at its handshake (429, rate_limited, Retry-After); closing one frees a place', async () => {
     const peers = await env().connectMany(3);
     const refuse = async () => {
       const err = await openSocket(env().url).then(
@@ -137,7 +137,8 @@ describe('connections per IP', { timeout: 30_000 }, () => {
         (e) => e,
       );
       assert.ok(err, 'a 4th connection from the same address is refused');
-      assert.ok(String(err.message).startsWith('rate_limited:'), `connect_error message starts with "rate_limited:", got ${JSON.stringify(err.message)}`);
+      assert.equal(err.type, 'TransportError', `refused before it is a Socket.IO connection, got ${err.message}`);
+      assertRefusedForAddress(await handshake(env().url));
     };
     await refuse();
     for (const p of peers) assert.ok(p.connected, 'the existing connections stay up');
@@ -152,7 +153,21 @@ describe('connections per IP', { timeout: 30_000 }, () => {
       await refuse();
     } finally {
       again.close();
+      for (const p of peers) p.close();
     }
+  });
+
+  it('a session that never connects to the chat counts until --connect-timeout-secs closes it', async () => {
+    // The previous test's connections are closed; wait until the server has them all back.
+    const peers = [];
+    for (let i = 0; i < 2; i++) peers.push(await eventually(() => env().connect().catch(() => null), { what: 'a connection' }));
+    const bare = await handshake(env().url);
+    assert.equal(bare.status, 200, 'a bare Engine.IO session opens');
+    assertRefusedForAddress(await handshake(env().url));
+    // Its place comes back once the server closes it for not connecting in time.
+    const s = await eventually(() => openSocket(env().url).catch(() => null), { what: 'a connection accepted after the bare session timed out', ms: 8000 });
+    s.close();
+    for (const p of peers) p.close();
   });
 });
 

@@ -1,15 +1,18 @@
-//! The only owner of the Socket.IO connection. It connects, (re)joins the room on every
-//! (re)connection with a freshly sealed profile (a new socket id is a new member id, and
-//! the profile is bound to it), tracks the connection as a discriminated union, validates
-//! everything the server sends (protocol.ts) and hands it on to one listener. Nothing
-//! else in the client emits on the socket.
+//! The only owner of the Socket.IO connection. It connects, joins the room, and after a
+//! reconnection comes back as the same member with `resume` (protocol v1.1: the server
+//! replays what was missed, in order), or, when the server no longer knows the session,
+//! joins again with `since` and a freshly sealed profile (a new socket id is a new member
+//! id, and the profile is bound to it). It keeps the room's epoch, the last position seen
+//! and the resume token, drops events it has already seen, tracks the connection as a
+//! discriminated union, validates everything the server sends (protocol.ts) and hands it
+//! on to one listener. Nothing else in the client emits on the socket.
 
 import { io, type Socket } from 'socket.io-client';
 import type { Bytes } from './encoding';
 import {
   type Ack, type ErrorAck, type ErrorCode, type IncomingChunk, type IncomingMsg, type JoinAck,
-  type Limits, type Notice, type Presence, EVENT, parseIncomingChunk, parseIncomingMsg, parseJoinAck,
-  parseMsgAck, parseNotice, parseOkAck, parsePresence,
+  type Limits, type MsgAck, type Notice, type Presence, type ResumeAck, EVENT, parseIncomingChunk, parseIncomingMsg,
+  parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence, parseResumeAck,
 } from './protocol';
 
 /** Why the connection is down while it tries again. */
@@ -27,8 +30,13 @@ export type ConnectionState =
 
 export interface ConnectionListener {
   state(state: ConnectionState): void;
-  /** Joined (`rejoin`: after a reconnection) with the members already present. */
+  /**
+   * Joined (`rejoin`: after a reconnection that could not resume, as a new member) with
+   * the members already present; `ack.missed` says what could not be recovered.
+   */
   joined(ack: JoinAck, rejoin: boolean): void;
+  /** Came back as the same member after a reconnection; the missed events follow. */
+  resumed(ack: ResumeAck): void;
   presence(presence: Presence): void;
   message(message: IncomingMsg): void;
   chunk(chunk: IncomingChunk): void;
@@ -50,6 +58,15 @@ const RETRYABLE_JOIN_ERRORS: ReadonlySet<string> = new Set(['unavailable', 'rate
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 5000;
 
+/** This member's place in the room's log, kept across reconnections (protocol v1.1). */
+interface LogPlace {
+  readonly member: string;
+  readonly epoch: string;
+  /** The last position seen: events at or before it are duplicates. */
+  readonly pos: number;
+  readonly token: string;
+}
+
 export class Connection {
   readonly #options: ConnectionOptions;
   readonly #listener: ConnectionListener;
@@ -59,6 +76,10 @@ export class Connection {
   /** Bumped on every connect and disconnect, so that a slow join of an old connection is ignored. */
   #generation = 0;
   #hasJoined = false;
+  /** Null before the first join, or with a server that does not resume sessions. */
+  #place: LogPlace | null = null;
+  /** The limits of the last join, for a resume ack that lacks them. */
+  #limits: Limits | null = null;
   #shutdownNoticed = false;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -78,6 +99,8 @@ export class Connection {
     };
     this.#socket = options.url === undefined ? io(socketOptions) : io(options.url, socketOptions);
     this.#wire();
+    // Back online: try at once rather than at the end of the current backoff.
+    if (typeof window !== 'undefined') window.addEventListener('online', () => this.#reconnectNow());
   }
 
   get state(): ConnectionState {
@@ -89,10 +112,17 @@ export class Connection {
     this.#socket.connect();
   }
 
-  /** Sends a sealed message; resolves with the server time, or an error ack (never rejects). */
-  async sendMsg(data: Bytes, options: { readonly to?: string; readonly volatile?: boolean } = {}): Promise<Ack<{ ts: number }>> {
+  /**
+   * Sends a sealed message; resolves with the server time and position, or an error ack
+   * (never rejects). With `id`, a resend of the same message is not relayed twice.
+   */
+  async sendMsg(data: Bytes, options: { readonly to?: string; readonly volatile?: boolean; readonly id?: string } = {}): Promise<Ack<MsgAck>> {
     if (this.#state.kind !== 'online' || !this.#socket.connected) return offline();
-    const payload = options.to === undefined ? { room: this.#options.roomId, data } : { room: this.#options.roomId, data, to: options.to };
+    const payload = {
+      room: this.#options.roomId, data,
+      ...(options.to === undefined ? {} : { to: options.to }),
+      ...(options.id === undefined ? {} : { id: options.id }),
+    };
     const target = options.volatile === true ? this.#socket.volatile : this.#socket;
     return this.#request(target, EVENT.msg, payload, parseMsgAck);
   }
@@ -128,7 +158,30 @@ export class Connection {
   #close(): void {
     this.#generation++;
     this.#clearRetry();
+    this.#place = null;
     this.#setState({ kind: 'closed' });
+  }
+
+  /** The browser is online again: reconnect now if the connection is down. */
+  #reconnectNow(): void {
+    if (this.#state.kind !== 'offline' || this.#socket.connected) return;
+    this.#clearRetry();
+    // Stops the Manager's pending attempt and starts a new one right away.
+    this.#socket.disconnect();
+    this.#socket.connect();
+  }
+
+  /**
+   * Whether an event at `pos` is new; advances the last position seen. Events without a
+   * position (a v1 server) are always new.
+   */
+  #fresh(pos: number): boolean {
+    const place = this.#place;
+    if (this.#state.kind !== 'online') return false;
+    if (place === null || pos === 0) return true;
+    if (pos <= place.pos) return false;
+    this.#place = { ...place, pos };
+    return true;
   }
 
   #wire(): void {
@@ -137,7 +190,13 @@ export class Connection {
       this.#generation++;
       this.#clearRetry();
       this.#shutdownNoticed = false;
-      void this.#join(this.#generation);
+      // Socket.IO's own connection state recovery is left unused: it would move the
+      // member to the new connection without handing over a new resume token, so the
+      // next reconnection could not resume. `resume` does it all, and says what was missed.
+      (socket as unknown as { _pid?: string | undefined })._pid = undefined;
+      const place = this.#place;
+      if (place === null) void this.#join(this.#generation, null);
+      else void this.#resume(this.#generation, place);
     });
     socket.on('disconnect', (reason: string) => {
       this.#generation++;
@@ -167,15 +226,15 @@ export class Connection {
     });
     socket.on(EVENT.presence, (payload: unknown) => {
       const presence = parsePresence(payload);
-      if (presence !== null && presence.room === this.#options.roomId && this.#state.kind === 'online') this.#listener.presence(presence);
+      if (presence !== null && presence.room === this.#options.roomId && this.#fresh(presence.pos)) this.#listener.presence(presence);
     });
     socket.on(EVENT.msg, (payload: unknown) => {
       const message = parseIncomingMsg(payload);
-      if (message !== null && message.room === this.#options.roomId && this.#state.kind === 'online') this.#listener.message(message);
+      if (message !== null && message.room === this.#options.roomId && this.#fresh(message.pos)) this.#listener.message(message);
     });
     socket.on(EVENT.chunk, (payload: unknown) => {
       const chunk = parseIncomingChunk(payload);
-      if (chunk !== null && chunk.room === this.#options.roomId && this.#state.kind === 'online') this.#listener.chunk(chunk);
+      if (chunk !== null && chunk.room === this.#options.roomId && this.#fresh(chunk.pos)) this.#listener.chunk(chunk);
     });
     socket.on(EVENT.notice, (payload: unknown) => {
       const notice = parseNotice(payload);
@@ -185,7 +244,35 @@ export class Connection {
     });
   }
 
-  async #join(generation: number): Promise<void> {
+  /**
+   * Comes back as the member this client was, on the new connection: the server replays
+   * what was missed after the ack. If the server no longer knows the session (grace over,
+   * server restarted, anything else), joins again with `since`.
+   */
+  async #resume(generation: number, place: LogPlace): Promise<void> {
+    const sid = this.#socket.id;
+    if (sid === undefined) return;
+    this.#setState({ kind: 'joining', sid });
+    const ack = await this.#request(this.#socket, EVENT.resume, {
+      room: this.#options.roomId, member: place.member, token: place.token, epoch: place.epoch, pos: place.pos,
+    }, parseResumeAck);
+    if (generation !== this.#generation) return;
+    if (!ack.ok || ack.value.member !== place.member) {
+      // The profile is sealed for the new socket id: a new member, who says where it left off.
+      await this.#join(generation, { epoch: place.epoch, pos: place.pos });
+      return;
+    }
+    const { session } = ack.value;
+    // The last position seen stays: the replayed events that follow advance it.
+    this.#place = { member: place.member, epoch: session.epoch, token: session.token, pos: session.epoch === place.epoch ? place.pos : 0 };
+    this.#attempt = 0;
+    const limits = ack.value.limits ?? this.#limits;
+    this.#limits = limits;
+    this.#setState({ kind: 'online', member: ack.value.member, joinedAt: ack.value.at, limits });
+    this.#listener.resumed(ack.value);
+  }
+
+  async #join(generation: number, since: { readonly epoch: string; readonly pos: number } | null): Promise<void> {
     const sid = this.#socket.id;
     if (sid === undefined) return;
     this.#setState({ kind: 'joining', sid });
@@ -197,14 +284,15 @@ export class Connection {
       return;
     }
     if (generation !== this.#generation) return;
-    const ack = await this.#request(this.#socket, EVENT.join, { room: this.#options.roomId, profile }, parseJoinAck);
+    const request = since === null ? { room: this.#options.roomId, profile } : { room: this.#options.roomId, profile, since };
+    const ack = await this.#request(this.#socket, EVENT.join, request, parseJoinAck);
     if (generation !== this.#generation) return;
     if (!ack.ok) {
       if (RETRYABLE_JOIN_ERRORS.has(ack.code)) {
         this.#setState({ kind: 'offline', cause: 'join_failed', detail: ack.message, attempt: ++this.#attempt });
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = null;
-          if (generation === this.#generation && this.#socket.connected) void this.#join(generation);
+          if (generation === this.#generation && this.#socket.connected) void this.#join(generation, since);
         }, backoff(this.#attempt));
       } else {
         this.#refuse(ack.code === 'offline' || ack.code === 'timeout' ? 'unknown' : ack.code, ack.message);
@@ -219,6 +307,9 @@ export class Connection {
     this.#attempt = 0;
     const rejoin = this.#hasJoined;
     this.#hasJoined = true;
+    const session = ack.value.session;
+    this.#place = session === null ? null : { member: ack.value.member, epoch: session.epoch, pos: session.pos, token: session.token };
+    this.#limits = ack.value.limits;
     this.#setState({ kind: 'online', member: ack.value.member, joinedAt: ack.value.at, limits: ack.value.limits });
     this.#listener.joined(ack.value, rejoin);
   }

@@ -4,7 +4,7 @@
 //! tab title. Pure functions, so the tests can pin every string.
 
 import type { ConnectionState } from './connection';
-import type { ErrorAck, LeaveReason } from './protocol';
+import type { ErrorAck, LeaveReason, Missed } from './protocol';
 
 export interface Clock {
   /** `HH:MM:SS`, 24-hour. */
@@ -54,7 +54,9 @@ export type PresenceAlert =
   | { readonly kind: 'rejoin'; readonly name: string; readonly at: number }
   | { readonly kind: 'leave'; readonly name: string; readonly at: number; readonly reason: LeaveReason | 'unknown' }
   | { readonly kind: 'self-join'; readonly at: number }
-  | { readonly kind: 'self-rejoin'; readonly at: number };
+  | { readonly kind: 'self-rejoin'; readonly at: number }
+  /** Back as the same member after a dropped connection: nothing lost. */
+  | { readonly kind: 'self-resume'; readonly at: number };
 
 const REASON_TEXT: Readonly<Record<LeaveReason | 'unknown', string>> = {
   left: '',
@@ -78,7 +80,38 @@ export function presenceAlertText(alert: PresenceAlert, timeZone?: string): stri
       return `You joined the chat at ${when}`;
     case 'self-rejoin':
       return `You rejoined the chat at ${when}`;
+    case 'self-resume':
+      return `You reconnected at ${when}`;
   }
+}
+
+/** 45 000 → "45 seconds", 180 000 → "3 minutes", 7 200 000 → "2 hours". */
+export function durationText(ms: number): string {
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (seconds < 60) return plural(seconds, 'second');
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return plural(minutes, 'minute');
+  return plural(Math.round(minutes / 60), 'hour');
+}
+
+function plural(count: number, unit: string): string {
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * The one line after a gap that could not be replayed: "You were offline for 3 minutes:
+ * 41 messages could not be recovered" ("at least 41" when the server could not count them
+ * all, as after a restart).
+ */
+export function gapText(offlineMs: number, missed: Missed, serverRestarted: boolean): string {
+  const offline = `You were offline for ${durationText(offlineMs)}`;
+  const restart = serverRestarted ? ' (the server restarted)' : '';
+  if (missed.messages > 0) {
+    const count = `${missed.exact ? '' : 'at least '}${plural(missed.messages, 'message')}`;
+    return `${offline}: ${count} could not be recovered${restart}`;
+  }
+  if (missed.exact) return `${offline}; nothing was missed`;
+  return `${offline}: messages sent meanwhile could not be recovered${restart}`;
 }
 
 /** The first two groups of a fingerprint, for the badge beside a message. */

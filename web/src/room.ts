@@ -1,9 +1,13 @@
 //! One person's session in one room: the state between the connection and the UI. It
 //! seals what this person sends, opens and verifies what others send (each member's
 //! profile proves their key; every later message must be signed by it), drops replays,
-//! keeps the member list and the outbox (messages typed while offline are sent after
-//! the next join, or marked as not sent), and tells the UI what changed. The UI calls
-//! methods here; it never sees the socket or a key.
+//! keeps the member list (with who is reconnecting) and the outbox, and tells the UI what
+//! changed. The outbox sends this person's texts one at a time, in order, each with a
+//! client id: what cannot go now (offline, rate limited, server busy, no answer) waits
+//! and goes out by itself, and after a reconnection every text without an answer is sent
+//! again under the same id (the server drops what it already relayed). Only a text that
+//! can never go is marked as not sent. After a gap that could not be recovered it says
+//! plainly what was missed. The UI calls methods here; it never sees the socket or a key.
 
 import { Connection, type ConnectionState } from './connection';
 import {
@@ -12,8 +16,10 @@ import {
 } from './crypto';
 import { type Body, type FileBody, MAX_TEXT_CHARS, decodeBody, encodeBody } from './content';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
-import { type PresenceAlert, failureText, presenceAlertText, typingText } from './format';
-import type { Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Notice, Presence } from './protocol';
+import { type PresenceAlert, failureText, gapText, presenceAlertText, typingText } from './format';
+import type {
+  Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Missed, Notice, Presence, ResumeAck,
+} from './protocol';
 import { ReplayGuard, replayKey } from './replay';
 import { TypingTracker } from './typing';
 
@@ -24,6 +30,8 @@ export interface MemberView {
   readonly fingerprint: string;
   readonly joinedAt: number;
   readonly self: boolean;
+  /** Their connection dropped and they are reconnecting (still a member, for the server's grace). */
+  readonly away: boolean;
 }
 
 export interface Author {
@@ -64,7 +72,9 @@ export interface RoomListener {
 
 export type FileEvent =
   | { readonly kind: 'announced'; readonly body: FileBody; readonly author: Author; readonly from: string; readonly ts: number }
-  | { readonly kind: 'chunk'; readonly chunk: IncomingChunk };
+  | { readonly kind: 'chunk'; readonly chunk: IncomingChunk }
+  /** Events were lost while this person was offline: files still arriving cannot complete. */
+  | { readonly kind: 'gap' };
 
 export interface RoomOptions {
   readonly secret: Bytes;
@@ -89,6 +99,28 @@ interface KnownMember {
 const RECONNECT_GRACE_MS = 20_000;
 /** People who left, remembered by key so that their return reads "rejoined"; bounded. */
 const MAX_REMEMBERED_PEOPLE = 256;
+/** Texts remembered by author, time and content, to drop one sent again under a new member id; bounded. */
+const MAX_REMEMBERED_TEXTS = 4096;
+/** Waits of the outbox before trying again, when the server gave no hint. */
+const RATE_LIMITED_WAIT_MS = 1000;
+const UNAVAILABLE_WAIT_MS = 2000;
+const NO_ANSWER_WAIT_MS = 1000;
+/** `not_member` while online is usually a reconnection in progress; after this many, the text fails. */
+const MAX_NOT_MEMBER_TRIES = 3;
+
+/** One of this person's texts that the server has not acknowledged yet. */
+interface Outgoing {
+  /** The timeline item. */
+  readonly itemId: string;
+  /** The client id on the wire: the same for every attempt, so the server relays it once. */
+  readonly wireId: string;
+  readonly text: string;
+  /** When it was typed, also the sealed body's `sent_at` (the same body for every attempt). */
+  readonly typedAt: number;
+  /** Sealed for one member id; sealed again after a join as a new member. */
+  sealed: { readonly member: string; readonly data: Bytes } | null;
+  notMemberTries: number;
+}
 
 export class RoomSession {
   readonly keys: RoomKeys;
@@ -100,7 +132,13 @@ export class RoomSession {
   readonly #members = new Map<string, KnownMember>();
   readonly #departed = new Map<string, string>();
   readonly #replay = new ReplayGuard();
-  readonly #outbox: { id: string; text: string; typedAt: number }[] = [];
+  /** Texts already shown, by author key, time and content (a resend after a rejoin has a new signature). */
+  readonly #textsSeen = new ReplayGuard(MAX_REMEMBERED_TEXTS);
+  readonly #outbox: Outgoing[] = [];
+  #flushing = false;
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Members whose connection dropped (presence `away`), until `back` or `leave`. */
+  readonly #away = new Set<string>();
   readonly #typing: TypingTracker;
   /** People not back after our reconnection, by key: their leave alert waits for the grace period. */
   readonly #awaitingReturn = new Map<string, ReturnType<typeof setTimeout>>();
@@ -112,6 +150,9 @@ export class RoomSession {
   #nextId = 0;
   #lastAlert: Extract<ChatItem, { kind: 'alert' }> | null = null;
   #wentOfflineAt: number | null = null;
+  /** When the connection was last lost (also when alone in the room), for the gap line. */
+  #offlineSince: number | null = null;
+  #serverRestarting = false;
 
   private constructor(keys: RoomKeys, identity: Identity, options: RoomOptions, listener: RoomListener) {
     this.keys = keys;
@@ -130,6 +171,7 @@ export class RoomSession {
       {
         state: (state) => this.#onState(state),
         joined: (ack, rejoin) => this.#enqueue(() => this.#onJoined(ack, rejoin)),
+        resumed: (ack) => this.#enqueue(async () => this.#onResumed(ack)),
         presence: (presence) => this.#enqueue(() => this.#onPresence(presence)),
         message: (message) => this.#enqueue(() => this.#onMessage(message)),
         // In order with messages, so a file's announcement is opened before its chunks.
@@ -168,7 +210,10 @@ export class RoomSession {
     return { name: this.name, fingerprint: this.identity.fingerprint, self: true };
   }
 
-  /** Sends a text now, or queues it until the connection is back. */
+  /**
+   * Sends a text: it shows at once as sending, and goes out when the connection allows,
+   * after every text typed before it.
+   */
   sendText(text: string): void {
     const trimmed = text.replace(/^\s*\n|\s+$/g, '');
     if (trimmed.trim().length === 0) return;
@@ -184,16 +229,8 @@ export class RoomSession {
       this.#listener.updated({ ...item, status: { kind: 'failed', reason: `longer than ${MAX_TEXT_CHARS} characters` } });
       return;
     }
-    this.#outbox.push({ id, text: item.text, typedAt });
-    if (this.#connection.state.kind === 'online') void this.#flushOutbox();
-  }
-
-  /** Tries a failed message again. */
-  retry(item: ChatItem): void {
-    if (item.kind !== 'text' || !item.author.self || item.status.kind !== 'failed') return;
-    this.#listener.updated({ ...item, status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' } });
-    this.#outbox.push({ id: item.id, text: item.text, typedAt: item.ts });
-    if (this.#connection.state.kind === 'online') void this.#flushOutbox();
+    this.#outbox.push({ itemId: id, wireId: newWireId(), text: item.text, typedAt, sealed: null, notMemberTries: 0 });
+    void this.#flushOutbox();
   }
 
   /** Called on every keystroke in the composer; sends a sealed `typing` at most every 3 s. */
@@ -204,7 +241,7 @@ export class RoomSession {
   }
 
   /** Seals a body and sends it (used by the file-transfer module for `file` bodies). */
-  async sendBody(body: Bytes): Promise<{ ok: true; ts: number } | ErrorAck> {
+  async sendBody(body: Bytes): Promise<{ readonly ok: true; readonly ts: number } | ErrorAck> {
     const ack = await this.#sealAndSend(body, false);
     return ack.ok ? { ok: true, ts: ack.value.ts } : ack;
   }
@@ -249,31 +286,83 @@ export class RoomSession {
     return this.#connection.sendMsg(sealed, { volatile });
   }
 
-  #flushing = false;
-
+  /**
+   * Sends the outbox, one text at a time, in order. A text leaves the outbox when the
+   * server acknowledges it (or a resend of it), or when it can never go; anything else
+   * keeps it (and those after it) waiting: for the connection, or a moment.
+   */
   async #flushOutbox(): Promise<void> {
     if (this.#flushing) return;
     this.#flushing = true;
     try {
-      while (this.#outbox.length > 0 && this.#connection.state.kind === 'online') {
-        const next = this.#outbox.shift();
-        if (next === undefined) break;
-        const base = { kind: 'text', id: next.id, author: this.self, text: next.text, direct: false } as const;
-        this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'sending' } });
-        const ack = await this.#sealAndSend(encodeBody({ type: 'text', text: next.text, sentAt: this.#now() }), false);
-        if (ack.ok) {
-          this.#listener.updated({ ...base, ts: ack.value.ts, status: { kind: 'sent' } });
-        } else if (ack.code === 'offline') {
-          // Went offline before it left: it goes out after the next join.
-          this.#outbox.unshift(next);
-          this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'queued' } });
-        } else {
-          this.#listener.updated({ ...base, ts: next.typedAt, status: { kind: 'failed', reason: failureText(ack) } });
+      for (let next = this.#outbox[0]; next !== undefined; next = this.#outbox[0]) {
+        const member = this.#member;
+        if (member === null || this.#connection.state.kind !== 'online') break;
+        this.#setStatus(next, { kind: 'sending' }, next.typedAt);
+        if (next.sealed?.member !== member) {
+          const body = encodeBody({ type: 'text', text: next.text, sentAt: next.typedAt });
+          next.sealed = { member, data: await seal(this.keys, this.identity, member, body) };
         }
+        if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
+          this.#outbox.shift();
+          this.#setStatus(next, { kind: 'failed', reason: 'too long for this server' }, next.typedAt);
+          continue;
+        }
+        const ack = await this.#connection.sendMsg(next.sealed.data, { id: next.wireId });
+        if (ack.ok) {
+          this.#outbox.shift();
+          this.#setStatus(next, { kind: 'sent' }, ack.value.ts);
+          continue;
+        }
+        const wait = this.#waitBeforeRetry(ack, next);
+        if (wait === null) {
+          this.#outbox.shift();
+          this.#setStatus(next, { kind: 'failed', reason: failureText(ack) }, next.typedAt);
+          continue;
+        }
+        // Offline: the next join or resume sends it. Online: try again in a moment.
+        if (this.#connection.state.kind === 'online') this.#scheduleFlush(wait);
+        break;
+      }
+      if (this.#connection.state.kind !== 'online') {
+        for (const waiting of this.#outbox) this.#setStatus(waiting, { kind: 'queued' }, waiting.typedAt);
       }
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /** How long to wait before sending `entry` again after `ack`; null if it can never go. */
+  #waitBeforeRetry(ack: ErrorAck, entry: Outgoing): number | null {
+    switch (ack.code) {
+      case 'offline':
+        return 0;
+      case 'rate_limited':
+        return ack.retryMs ?? RATE_LIMITED_WAIT_MS;
+      case 'unavailable':
+        return ack.retryMs ?? UNAVAILABLE_WAIT_MS;
+      case 'timeout':
+        // No answer: it may have been relayed; the same id makes a resend safe.
+        return NO_ANSWER_WAIT_MS;
+      case 'not_member':
+        return ++entry.notMemberTries <= MAX_NOT_MEMBER_TRIES ? NO_ANSWER_WAIT_MS : null;
+      default:
+        return null;
+    }
+  }
+
+  #scheduleFlush(delayMs: number): void {
+    if (this.#flushTimer !== null) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
+      void this.#flushOutbox();
+    }, delayMs);
+  }
+
+  #setStatus(entry: Outgoing, status: OutgoingStatus, ts: number): void {
+    this.#listener.updated({
+      kind: 'text', id: entry.itemId, author: this.self, text: entry.text, ts, status, direct: false,
+    });
   }
 
   // ---- Receiving -------------------------------------------------------------------------
@@ -293,7 +382,13 @@ export class RoomSession {
       this.#member = null;
     }
     if (state.kind === 'offline') this.#offlineCause = state.cause === 'server_restart' ? 'server_restart' : 'disconnected';
-    if (state.kind === 'closed') this.#clearAwaitingReturn();
+    if (state.kind === 'offline' && state.cause === 'server_restart') this.#serverRestarting = true;
+    if (state.kind === 'closed') {
+      this.#clearAwaitingReturn();
+      if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+      this.#flushTimer = null;
+    }
+    if (state.kind === 'offline' && this.#offlineSince === null) this.#offlineSince = this.#now();
     if ((state.kind === 'offline' || state.kind === 'refused') && this.#wentOfflineAt === null && this.#members.size > 0) {
       this.#wentOfflineAt = this.#now();
       this.#alert(state.kind === 'offline' && state.cause === 'server_restart'
@@ -302,11 +397,36 @@ export class RoomSession {
       this.#typing.clear();
     }
     this.#listener.connection(state);
+    // Texts waiting for the connection say so.
+    if (state.kind === 'offline') void this.#flushOutbox();
+  }
+
+  /**
+   * Back as the same member: nobody saw this person leave, and the server replays what
+   * was missed right after this (the roster catches up through the replayed presence).
+   */
+  #onResumed(ack: ResumeAck): void {
+    if (this.#wentOfflineAt !== null) this.#presenceAlert({ kind: 'self-resume', at: this.#now() });
+    this.#reportGap(ack.missed);
+    this.#wentOfflineAt = null;
+    this.#offlineSince = null;
+    this.#serverRestarting = false;
+    this.#listener.members(this.#memberViews());
+    void this.#flushOutbox();
+  }
+
+  /** After a gap that could not be replayed: one plain line, and files still arriving cannot complete. */
+  #reportGap(missed: Missed | null): void {
+    if (missed === null) return;
+    const offlineMs = this.#offlineSince === null ? 0 : Math.max(0, this.#now() - this.#offlineSince);
+    this.#alert(gapText(offlineMs, missed, this.#serverRestarting), missed.messages > 0 || !missed.exact ? 'warning' : 'info');
+    this.#listener.file?.({ kind: 'gap' });
   }
 
   async #onJoined(ack: JoinAck, rejoin: boolean): Promise<void> {
     const previous = new Map(this.#members);
     this.#members.clear();
+    this.#away.clear();
     const previousKeys = new Map(Array.from(previous.values(), (known) => [known.keyText, known] as const));
     for (const present of ack.members) {
       const opened = await this.#openProfile(present.member, present.profile, present.at);
@@ -320,7 +440,7 @@ export class RoomSession {
       }
     }
     const self: KnownMember = {
-      view: { member: ack.member, name: this.name, fingerprint: this.identity.fingerprint, joinedAt: ack.at, self: true },
+      view: { member: ack.member, name: this.name, fingerprint: this.identity.fingerprint, joinedAt: ack.at, self: true, away: false },
       publicKey: this.identity.publicKey,
       keyText: toBase64Url(this.identity.publicKeyBytes),
     };
@@ -338,32 +458,54 @@ export class RoomSession {
         }, RECONNECT_GRACE_MS));
       }
       this.#presenceAlert({ kind: 'self-rejoin', at: ack.at });
+      // A join after a lost session: whatever the server counted, and whatever was
+      // arriving, is gone. (Null from a server that does not keep a log.)
+      this.#reportGap(ack.missed);
     } else {
       this.#presenceAlert({ kind: 'self-join', at: ack.at });
     }
     this.#wentOfflineAt = null;
+    this.#offlineSince = null;
+    this.#serverRestarting = false;
     this.#listener.members(this.#memberViews());
     void this.#flushOutbox();
   }
 
   async #onPresence(presence: Presence): Promise<void> {
-    if (presence.kind === 'join') {
-      if (this.#members.has(presence.member)) return;
-      const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
-      if (opened === null) return;
-      this.#members.set(presence.member, opened);
-      // Back within the grace period after a reconnection: no news, they never really left.
-      if (!this.#cancelAwaitingReturn(opened.keyText)) {
-        const returning = this.#departed.delete(opened.keyText);
-        this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: presence.at });
+    switch (presence.kind) {
+      case 'join': {
+        if (this.#members.has(presence.member)) return;
+        const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
+        if (opened === null) return;
+        this.#members.set(presence.member, opened);
+        // Back within the grace period after a reconnection: no news, they never really left.
+        if (!this.#cancelAwaitingReturn(opened.keyText)) {
+          const returning = this.#departed.delete(opened.keyText);
+          this.#presenceAlert({ kind: returning ? 'rejoin' : 'join', name: opened.view.name, at: presence.at });
+        }
+        break;
       }
-    } else {
-      const gone = this.#members.get(presence.member);
-      if (gone === undefined || gone.view.self) return;
-      this.#members.delete(presence.member);
-      this.#typing.stop(presence.member);
-      this.#remember(gone);
-      this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
+      case 'leave': {
+        const gone = this.#members.get(presence.member);
+        if (gone === undefined || gone.view.self) return;
+        this.#members.delete(presence.member);
+        this.#away.delete(presence.member);
+        this.#typing.stop(presence.member);
+        this.#remember(gone);
+        this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
+        break;
+      }
+      case 'away': {
+        // Reconnecting, not gone: shown in the online list, no alert.
+        const known = this.#members.get(presence.member);
+        if (known === undefined || known.view.self) return;
+        this.#away.add(presence.member);
+        this.#typing.stop(presence.member);
+        break;
+      }
+      case 'back':
+        if (!this.#away.delete(presence.member)) return;
+        break;
     }
     this.#listener.members(this.#memberViews());
   }
@@ -396,6 +538,8 @@ export class RoomSession {
       case 'text':
         this.#typing.stop(message.from);
         if (body.text.trim().length === 0) break;
+        // The same text sent again by its author under a new member id (after a rejoin).
+        if (!this.#textsSeen.accept(textKey(sender.keyText, body.sentAt, body.text))) break;
         this.#add({
           kind: 'text', id: this.#newId(), author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
         });
@@ -424,7 +568,10 @@ export class RoomSession {
 
   #onNotice(notice: Notice): void {
     // A shutdown is reported once, when the connection drops ("The server is restarting…").
-    if (notice.code === 'shutting_down') return;
+    if (notice.code === 'shutting_down') {
+      this.#serverRestarting = true;
+      return;
+    }
     if (notice.code === 'rate_limited') this.#alert('Slow down: the server is limiting how fast you send.', 'warning');
     else this.#alert(`Server notice: ${notice.message || notice.code}`, 'info');
   }
@@ -443,7 +590,7 @@ export class RoomSession {
       // The profile is signed by the key it announces and bound (aad, signature) to `member`.
       await verifyEnvelope(publicKey, this.keys, member, envelope);
       const fingerprint = await fingerprintOf(keyBytes);
-      return { view: { member, name: body.name, fingerprint, joinedAt: at, self: false }, publicKey, keyText: body.key };
+      return { view: { member, name: body.name, fingerprint, joinedAt: at, self: false, away: false }, publicKey, keyText: body.key };
     } catch (e: unknown) {
       if (!(e instanceof OpenError)) throw e;
       this.#alert(`Someone joined with a profile that failed ${e.kind === 'signature' ? 'signature verification' : e.kind === 'decrypt' ? 'decryption' : 'validation'}; they are not shown and their messages will be dropped.`, 'warning');
@@ -468,7 +615,7 @@ export class RoomSession {
   // ---- Helpers ---------------------------------------------------------------------------
 
   #memberViews(): MemberView[] {
-    return Array.from(this.#members.values(), (known) => known.view)
+    return Array.from(this.#members.values(), (known) => ({ ...known.view, away: this.#away.has(known.view.member) }))
       .sort((a, b) => Number(b.self) - Number(a.self) || a.joinedAt - b.joinedAt);
   }
 
@@ -505,4 +652,14 @@ export class RoomSession {
   #newId(): string {
     return `item-${++this.#nextId}`;
   }
+}
+
+/** A fresh client id for an outgoing text: 16 random bytes as base64url (22 characters). */
+function newWireId(): string {
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** Who wrote a text, when, and what (bounded): the same text sent again has the same key. */
+function textKey(senderKey: string, sentAt: number, text: string): string {
+  return `${senderKey}|${sentAt}|${text.length}|${text.slice(0, 64)}`;
 }

@@ -1,7 +1,9 @@
 // Rendering helpers: times in the reader's time zone, the presence alert sentences users
 // know from the original StreamChat, and the small strings around them.
 import { describe, expect, it } from 'vitest';
-import { atTime, byteSize, clock, connectionStatusText, linkSegments, presenceAlertText, shortFingerprint, tabTitle, typingText } from '../src/format';
+import {
+  atTime, byteSize, clock, connectionStatusText, durationText, gapText, linkSegments, presenceAlertText, shortFingerprint, tabTitle, typingText,
+} from '../src/format';
 
 // 2026-11-29T14:30:45.123Z
 const TS = Date.UTC(2026, 10, 29, 14, 30, 45, 123);
@@ -102,5 +104,28 @@ describe('connection status', () => {
     expect(connectionStatusText({ kind: 'offline', cause: 'network', detail: 'transport close', attempt: 1 }).label).toBe('Offline (connection lost), reconnecting…');
     expect(connectionStatusText({ kind: 'refused', code: 'room_full', message: 'x' }).label).toBe('Cannot join: the room is full');
     expect(connectionStatusText({ kind: 'closed' }).label).toBe('Left the room');
+  });
+});
+
+describe('after a gap', () => {
+  it('says how long, in the largest whole unit', () => {
+    expect(durationText(200)).toBe('1 second');
+    expect(durationText(45_000)).toBe('45 seconds');
+    expect(durationText(180_000)).toBe('3 minutes');
+    expect(durationText(60_000)).toBe('1 minute');
+    expect(durationText(7_200_000)).toBe('2 hours');
+  });
+
+  it('says how many messages could not be recovered, or that nothing was missed', () => {
+    expect(gapText(180_000, { messages: 41, exact: true }, false)).toBe('You were offline for 3 minutes: 41 messages could not be recovered');
+    expect(gapText(180_000, { messages: 41, exact: false }, false)).toBe('You were offline for 3 minutes: at least 41 messages could not be recovered');
+    expect(gapText(12_000, { messages: 1, exact: true }, false)).toBe('You were offline for 12 seconds: 1 message could not be recovered');
+    expect(gapText(12_000, { messages: 0, exact: true }, false)).toBe('You were offline for 12 seconds; nothing was missed');
+    expect(gapText(5000, { messages: 0, exact: false }, true))
+      .toBe('You were offline for 5 seconds: messages sent meanwhile could not be recovered (the server restarted)');
+  });
+
+  it('has a line for coming back as the same member', () => {
+    expect(presenceAlertText({ kind: 'self-resume', at: TS }, 'UTC')).toBe('You reconnected at 14:30:45 on 2026-11-29');
   });
 });

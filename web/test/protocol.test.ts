@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromBase64Url, toBase64Url } from '../src/encoding';
 import {
-  parseIncomingChunk, parseIncomingMsg, parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence,
+  isMessageId, parseIncomingChunk, parseIncomingMsg, parseJoinAck, parseMsgAck, parseNotice, parseOkAck, parsePresence, parseResumeAck,
 } from '../src/protocol';
 import { ReplayGuard, replayKey } from '../src/replay';
 
@@ -20,9 +20,46 @@ describe('acks', () => {
       value: {
         member: 'me', at: 5, members: [{ member: 'a', at: 1, profile: 'AQID' }],
         limits: { maxMessageBytes: 65536, maxChunkBytes: 262144, maxFileChunks: 400, maxFileBytes: 104857600, maxMembersPerRoom: 64 },
+        session: null, graceMs: 0, windowMs: 0, missed: null,
       },
     });
     expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [] })).toMatchObject({ ok: true, value: { limits: null } });
+  });
+
+  it('parses the resumable session of a join ack (protocol v1.1)', () => {
+    const ack = parseJoinAck({
+      ok: true, member: 'me', at: 5, members: [], epoch: 'e1', pos: 9, token: 'dG9rZW4', grace_ms: 20_000, window_ms: 120_000,
+      missed: { messages: 41, exact: false },
+    });
+    expect(ack).toMatchObject({
+      ok: true,
+      value: { session: { epoch: 'e1', pos: 9, token: 'dG9rZW4' }, graceMs: 20_000, windowMs: 120_000, missed: { messages: 41, exact: false } },
+    });
+    // A token that is not base64url, or no epoch: no session (the client joins afresh next time).
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], epoch: 'e1', pos: 9, token: 'a b' })).toMatchObject({ value: { session: null } });
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], epoch: '', pos: 9, token: 'x' })).toMatchObject({ value: { session: null } });
+    expect(parseJoinAck({ ok: true, member: 'me', at: 5, members: [], missed: { messages: -1, exact: true } })).toMatchObject({ value: { missed: null } });
+  });
+
+  it('parses resume acks and their failures', () => {
+    expect(parseResumeAck({ ok: true, member: 'me', at: 5, token: 'bmV3', epoch: 'e1', pos: 12, replayed: 3 })).toEqual({
+      ok: true, value: { member: 'me', at: 5, session: { epoch: 'e1', pos: 12, token: 'bmV3' }, replayed: 3, missed: null, limits: null },
+    });
+    expect(parseResumeAck({ ok: true, member: 'me', at: 5, epoch: 'e1', pos: 12, replayed: 3 })).toMatchObject({ ok: false, code: 'unknown' });
+    expect(parseResumeAck({ ok: false, error: { code: 'resume_failed', message: 'unknown session' } }))
+      .toEqual({ ok: false, code: 'resume_failed', message: 'unknown session' });
+  });
+
+  it('accepts client message ids of 1–64 base64url characters', () => {
+    expect(isMessageId('a')).toBe(true);
+    expect(isMessageId('A-_z09'.repeat(10).slice(0, 64))).toBe(true);
+    expect(isMessageId('')).toBe(false);
+    expect(isMessageId('x'.repeat(65))).toBe(false);
+    expect(isMessageId('a+b')).toBe(false);
+  });
+
+  it('keeps a retry hint of a rate-limited ack', () => {
+    expect(parseMsgAck({ ok: false, error: { code: 'rate_limited', message: 'slow', retry_ms: 250 } })).toMatchObject({ code: 'rate_limited', retryMs: 250 });
   });
 
   it('turns errors and garbage into error acks', () => {
@@ -30,7 +67,8 @@ describe('acks', () => {
     expect(parseJoinAck({ ok: false, error: { code: 'weird' } })).toMatchObject({ ok: false, code: 'unknown' });
     expect(parseJoinAck(null)).toMatchObject({ ok: false });
     expect(parseJoinAck({ ok: true, member: '', at: 1, members: [] })).toMatchObject({ ok: false });
-    expect(parseMsgAck({ ok: true, ts: 42 })).toEqual({ ok: true, value: { ts: 42 } });
+    expect(parseMsgAck({ ok: true, ts: 42 })).toEqual({ ok: true, value: { ts: 42, pos: 0, duplicate: false } });
+    expect(parseMsgAck({ ok: true, ts: 42, pos: 7, duplicate: true })).toEqual({ ok: true, value: { ts: 42, pos: 7, duplicate: true } });
     expect(parseMsgAck({ ok: true, ts: 1.5 })).toMatchObject({ ok: false });
     expect(parseOkAck({ ok: true })).toEqual({ ok: true, value: null });
     expect(parseOkAck({ ok: false, error: { code: 'rate_limited', message: 'slow down' } })).toMatchObject({ code: 'rate_limited' });
@@ -40,7 +78,9 @@ describe('acks', () => {
 
 describe('server events', () => {
   it('parses presence', () => {
-    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toEqual({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' });
+    expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toEqual({ room: ROOM, kind: 'join', member: 'a', at: 1, pos: 0, profile: 'AQID' });
+    expect(parsePresence({ room: ROOM, kind: 'away', member: 'a', at: 1, pos: 4 })).toEqual({ room: ROOM, kind: 'away', member: 'a', at: 1, pos: 4 });
+    expect(parsePresence({ room: ROOM, kind: 'back', member: 'a', at: 2, pos: 5 })).toEqual({ room: ROOM, kind: 'back', member: 'a', at: 2, pos: 5 });
     expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'timeout' })).toMatchObject({ reason: 'timeout' });
     expect(parsePresence({ room: ROOM, kind: 'leave', member: 'a', at: 1, reason: 'aliens' })).toMatchObject({ reason: 'unknown' });
     expect(parsePresence({ room: 'short', kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toBeNull();
@@ -51,7 +91,7 @@ describe('server events', () => {
   it('parses messages and chunks with binary data in any Socket.IO form', () => {
     const bytes = new Uint8Array([1, 2, 3]);
     for (const data of [bytes, bytes.buffer.slice(0), Buffer.from(bytes)]) {
-      expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data })).toEqual({ room: ROOM, from: 'a', ts: 9, data: bytes, to: null });
+      expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data })).toEqual({ room: ROOM, from: 'a', ts: 9, data: bytes, to: null, pos: 0 });
     }
     expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: 'AQID' })).toBeNull();
     expect(parseIncomingMsg({ room: ROOM, from: 'a', ts: 9, data: bytes, to: 'me' })).toMatchObject({ to: 'me' });

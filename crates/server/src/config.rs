@@ -67,9 +67,25 @@ pub struct ServeConfig {
     )]
     pub max_rooms_per_connection: usize,
 
-    /// Concurrent connections from one IP address.
+    /// Concurrent connections from one IP address, counted from the first request of
+    /// each Engine.IO session (connected to the chat or not).
     #[arg(long, env = "STREAMCHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: u32,
+
+    /// Concurrent connections in all (Engine.IO sessions, from their first request);
+    /// past it new ones get HTTP 503 with Retry-After.
+    #[arg(long, env = "STREAMCHAT_MAX_SESSIONS", default_value_t = 100_000)]
+    pub max_sessions: usize,
+
+    /// New connections one IP address may open per second (sustained; it may open up to
+    /// --max-connections-per-ip at once).
+    #[arg(long, env = "STREAMCHAT_HANDSHAKES_PER_IP_PER_SECOND", default_value_t = 50)]
+    pub handshakes_per_ip_per_second: u32,
+
+    /// Seconds a new connection has to join the chat's namespace (send its Socket.IO
+    /// CONNECT) before it is closed.
+    #[arg(long, env = "STREAMCHAT_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    pub connect_timeout_secs: u64,
 
     /// Packets queued for one connection before it counts as too slow and is cut off
     /// (announced to its rooms as `leave` with reason `timeout`).
@@ -194,6 +210,12 @@ impl ServeConfig {
                 "--max-connections-per-ip",
                 u64::from(self.max_connections_per_ip),
             ),
+            ("--max-sessions", self.max_sessions as u64),
+            (
+                "--handshakes-per-ip-per-second",
+                u64::from(self.handshakes_per_ip_per_second),
+            ),
+            ("--connect-timeout-secs", self.connect_timeout_secs),
             ("--send-buffer-packets", self.send_buffer_packets as u64),
             ("--ping-interval-secs", self.ping_interval_secs),
             ("--ping-timeout-secs", self.ping_timeout_secs),

@@ -5,8 +5,6 @@
 
 use crate::limits::{Cost, RateLimiter};
 use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use streamchat_protocol::{MemberId, RoomId};
@@ -15,8 +13,6 @@ use tokio::time::Instant;
 /// State of one Socket.IO connection.
 #[derive(Debug)]
 pub struct Connection {
-    /// Where it comes from; logged only with `--log-ips`.
-    pub ip: IpAddr,
     /// Its member id: the Socket.IO id, or the id it resumed (one for all its rooms).
     member: Mutex<MemberId>,
     /// Rooms it is in (at most `max_rooms_per_connection`). Locked briefly, never across
@@ -46,13 +42,11 @@ pub enum Reserve {
 impl Connection {
     /// A new connection with full buckets.
     pub fn new(
-        ip: IpAddr,
         member: MemberId,
         recovery_pid: Arc<str>,
         config: &crate::ServeConfig,
     ) -> Self {
         Self {
-            ip,
             member: Mutex::new(member),
             rooms: Mutex::new(Vec::new()),
             limiter: Mutex::new(RateLimiter::new(config, Instant::now())),
@@ -134,57 +128,5 @@ impl Connection {
     }
 }
 
-/// Open connections per IP address, bounded by `max_connections_per_ip`.
-#[derive(Debug, Default)]
-pub struct AddressCounter {
-    /// Address → open connections; an address leaves the map at zero.
-    counts: Mutex<HashMap<IpAddr, u32>>,
-}
-
-impl AddressCounter {
-    /// Counts a new connection from `ip` unless it already has `max`.
-    pub fn try_acquire(&self, ip: IpAddr, max: u32) -> bool {
-        let mut counts = self.counts.lock();
-        let n = counts.entry(ip).or_insert(0);
-        if *n >= max {
-            if *n == 0 {
-                counts.remove(&ip);
-            }
-            false
-        } else {
-            *n += 1;
-            true
-        }
-    }
-
-    /// Uncounts a closed connection from `ip`.
-    pub fn release(&self, ip: IpAddr) {
-        let mut counts = self.counts.lock();
-        if let Some(n) = counts.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&ip);
-            }
-        }
-    }
-}
-
 /// Shared handle to a connection's state.
 pub type ConnectionRef = Arc<Connection>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn address_counter_bounds_and_forgets() {
-        let c = AddressCounter::default();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(c.try_acquire(ip, 2));
-        assert!(c.try_acquire(ip, 2));
-        assert!(!c.try_acquire(ip, 2));
-        c.release(ip);
-        c.release(ip);
-        assert!(c.counts.lock().is_empty());
-    }
-}

@@ -17,6 +17,7 @@ mod log;
 mod metrics;
 mod redis;
 mod room;
+mod sessions;
 mod socket;
 mod state;
 
@@ -339,6 +340,8 @@ pub fn app(state: AppState) -> (axum::Router, SocketIo) {
     let largest_packet = c.max_message_bytes.max(c.max_chunk_bytes) + 64 * 1024;
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(c.send_buffer_packets)
+        .session_gate(state.sessions.clone())
+        .connect_timeout(Duration::from_secs(c.connect_timeout_secs))
         .ping_interval(Duration::from_secs(c.ping_interval_secs))
         .ping_timeout(Duration::from_secs(c.ping_timeout_secs))
         .max_payload(largest_packet as u64)

@@ -38,6 +38,12 @@ impl TokenBucket {
         self.tokens >= n as f64
     }
 
+    /// True if the bucket has refilled to its capacity by `now` (nothing spent is owed).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.capacity
+    }
+
     /// Takes `n` tokens (call after `has`).
     pub fn take(&mut self, n: u64) {
         self.tokens -= n as f64;

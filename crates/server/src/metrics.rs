@@ -51,6 +51,10 @@ pub struct Metrics {
     pub duplicates_dropped: Counter,
     /// Bytes held in replay windows (sampled on scrape).
     pub window_bytes: Gauge,
+    /// Engine.IO sessions open, counted from their handshake.
+    pub sessions: Gauge,
+    /// Engine.IO handshakes refused (an address or the server at its cap, or too fast).
+    pub sessions_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -79,6 +83,8 @@ impl Metrics {
             gaps: Counter::default(),
             duplicates_dropped: Counter::default(),
             window_bytes: Gauge::default(),
+            sessions: Gauge::default(),
+            sessions_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -107,6 +113,16 @@ impl Metrics {
             "duplicates_dropped",
             "Resent messages and chunks recognised and not relayed again",
             m.duplicates_dropped.clone(),
+        );
+        registry.register(
+            "sessions",
+            "Engine.IO sessions open, counted from their handshake",
+            m.sessions.clone(),
+        );
+        registry.register(
+            "sessions_refused",
+            "Engine.IO handshakes refused: an address or the server at its cap, or too fast",
+            m.sessions_refused.clone(),
         );
         registry.register(
             "window_bytes",

@@ -23,7 +23,7 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Va
 use socketioxide::socket::{DisconnectReason, Socket};
 use socketioxide::{ParserError, SendError, SocketError, SocketIo};
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use streamchat_protocol::{
     ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, LogPlace, MemberId,
@@ -40,29 +40,12 @@ pub fn register(io: &SocketIo) {
 /// Why a connection was refused at the door; the client sees it in `connect_error`.
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
-    #[error("rate_limited: too many connections from this address")]
-    TooManyConnections,
     #[error("unavailable: the server is shutting down")]
     ShuttingDown,
 }
 
 fn peer_ip(s: &SocketRef, trust_forwarded_for: bool) -> IpAddr {
-    let parts = s.req_parts();
-    let forwarded = trust_forwarded_for
-        .then(|| parts.headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse::<IpAddr>().ok());
-    forwarded
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
-        // Served without connect info (in-process tests): one shared bucket.
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    crate::sessions::client_ip(s.req_parts(), trust_forwarded_for)
 }
 
 /// What socket.io-client sends in its CONNECT packet when it tries to recover its
@@ -84,21 +67,7 @@ async fn admit(
     if state.is_shutting_down() {
         return Err(Refusal::ShuttingDown);
     }
-    let ip = peer_ip(&s, state.config.trust_forwarded_for);
-    if !state
-        .addresses
-        .try_acquire(ip, state.config.max_connections_per_ip)
-    {
-        state
-            .metrics
-            .reject(streamchat_protocol::ErrorCode::RateLimited);
-        if state.config.log_ips {
-            info!(%ip, "connection refused: too many from this address");
-        } else {
-            info!("connection refused: too many from one address");
-        }
-        return Err(Refusal::TooManyConnections);
-    }
+    // The address was counted at the Engine.IO handshake (`sessions.rs`).
     // A recovery keeps its pid (the client checks it is the same); anything else gets a
     // fresh one. Whether the recovery succeeds is settled once connected (`on_connect`).
     let recovering = auth.ok().and_then(|a| {
@@ -112,7 +81,7 @@ async fn admit(
     };
     s.extensions
         .insert(socketioxide::socket::RecoveryPid(pid.to_string()));
-    let conn = Connection::new(ip, member_id(&s), pid, &state.config);
+    let conn = Connection::new(member_id(&s), pid, &state.config);
     *conn.recovering.lock() = recovering.map(|(_, room, offset)| (room, offset));
     s.extensions.insert::<ConnectionRef>(Arc::new(conn));
     state.metrics.connections.inc();
@@ -1044,7 +1013,6 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
     let Some(conn) = s.extensions.get::<ConnectionRef>() else {
         return;
     };
-    state.addresses.release(conn.ip);
     debug!(sid = %s.id, %reason, "disconnected");
     if state.is_shutting_down() {
         // Members are not leaving, the server is: nobody is told anything, and the

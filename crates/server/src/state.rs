@@ -2,7 +2,7 @@
 
 use crate::ServeConfig;
 use crate::cluster::Cluster;
-use crate::connection::AddressCounter;
+use crate::sessions::{SessionLimits, Sessions};
 use crate::metrics::Metrics;
 use crate::room::RoomRegistry;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ pub struct Inner {
     pub rooms: RoomRegistry,
     /// The other nodes (none for a single node).
     pub cluster: Arc<dyn Cluster>,
-    /// Open connections per address.
-    pub addresses: AddressCounter,
+    /// Engine.IO sessions per address and in all, counted from their handshake.
+    pub sessions: Arc<Sessions>,
     /// Counters and gauges for `/metrics`.
     pub metrics: Metrics,
     /// Set when graceful shutdown begins: new connections are refused and departures
@@ -42,13 +42,25 @@ impl AppState {
             bytes: config.resume_window_bytes,
             total: crate::log::Budget::new(config.resume_window_total_bytes),
         };
+        let metrics = Metrics::new();
+        let sessions = Arc::new(Sessions::new(
+            SessionLimits {
+                per_ip: config.max_connections_per_ip,
+                total: config.max_sessions,
+                handshakes_per_second: config.handshakes_per_ip_per_second,
+                handshake_burst: config.max_connections_per_ip.max(16),
+                trust_forwarded_for: config.trust_forwarded_for,
+            },
+            metrics.sessions.clone(),
+            metrics.sessions_refused.clone(),
+        ));
         Self(Arc::new(Inner {
             config,
             limits,
             rooms: RoomRegistry::new(bounds),
             cluster,
-            addresses: AddressCounter::default(),
-            metrics: Metrics::new(),
+            sessions,
+            metrics,
             shutting_down: AtomicBool::new(false),
         }))
     }

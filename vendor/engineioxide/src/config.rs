@@ -87,6 +87,43 @@ pub struct EngineIoConfig {
     /// Allowed transports on this server
     /// It is represented as a bitfield to allow to combine any number of transports easily
     pub transports: u8,
+
+    /// StreamChat patch: admits or refuses every new session at its handshake, and hears
+    /// of its close, so sessions can be counted from their first request.
+    pub session_gate: Option<SessionGateRef>,
+}
+
+/// StreamChat patch: a refusal of a new session, answered as HTTP `status` with a
+/// `Retry-After` header and a JSON body `{"code": code, "message": message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRefused {
+    /// HTTP status (429: this client has too many; 503: the server has too many).
+    pub status: u16,
+    /// Seconds after which a retry may succeed.
+    pub retry_after_secs: u32,
+    /// A machine-readable code.
+    pub code: &'static str,
+    /// What a person reads.
+    pub message: &'static str,
+}
+
+/// StreamChat patch: decides at the handshake whether a session may open, and is told
+/// when every admitted session closes (exactly once per admitted session).
+pub trait SessionGate: Send + Sync + 'static {
+    /// A client asks for a new session with this request.
+    fn open(&self, req: &http::request::Parts) -> Result<(), SessionRefused>;
+    /// A session admitted by `open` with this request closed.
+    fn close(&self, req: &http::request::Parts);
+}
+
+/// StreamChat patch: a shared [`SessionGate`].
+#[derive(Clone)]
+pub struct SessionGateRef(pub std::sync::Arc<dyn SessionGate>);
+
+impl std::fmt::Debug for SessionGateRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionGate")
+    }
 }
 
 impl Default for EngineIoConfig {
@@ -97,6 +134,7 @@ impl Default for EngineIoConfig {
             ping_timeout: Duration::from_millis(20000),
             upgrade_timeout: Duration::from_millis(10000),
             max_buffer_size: 128,
+            session_gate: None,
             max_payload: 1e5 as u64, // 100kb
             ws_read_buffer_size: 4096,
             ws_max_message_size: 64 << 20,
@@ -130,6 +168,12 @@ impl EngineIoConfigBuilder {
         Self {
             config: EngineIoConfig::default(),
         }
+    }
+
+    /// StreamChat patch: the gate every new session passes at its handshake.
+    pub fn session_gate(mut self, gate: std::sync::Arc<dyn SessionGate>) -> Self {
+        self.config.session_gate = Some(SessionGateRef(gate));
+        self
     }
 
     /// The path to listen for engine.io requests on.

@@ -38,6 +38,23 @@ impl<H: EngineIoHandler> EngineIo<H> {
 }
 
 impl<H: EngineIoHandler> EngineIo<H> {
+    /// StreamChat patch: asks the session gate, if any, whether a new session may open
+    /// for this request. Every `Ok` is matched by exactly one `release_session`: when
+    /// the session closes, or when it could not be made after all.
+    pub(crate) fn admit_session(&self, req: &Parts) -> Result<(), crate::errors::Error> {
+        match &self.config.session_gate {
+            Some(gate) => gate.0.open(req).map_err(crate::errors::Error::SessionRefused),
+            None => Ok(()),
+        }
+    }
+
+    /// StreamChat patch: tells the session gate that an admitted session is gone.
+    pub(crate) fn release_session(&self, req: &Parts) {
+        if let Some(gate) = &self.config.session_gate {
+            gate.0.close(req);
+        }
+    }
+
     /// Create a new engine.io session and a new socket and add it to the socket map
     pub(crate) fn create_session(
         self: &Arc<Self>,
@@ -87,6 +104,9 @@ impl<H: EngineIoHandler> EngineIo<H> {
             );
             return;
         };
+
+        // StreamChat patch: the session no longer counts.
+        self.release_session(&socket.req_parts);
 
         // Notify every transport task listening on this token to stop. Cancellation-aware
         // transports (the ws `forward_to_socket` task and pending polling requests) will release

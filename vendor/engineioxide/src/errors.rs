@@ -30,6 +30,10 @@ pub enum Error {
     UnknownSessionID(Sid),
     #[error("transport mismatch")]
     TransportMismatch,
+
+    /// StreamChat patch: the session gate refused a new session.
+    #[error("session refused: {}", .0.message)]
+    SessionRefused(crate::config::SessionRefused),
 }
 
 /// Convert an error into an http response
@@ -45,6 +49,16 @@ impl<B> From<Error> for Response<ResponseBody<B>> {
                 .unwrap()
         };
         match err {
+            // StreamChat patch: a refused session is told why and when to try again.
+            Error::SessionRefused(r) => {
+                let body = format!("{{\"code\":\"{}\",\"message\":\"{}\"}}", r.code, r.message);
+                Response::builder()
+                    .status(r.status)
+                    .header("Content-Type", "application/json")
+                    .header("Retry-After", r.retry_after_secs)
+                    .body(ResponseBody::custom_response(body.into()))
+                    .unwrap()
+            }
             Error::PacketParse(PacketParseError::PayloadTooLarge { .. }) => Response::builder()
                 .status(413)
                 .body(ResponseBody::empty_response())

@@ -280,6 +280,14 @@ impl<A: Adapter> SocketIoBuilder<A> {
         self
     }
 
+    /// StreamChat patch: the gate every new Engine.IO session passes at its handshake
+    /// (counted from its first request, before it connects to a namespace).
+    #[inline]
+    pub fn session_gate(mut self, gate: std::sync::Arc<dyn engineioxide::config::SessionGate>) -> Self {
+        self.engine_config_builder = self.engine_config_builder.session_gate(gate);
+        self
+    }
+
     /// Sets a custom [`SocketIoConfig`] created previously for this [`SocketIoBuilder`]
     #[inline]
     pub fn with_config(mut self, config: SocketIoConfig) -> Self {

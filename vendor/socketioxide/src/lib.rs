@@ -348,6 +348,8 @@ pub mod service;
 pub mod socket;
 
 pub use engineioxide::TransportType;
+/// StreamChat patch: the Engine.IO session gate (see `SocketIoBuilder::session_gate`).
+pub use engineioxide::config::{SessionGate, SessionRefused};
 pub use errors::{
     AckError, AdapterError, BroadcastError, EmitWithAckError, NsInsertError, ParserError,
     SendError, SocketError,

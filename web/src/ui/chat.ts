@@ -24,6 +24,12 @@ export class ChatView implements RoomListener {
   readonly #hooks: ChatViewHooks;
   readonly #attention = new Attention();
   readonly #items = new Map<string, HTMLLIElement>();
+  /**
+   * Own texts not yet acknowledged, in the order typed. They stay at the bottom: whatever
+   * arrives meanwhile goes above them, so when the server takes one it is already in
+   * its place in the room's order.
+   */
+  readonly #pending = new Set<string>();
   readonly #timeline: HTMLOListElement;
   readonly #scroller: HTMLElement;
   readonly #status: HTMLElement;
@@ -185,7 +191,8 @@ export class ChatView implements RoomListener {
           class: 'member', attrs: { type: 'button', 'aria-haspopup': 'dialog', 'data-member': member.member },
           on: { click: () => this.#showFingerprint(member) },
         },
-        h('span', { class: 'member-name' }, member.name, member.self ? h('span', { class: 'you', text: ' (you)' }) : null),
+        h('span', { class: 'member-name' }, member.name, member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
+          member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
   }
 
@@ -193,7 +200,12 @@ export class ChatView implements RoomListener {
     const stick = this.#nearBottom() || (item.kind === 'text' && item.author.self);
     const li = this.#render(item);
     this.#items.set(item.id, li);
-    this.#timeline.append(li);
+    if (item.kind === 'text' && item.author.self && isPending(item)) {
+      this.#pending.add(item.id);
+      this.#timeline.append(li);
+    } else {
+      this.#insert(li);
+    }
     this.#evictOld();
     if (stick) this.#scrollToBottom();
     if (item.kind === 'text' && !item.author.self) this.#attention.message(item.author.name, item.text);
@@ -205,6 +217,19 @@ export class ChatView implements RoomListener {
     const li = this.#render(item);
     existing.replaceWith(li);
     this.#items.set(item.id, li);
+    if (!isPending(item)) this.#pending.delete(item.id);
+  }
+
+  /** Appends `li`, above own texts still waiting for the server. */
+  #insert(li: HTMLLIElement): void {
+    for (const id of this.#pending) {
+      const waiting = this.#items.get(id);
+      if (waiting?.isConnected === true) {
+        waiting.before(li);
+        return;
+      }
+    }
+    this.#timeline.append(li);
   }
 
   typing(text: string): void {
@@ -224,7 +249,7 @@ export class ChatView implements RoomListener {
   addElement(id: string, li: HTMLLIElement, fromOthers: { name: string; text: string } | null): void {
     const stick = this.#nearBottom() || fromOthers === null;
     this.#items.set(id, li);
-    this.#timeline.append(li);
+    this.#insert(li);
     this.#evictOld();
     if (stick) this.#scrollToBottom();
     if (fromOthers !== null) this.#attention.message(fromOthers.name, fromOthers.text);
@@ -245,13 +270,11 @@ export class ChatView implements RoomListener {
         ? segment.text
         : h('a', { text: segment.text, attrs: { href: segment.href, rel: 'noopener noreferrer nofollow', target: '_blank', referrerpolicy: 'no-referrer' } }));
     }
+    // Pending texts go out by themselves; a failed one could never go, so there is no retry.
     const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
-      status.kind === 'queued' ? 'Waiting for the connection; it will be sent on reconnect'
+      status.kind === 'queued' ? 'Sending… Waiting for the connection; it goes out by itself when it is back.'
         : status.kind === 'sending' ? 'Sending…'
-        : `Not sent: ${status.reason}`,
-      status.kind === 'failed'
-        ? h('button', { class: 'link-button', attrs: { type: 'button' }, text: 'Retry', on: { click: () => this.#session?.retry(item) } })
-        : null);
+        : `Not sent: ${status.reason}`);
     return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending'], attrs: { 'data-id': item.id } },
       messageMeta(item.author, item.ts, item.direct),
       text,
@@ -346,6 +369,7 @@ export class ChatView implements RoomListener {
       if (oldestId === undefined || oldest === undefined) break;
       oldest.remove();
       this.#items.delete(oldestId);
+      this.#pending.delete(oldestId);
       this.#evictedHandler?.(oldestId);
     }
   }
@@ -358,6 +382,10 @@ export class ChatView implements RoomListener {
   #scrollToBottom(): void {
     this.#scroller.scrollTop = this.#scroller.scrollHeight;
   }
+}
+
+function isPending(item: ChatItem): boolean {
+  return item.kind === 'text' && (item.status.kind === 'queued' || item.status.kind === 'sending');
 }
 
 /** Sender name, fingerprint badge and time and date of a message. */

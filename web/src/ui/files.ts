@@ -64,7 +64,8 @@ export class FileSharing {
 
   handle(event: FileEvent): void {
     if (event.kind === 'announced') this.#onAnnounced(event.body, event.author, event.from, event.ts);
-    else this.#onChunk(event.chunk);
+    else if (event.kind === 'chunk') this.#onChunk(event.chunk);
+    else this.#onGap();
   }
 
   // ---- Sending -------------------------------------------------------------------------------
@@ -186,6 +187,16 @@ export class FileSharing {
         entry.card.error(`This file could not be received: ${receiveErrorText(e)}.`);
       }
     });
+  }
+
+  /** Parts were lost while this person was offline: what is still arriving cannot complete. */
+  #onGap(): void {
+    for (const entry of this.#incoming.values()) {
+      if (entry.done) continue;
+      entry.done = true;
+      entry.stream?.close();
+      entry.card.error(`Incomplete: the connection was lost (${entry.transfer.received} of ${entry.transfer.body.chunks} parts arrived).`);
+    }
   }
 
   /** Plays a WebM video while it arrives, where the browser can; else it is shown once complete. */

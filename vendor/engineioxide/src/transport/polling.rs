@@ -45,12 +45,10 @@ where
     H: EngineIoHandler,
     B: Send + 'static,
 {
-    let socket = engine.create_session(
-        protocol,
-        TransportType::Polling,
-        req.into_parts().0,
-        supports_binary,
-    );
+    // StreamChat patch: the session counts from its handshake, or is refused here.
+    let parts = req.into_parts().0;
+    engine.admit_session(&parts)?;
+    let socket = engine.create_session(protocol, TransportType::Polling, parts, supports_binary);
 
     let packet = make_open_packet(TransportType::Polling, socket.id, &engine.config);
 

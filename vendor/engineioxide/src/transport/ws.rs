@@ -65,6 +65,12 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
 
+    // StreamChat patch: a new session counts from its handshake, or is refused before
+    // the upgrade; if the upgrade then fails, it is released.
+    if sid.is_none() {
+        engine.admit_session(&parts)?;
+    }
+
     tokio::spawn(async move {
         let conn = hyper::upgrade::on(req)
             .await
@@ -75,6 +81,9 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
+                if sid.is_none() {
+                    engine.release_session(&parts);
+                }
                 return;
             }
         };

@@ -1,0 +1,273 @@
+//! Engine.IO sessions counted from their handshake.
+//!
+//! A session costs memory from its first request, long before it connects to the
+//! namespace (or never does). So every new session passes this gate at its handshake,
+//! polling or WebSocket: it counts against its address's cap (`--max-connections-per-ip`)
+//! and the server's (`--max-sessions`) until it closes, and each address may open only so
+//! many per second (`--handshakes-per-ip-per-second`, with a burst as large as its cap).
+//! A session that does not connect to the namespace within `--connect-timeout-secs` is
+//! closed by socketioxide. A refusal is HTTP 429 (this address) or 503 (the server) with
+//! `Retry-After` and a JSON `{code, message}`; sessions already open are not touched.
+
+use crate::limits::TokenBucket;
+use parking_lot::Mutex;
+use socketioxide::{SessionGate, SessionRefused};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::time::Instant;
+
+/// Addresses remembered at most (with open sessions or a bucket still refilling): past
+/// it, new addresses are refused like a full server, so the table itself is bounded.
+const MAX_ADDRESSES: usize = 200_000;
+
+/// The client address of a request: the last `X-Forwarded-For` entry when trusted, else
+/// the peer address.
+pub fn client_ip(parts: &axum::http::request::Parts, trust_forwarded_for: bool) -> IpAddr {
+    let forwarded = trust_forwarded_for
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    forwarded
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        // Served without connect info (in-process tests): one shared bucket.
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+#[derive(Debug)]
+struct Address {
+    open: u32,
+    handshakes: TokenBucket,
+}
+
+/// The limits a gate enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Open sessions per address.
+    pub per_ip: u32,
+    /// Open sessions in all.
+    pub total: usize,
+    /// New sessions per address per second (sustained).
+    pub handshakes_per_second: u32,
+    /// New sessions per address at once.
+    pub handshake_burst: u32,
+    /// Take the address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
+}
+
+/// Counts open sessions per address and in all; see the module documentation.
+#[derive(Debug)]
+pub struct Sessions {
+    limits: SessionLimits,
+    addresses: Mutex<HashMap<IpAddr, Address>>,
+    open: AtomicUsize,
+    /// Sessions open, for `/metrics`.
+    gauge: Gauge,
+    /// Refusals, for `/metrics`.
+    refused: Counter,
+}
+
+/// Why a session was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The address holds its maximum of sessions.
+    AddressFull,
+    /// The address opens sessions too fast.
+    TooFast,
+    /// The server holds its maximum of sessions.
+    ServerFull,
+}
+
+impl Refusal {
+    fn answer(self) -> SessionRefused {
+        match self {
+            Self::AddressFull => SessionRefused {
+                status: 429,
+                retry_after_secs: 5,
+                code: "rate_limited",
+                message: "too many connections from this address",
+            },
+            Self::TooFast => SessionRefused {
+                status: 429,
+                retry_after_secs: 1,
+                code: "rate_limited",
+                message: "too many new connections from this address: wait a moment",
+            },
+            Self::ServerFull => SessionRefused {
+                status: 503,
+                retry_after_secs: 10,
+                code: "unavailable",
+                message: "the server holds its maximum of connections: try again soon",
+            },
+        }
+    }
+}
+
+impl Sessions {
+    /// A gate with these limits, counting in `gauge` and `refused`.
+    pub fn new(limits: SessionLimits, gauge: Gauge, refused: Counter) -> Self {
+        Self {
+            limits,
+            addresses: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+            gauge,
+            refused,
+        }
+    }
+
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Admits a new session from `ip` at `now`, or says why not.
+    pub fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let l = &self.limits;
+        let mut addresses = self.addresses.lock();
+        if addresses.len() >= MAX_ADDRESSES {
+            addresses.retain(|_, a| a.open > 0 || !a.handshakes.is_full(now));
+        }
+        if !addresses.contains_key(&ip) && addresses.len() >= MAX_ADDRESSES {
+            return Err(Refusal::ServerFull);
+        }
+        let address = addresses.entry(ip).or_insert_with(|| Address {
+            open: 0,
+            handshakes: TokenBucket::new(
+                u64::from(l.handshake_burst),
+                u64::from(l.handshakes_per_second),
+                now,
+            ),
+        });
+        if address.open >= l.per_ip {
+            return Err(Refusal::AddressFull);
+        }
+        if !address.handshakes.has(1, now) {
+            return Err(Refusal::TooFast);
+        }
+        if self.open.load(Ordering::Relaxed) >= l.total {
+            return Err(Refusal::ServerFull);
+        }
+        address.handshakes.take(1);
+        address.open += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.gauge.inc();
+        Ok(())
+    }
+
+    /// A session admitted from `ip` closed.
+    pub fn release(&self, ip: IpAddr, now: Instant) {
+        let mut addresses = self.addresses.lock();
+        if let Some(a) = addresses.get_mut(&ip) {
+            a.open = a.open.saturating_sub(1);
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            self.gauge.dec();
+            if a.open == 0 && a.handshakes.is_full(now) {
+                addresses.remove(&ip);
+            }
+        }
+    }
+
+    /// Addresses remembered now.
+    #[cfg(test)]
+    fn addresses(&self) -> usize {
+        self.addresses.lock().len()
+    }
+}
+
+impl SessionGate for Sessions {
+    fn open(&self, req: &axum::http::request::Parts) -> Result<(), SessionRefused> {
+        let ip = client_ip(req, self.limits.trust_forwarded_for);
+        self.admit(ip, Instant::now()).map_err(|r| {
+            self.refused.inc();
+            r.answer()
+        })
+    }
+
+    fn close(&self, req: &axum::http::request::Parts) {
+        let ip = client_ip(req, self.limits.trust_forwarded_for);
+        self.release(ip, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn gate(per_ip: u32, total: usize, rate: u32, burst: u32) -> Sessions {
+        Sessions::new(
+            SessionLimits {
+                per_ip,
+            total,
+            handshakes_per_second: rate,
+            handshake_burst: burst,
+                trust_forwarded_for: false,
+            },
+            Gauge::default(),
+            Counter::default(),
+        )
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+    }
+
+    #[test]
+    fn an_address_holds_at_most_its_cap_and_a_close_frees_a_place() {
+        let g = gate(3, 100, 1000, 1000);
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(g.admit(ip(1), now), Ok(()));
+        }
+        assert_eq!(g.admit(ip(1), now), Err(Refusal::AddressFull));
+        assert_eq!(g.admit(ip(2), now), Ok(()), "another address is not affected");
+        g.release(ip(1), now);
+        assert_eq!(g.admit(ip(1), now), Ok(()));
+        assert_eq!(g.open(), 4);
+    }
+
+    #[test]
+    fn handshakes_are_paced_per_address() {
+        let g = gate(100, 100, 2, 3);
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(g.admit(ip(1), now), Ok(()));
+        }
+        assert_eq!(g.admit(ip(1), now), Err(Refusal::TooFast));
+        assert_eq!(g.admit(ip(1), now + Duration::from_millis(500)), Ok(()));
+        assert_eq!(g.open(), 4, "a refusal opens nothing");
+    }
+
+    #[test]
+    fn the_server_cap_counts_every_address() {
+        let g = gate(10, 5, 1000, 1000);
+        let now = Instant::now();
+        for n in 0..5 {
+            assert_eq!(g.admit(ip(n), now), Ok(()));
+        }
+        assert_eq!(g.admit(ip(9), now), Err(Refusal::ServerFull));
+        g.release(ip(0), now);
+        assert_eq!(g.admit(ip(9), now), Ok(()));
+    }
+
+    #[test]
+    fn idle_addresses_are_forgotten_once_their_bucket_is_full() {
+        let g = gate(10, 100, 10, 10);
+        let now = Instant::now();
+        g.admit(ip(1), now).unwrap();
+        g.release(ip(1), now);
+        assert_eq!(g.addresses(), 1, "the spent handshake is remembered");
+        g.admit(ip(1), now + Duration::from_secs(1)).unwrap();
+        g.release(ip(1), now + Duration::from_secs(2));
+        assert_eq!(g.addresses(), 0);
+    }
+}
