@@ -516,12 +516,11 @@ async function halfOpenProxy(port) {
 }
 
 describe('reliability: a blip the server does not notice (half-open connection)', { timeout: 20_000 }, () => {
-  // Found by this file (docs/reliability.md, "Found"): the server echoes the pid whenever
-  // the pid's member is in a room, away or not, so socket.recovered is true; then the
-  // recovery is refused (the member's old connection still looks live) with a notice
-  // resume_failed, and the connection is in no room (msg acks not_member).
-  it('a reconnect that says socket.recovered is in its room and is not told resume_failed',
-    { todo: 'server: socket.recovered is true but the recovery failed (docs/reliability.md, "Found")' }, async (t) => {
+  // Found by this file (docs/reliability.md, "Found", fixed): the server used to echo the
+  // pid whenever the pid's member was in a room, away or not, so socket.recovered was
+  // true while the recovery was refused. Now only an away member is recovered; a member
+  // whose old connection still looks live is resumed by token.
+  it('a reconnect that says socket.recovered is in its room; one that is not resumes by token', async (t) => {
       const server = await startServer(['--resume-grace-secs', 20]);
       const proxy = await halfOpenProxy(server.port);
       const room = roomId();

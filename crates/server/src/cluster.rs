@@ -88,6 +88,9 @@ pub struct BusEvent {
     /// With a cluster log: the room's epoch its position belongs to.
     #[serde(default)]
     pub epoch: String,
+    /// A message with a client id (counted in gaps; see `log::Kind::Msg`).
+    #[serde(default)]
+    pub counted: bool,
 }
 
 /// Where an event landed in a room's cluster-wide log.
@@ -386,6 +389,7 @@ mod tests {
                 room: room.clone(),
                 event,
                 epoch: "e".into(),
+                counted: true,
             };
             let bytes = bus.encode().unwrap();
             assert_eq!(BusEvent::decode(&bytes).unwrap(), bus);

@@ -30,8 +30,12 @@ pub enum DedupKey {
 /// What kind of event an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A sealed message (counted in gaps).
+    /// A sealed message with a client id (counted in gaps: clients give ids to what
+    /// people write, and resend it).
     Msg,
+    /// A sealed message without a client id (typing notices and other signals): replayed,
+    /// but not counted in gaps.
+    Signal,
     /// A file chunk.
     Chunk,
     /// A presence change.

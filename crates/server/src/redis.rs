@@ -532,6 +532,7 @@ impl RedisCluster {
     /// Puts one operation in a room's log; publishes what it placed to the other nodes.
     async fn run_log(&self, room: &RoomId, op: LogOp, hint: LogHint) -> Result<LogOutcome, Error> {
         let window_ms = self.bounds.window_ms;
+        let counted = matches!(&op, LogOp::Event { dedup: Some(d), .. } if d.starts_with("m:"));
         let mut joined: Option<MemberInfo> = None;
         let mut removed: Option<MemberId> = None;
         let (kind, mut event, extra): (&str, RoomEvent, Vec<Value>) = match op {
@@ -586,6 +587,7 @@ impl RedisCluster {
             room: room.clone(),
             event: event.clone(),
             epoch: String::new(),
+            counted,
         };
         let bytes = unplaced
             .encode()
@@ -632,6 +634,7 @@ impl RedisCluster {
             room: room.clone(),
             event,
             epoch: placed.epoch.to_string(),
+            counted,
         };
         match (bus.encode(), &self.bus) {
             (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
@@ -886,6 +889,7 @@ impl Cluster for RedisCluster {
             room: room.clone(),
             event,
             epoch: String::new(),
+            counted: false,
         };
         match (bus.encode(), &self.bus) {
             (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),

@@ -670,7 +670,8 @@ impl RoomRegistry {
             .position(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())
             .ok_or(ResumeError::UnknownSession)?;
         let pos = offset.unwrap_or(local.members[index].joined_pos);
-        local.reattach(room, index, pos, socket, adopt, |_| {})
+        // The client hears of no new token on a recovery: it keeps the one it has.
+        local.reattach(room, index, pos, socket, false, adopt, |_| {})
     }
 
     /// Resumes a member on a new connection: checks the token, hands `ack` the new
@@ -702,7 +703,7 @@ impl RoomRegistry {
         if let Some(pid) = local.members[index].recovery.take() {
             self.recoveries.lock().remove(&pid);
         }
-        local.reattach(room, index, place.pos, socket, adopt, ack)
+        local.reattach(room, index, place.pos, socket, true, adopt, ack)
     }
 }
 
@@ -716,6 +717,7 @@ impl LocalRoom {
         index: usize,
         pos: Pos,
         socket: &SocketRef,
+        rotate: bool,
         adopt: impl FnOnce(&MemberId) -> bool,
         ack: impl FnOnce(ResumeView),
     ) -> Result<Resumed, ResumeError> {
@@ -731,9 +733,11 @@ impl LocalRoom {
         if !adopt(&member_id) {
             return Err(ResumeError::OtherMember);
         }
-        let token = new_token();
         let member = &mut local.members[index];
-        member.token = token.clone();
+        if rotate {
+            member.token = new_token();
+        }
+        let token = member.token.clone();
         let previous = member.socket.replace(socket.clone());
         let was_away = member.away.take();
         let at = member.at;
@@ -1036,7 +1040,8 @@ impl LocalRoom {
             }
             RoomEvent::Msg(m) => {
                 let size = m.data.len();
-                let meta = LogMeta::sent(Kind::Msg, &m.from, size, None);
+                let kind = if bus.counted { Kind::Msg } else { Kind::Signal };
+                let meta = LogMeta::sent(kind, &m.from, size, None);
                 let (from, to) = (m.from.clone(), m.to.clone());
                 let audience = to.as_ref().map_or(Audience::AllExcept(&from), Audience::Only);
                 let delivery = self.deliver(events::MSG, audience, meta, |_, _| m);
@@ -1449,6 +1454,14 @@ impl RoomRegistry {
         };
         m.away = Some(away);
         Some(away)
+    }
+
+    /// A member's session here: the room's epoch, its last position, the member's token.
+    pub fn session(&self, room: &RoomId, member: &MemberId) -> Option<(Arc<str>, Pos, String)> {
+        let local = self.room(room)?;
+        let local = local.lock();
+        let m = local.members.iter().find(|m| &m.id == member)?;
+        Some((local.log.epoch().clone(), local.log.last(), m.token.clone()))
     }
 
     /// The away member holding recovery `pid` in `room`, with its token (a Socket.IO

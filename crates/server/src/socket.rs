@@ -70,8 +70,12 @@ async fn admit(
     // The address was counted at the Engine.IO handshake (`sessions.rs`).
     // A recovery keeps its pid (the client checks it is the same); anything else gets a
     // fresh one. Whether the recovery succeeds is settled once connected (`on_connect`).
+    // Only a member that is away can be taken back: a pid whose member still holds a
+    // live connection (a half-open one the server has not noticed) gets a fresh pid, so
+    // `socket.recovered` is false and the client resumes by token.
     let recovering = auth.ok().and_then(|a| {
         let room = state.rooms.recovery_room(&a.pid)?;
+        state.rooms.recoverable(&room, &a.pid)?;
         let offset = a.offset.and_then(|o| o.parse::<u64>().ok());
         Some((Arc::<str>::from(a.pid), room, offset))
     });
@@ -139,7 +143,8 @@ fn recover(
         };
         let (s, state, conn) = (s.clone(), state.clone(), conn.clone());
         tokio::spawn(async move {
-            if resume_logged(&s, &state, &conn, req, &mut None).await.is_err() {
+            // The client does not hear of a new token here: it keeps the one it has.
+            if resume_logged(&s, &state, &conn, req, true, &mut None).await.is_err() {
                 refuse_recovery(&s, &state);
             }
         });
@@ -574,7 +579,7 @@ async fn on_resume(
     let result = if state.cluster.logged() {
         match (parsed(data), connection(&s)) {
             (Ok(req), Ok(conn)) if !state.is_shutting_down() => {
-                resume_logged(&s, &state, &conn, req, &mut reply).await
+                resume_logged(&s, &state, &conn, req, false, &mut reply).await
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
             _ => Err(RequestError::ShuttingDown),
@@ -666,15 +671,20 @@ fn already_in(
     let all = state.rooms.members(room);
     let at = all.iter().find(|m| m.member == member).map_or(0, |m| m.at);
     let members = all.into_iter().filter(|m| m.member != member).collect();
+    // The session it has: the same connection asked, so it may hear its token again.
+    let (epoch, pos, token) = state
+        .rooms
+        .session(room, &member)
+        .map_or((String::new(), 0, String::new()), |(e, p, t)| (e.to_string(), p, t));
     let ack = JoinAck {
         ok: true,
         member,
         at,
         members,
         limits: state.limits,
-        epoch: String::new(),
-        pos: 0,
-        token: String::new(),
+        epoch,
+        pos,
+        token,
         grace_ms: state.config.resume_grace_secs * 1000,
         window_ms: state.config.resume_window_secs * 1000,
         missed: None,
@@ -898,7 +908,8 @@ fn msg(
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
-    let meta = LogMeta::sent(Kind::Msg, &from, size, dedup);
+    let kind = if dedup.is_some() { Kind::Msg } else { Kind::Signal };
+    let meta = LogMeta::sent(kind, &from, size, dedup);
     let mut event = None;
     let delivered = state
         .rooms
@@ -1063,6 +1074,7 @@ fn placed_event(state: &AppState, room: &RoomId, mut event: RoomEvent, placed: &
         room: room.clone(),
         event,
         epoch: placed.epoch.to_string(),
+        counted: false,
     }
 }
 
@@ -1079,6 +1091,7 @@ fn log_sent<R: Serialize + Send + 'static>(
 ) {
     let (s, st, r) = (s.clone(), state.clone(), room.clone());
     let kept = event.clone();
+    let counted = dedup.starts_with("m:");
     let hint = state.rooms.hint(room);
     let op = LogOp::Event {
         event,
@@ -1097,7 +1110,8 @@ fn log_sent<R: Serialize + Send + 'static>(
                         RoomEvent::Msg(_) => st.metrics.messages_relayed.inc(),
                         _ => st.metrics.chunks_relayed.inc(),
                     };
-                    let bus = placed_event(&st, &r, kept, &placed);
+                    let mut bus = placed_event(&st, &r, kept, &placed);
+                    bus.counted = counted;
                     let applied = st.rooms.apply(bus, st.cluster.node_id());
                     after_apply(&st, &r, applied);
                 }
@@ -1371,11 +1385,12 @@ async fn resume_logged(
     state: &AppState,
     conn: &ConnectionRef,
     req: ResumeRequest,
+    keep_token: bool,
     reply: &mut Option<Reply>,
 ) -> Result<(), RequestError> {
     let room = req.room;
     open_logged(state, &room).await;
-    let new = new_token();
+    let new = if keep_token { req.token.clone() } else { new_token() };
     let event = RoomEvent::Presence(PresenceEvent::Back {
         room: room.clone(),
         member: req.member.clone(),
