@@ -127,10 +127,12 @@ pub enum LogOp {
         /// Its join event.
         event: RoomEvent,
     },
-    /// A member whose connection dropped: away from `since`.
+    /// A member whose connection dropped: away, if `node` still holds it.
     Away {
         /// The member.
         member: MemberId,
+        /// The node that must hold it.
+        node: String,
         /// Its away event.
         event: RoomEvent,
     },
@@ -291,7 +293,12 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Reads the room's logged events with `after < pos < before`.
-    fn fetch(&self, room: &RoomId, after: Pos, before: Pos) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
+    fn fetch(
+        &self,
+        room: &RoomId,
+        after: Pos,
+        before: Pos,
+    ) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
         let _ = (room, after, before);
         Box::pin(std::future::ready(Err(Unavailable)))
     }

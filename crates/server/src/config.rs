@@ -79,7 +79,11 @@ pub struct ServeConfig {
 
     /// New connections one IP address may open per second (sustained; it may open up to
     /// --max-connections-per-ip at once).
-    #[arg(long, env = "STREAMCHAT_HANDSHAKES_PER_IP_PER_SECOND", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "STREAMCHAT_HANDSHAKES_PER_IP_PER_SECOND",
+        default_value_t = 50
+    )]
     pub handshakes_per_ip_per_second: u32,
 
     /// Seconds a new connection has to join the chat's namespace (send its Socket.IO

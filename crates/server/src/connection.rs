@@ -41,11 +41,7 @@ pub enum Reserve {
 
 impl Connection {
     /// A new connection with full buckets.
-    pub fn new(
-        member: MemberId,
-        recovery_pid: Arc<str>,
-        config: &crate::ServeConfig,
-    ) -> Self {
+    pub fn new(member: MemberId, recovery_pid: Arc<str>, config: &crate::ServeConfig) -> Self {
         Self {
             member: Mutex::new(member),
             rooms: Mutex::new(Vec::new()),

@@ -138,8 +138,8 @@ impl Server {
                     grace_ms: config.resume_grace_secs * 1000,
                 },
             )
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))?,
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
             None => Arc::new(SingleNode),
         })
     }
@@ -240,7 +240,10 @@ async fn fill_gaps(state: AppState) {
             let Ok(fetched) = state.cluster.fetch(&room, after, before).await else {
                 continue;
             };
-            let (applied, skipped) = state.rooms.fill(&room, fetched, before, state.cluster.node_id());
+            let (applied, skipped) =
+                state
+                    .rooms
+                    .fill(&room, fetched, before, state.cluster.node_id());
             if skipped > 0 {
                 tracing::warn!(skipped, "room log positions lost before this node got them");
                 state.metrics.gaps.inc();
@@ -322,9 +325,7 @@ async fn apply_inbound(
                 } else {
                     Notice {
                         code: streamchat_protocol::ErrorCode::Unavailable.as_str().into(),
-                        message: format!(
-                            "{name} is unreachable: messages wait until it is back"
-                        ),
+                        message: format!("{name} is unreachable: messages wait until it is back"),
                     }
                 };
                 let _ = io.emit(events::NOTICE, &notice).await;

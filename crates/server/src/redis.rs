@@ -319,7 +319,11 @@ impl RedisCluster {
                         let (r, m, n) = (room.clone(), member.clone(), node.clone());
                         self.log(
                             &room,
-                            LogOp::Away { member, event },
+                            LogOp::Away {
+                                member,
+                                node: node.clone(),
+                                event,
+                            },
                             LogHint::default(),
                             Box::new(move |result| {
                                 if let Ok(LogOutcome::Placed(p)) = result {
@@ -341,7 +345,14 @@ impl RedisCluster {
 
     /// When the grace of `member` (held by dead `node`, away since `since` by the log's
     /// clock, `at` by its node's) runs out: its leave, unless it came back meanwhile.
-    fn expire_later(self: &Arc<Self>, room: &RoomId, member: &MemberId, node: &str, since: u64, at: u64) {
+    fn expire_later(
+        self: &Arc<Self>,
+        room: &RoomId,
+        member: &MemberId,
+        node: &str,
+        since: u64,
+        at: u64,
+    ) {
         let this = self.clone();
         let (room, member, node) = (room.clone(), member.clone(), node.to_owned());
         let grace = Duration::from_millis(self.bounds.grace_ms);
@@ -519,14 +530,21 @@ impl RedisCluster {
                     sha
                 }
             };
-            match self.client.evalsha::<Vec<Value>, _, _, _>(sha, keys.clone(), args.clone()).await {
+            match self
+                .client
+                .evalsha::<Vec<Value>, _, _, _>(sha, keys.clone(), args.clone())
+                .await
+            {
                 Err(e) if e.details().contains("NOSCRIPT") => {
                     *self.log_sha.lock() = None;
                 }
                 other => return other,
             }
         }
-        Err(Error::new(ErrorKind::Unknown, "log script could not be loaded"))
+        Err(Error::new(
+            ErrorKind::Unknown,
+            "log script could not be loaded",
+        ))
     }
 
     /// Puts one operation in a room's log; publishes what it placed to the other nodes.
@@ -540,7 +558,12 @@ impl RedisCluster {
                 let key = dedup.map_or(String::new(), |d| format!("{PREFIX}:dup:{room}:{d}"));
                 ("event", event, vec![key.into(), (window_ms as i64).into()])
             }
-            LogOp::Admit { member, max, token, event } => {
+            LogOp::Admit {
+                member,
+                max,
+                token,
+                event,
+            } => {
                 joined = Some(member.clone());
                 let stored = StoredMember {
                     node: self.node.clone(),
@@ -557,8 +580,17 @@ impl RedisCluster {
                 ];
                 ("admit", event, args)
             }
-            LogOp::Away { member, event } => ("away", event, vec![member.to_string().into()]),
-            LogOp::Remove { member, node, if_away_since, event } => {
+            LogOp::Away {
+                member,
+                node,
+                event,
+            } => ("away", event, vec![member.to_string().into(), node.into()]),
+            LogOp::Remove {
+                member,
+                node,
+                if_away_since,
+                event,
+            } => {
                 if node == self.node {
                     removed = Some(member.clone());
                 }
@@ -571,7 +603,12 @@ impl RedisCluster {
                 ];
                 ("remove", event, args)
             }
-            LogOp::Resume { member, token, new_token, event } => {
+            LogOp::Resume {
+                member,
+                token,
+                new_token,
+                event,
+            } => {
                 let args = vec![
                     member.to_string().into(),
                     token.into(),
@@ -597,7 +634,10 @@ impl RedisCluster {
             Value::Bytes(bytes.into()),
             (window_ms as i64).into(),
             (self.bounds.bytes as i64).into(),
-            hint.epoch.as_deref().map_or_else(new_epoch, str::to_owned).into(),
+            hint.epoch
+                .as_deref()
+                .map_or_else(new_epoch, str::to_owned)
+                .into(),
             (hint.pos as i64).into(),
             room.to_string().into(),
         ];
@@ -623,7 +663,9 @@ impl RedisCluster {
         }
         // What this node registered, to register again if Redis comes back empty.
         if let Some(info) = joined {
-            self.local.lock().insert((room.clone(), info.member.clone()), info);
+            self.local
+                .lock()
+                .insert((room.clone(), info.member.clone()), info);
         }
         if let Some(member) = removed {
             self.local.lock().remove(&(room.clone(), member));
@@ -644,8 +686,10 @@ impl RedisCluster {
         Ok(match kind {
             "admit" => {
                 let flat: Vec<String> = reply[4..].iter().filter_map(Value::as_string).collect();
-                let pairs: Vec<(String, String)> =
-                    flat.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                let pairs: Vec<(String, String)> = flat
+                    .chunks_exact(2)
+                    .map(|p| (p[0].clone(), p[1].clone()))
+                    .collect();
                 LogOutcome::Admitted(placed, self.all_members(pairs))
             }
             "resume" => {
@@ -701,8 +745,10 @@ impl RedisCluster {
 
     async fn fetch_now(&self, room: &RoomId, after: Pos, before: Pos) -> Result<Fetched, Error> {
         let keys = log_keys(room, &self.node);
-        let (epoch, evicted): (Option<String>, Option<String>) =
-            self.client.hmget(keys[1].clone(), vec!["epoch", "evicted"]).await?;
+        let (epoch, evicted): (Option<String>, Option<String>) = self
+            .client
+            .hmget(keys[1].clone(), vec!["epoch", "evicted"])
+            .await?;
         let mut fetched = Fetched {
             events: Vec::new(),
             epoch: epoch.unwrap_or_default(),
@@ -713,10 +759,19 @@ impl RedisCluster {
         }
         let entries: Vec<(String, HashMap<String, Value>)> = self
             .client
-            .xrange_values(keys[2].clone(), format!("{}-0", after + 1), format!("{}-9", before - 1), None)
+            .xrange_values(
+                keys[2].clone(),
+                format!("{}-0", after + 1),
+                format!("{}-9", before - 1),
+                None,
+            )
             .await?;
         for (id, fields) in entries {
-            let pos: Pos = id.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let pos: Pos = id
+                .split('-')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
             let ts: u64 = fields.get("t").and_then(Value::as_u64).unwrap_or(0);
             let Some(bytes) = fields.get("e").and_then(Value::as_bytes) else {
                 continue;
@@ -917,7 +972,12 @@ impl Cluster for RedisCluster {
         }
     }
 
-    fn fetch(&self, room: &RoomId, after: Pos, before: Pos) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
+    fn fetch(
+        &self,
+        room: &RoomId,
+        after: Pos,
+        before: Pos,
+    ) -> ClusterFuture<'_, Result<Fetched, Unavailable>> {
         let room = room.clone();
         Box::pin(async move {
             self.fetch_now(&room, after, before).await.map_err(|e| {

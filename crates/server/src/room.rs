@@ -250,7 +250,7 @@ struct LocalRoom {
     /// first joiner's place); events heard before wait in `pending`.
     based: bool,
     /// With a cluster log: events heard ahead of their turn, by position.
-    pending: BTreeMap<Pos, BusEvent>,
+    pending: BTreeMap<Pos, (BusEvent, Option<Then>)>,
     /// Since when `pending` has waited for a missing position.
     gap_since: Option<Instant>,
 }
@@ -931,6 +931,16 @@ impl RoomRegistry {
     }
 }
 
+/// What runs once an event is delivered here (a sender's ack: it then follows every
+/// earlier event of the room on the sender's connection).
+pub struct Then(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Then {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Then")
+    }
+}
+
 /// What applying events from the cluster's log did here.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -941,6 +951,8 @@ pub struct Applied {
     pub moved: Vec<SocketRef>,
     /// The recovery pids of those members.
     moved_pids: Vec<Arc<str>>,
+    /// What waited for its event to be delivered: run once the room's lock is released.
+    pub then: Vec<Then>,
 }
 
 /// A resume on this node needs the cluster log's events `after < pos < before` first.
@@ -967,14 +979,16 @@ impl LocalRoom {
         while let Some(entry) = self.pending.first_entry() {
             let pos = *entry.key();
             if pos <= self.log.last() {
-                entry.remove();
+                // Delivered already (read back from the log): what waited for it goes on.
+                applied.then.extend(entry.remove().1);
                 continue;
             }
             if pos != self.log.last() + 1 {
                 break;
             }
-            let bus = entry.remove();
+            let (bus, then) = entry.remove();
             self.deliver_placed(bus, local_node, applied);
+            applied.then.extend(then);
         }
         self.gap_since = if self.pending.is_empty() {
             None
@@ -1010,12 +1024,7 @@ impl LocalRoom {
                             });
                         }
                     }
-                    (
-                        PresenceEvent::Join {
-                            at, profile, ..
-                        },
-                        None,
-                    ) => {
+                    (PresenceEvent::Join { at, profile, .. }, None) => {
                         if !self.remote.iter().any(|m| m.member == member) {
                             self.remote.push(MemberInfo {
                                 member: member.clone(),
@@ -1034,8 +1043,12 @@ impl LocalRoom {
                     _ => 0,
                 };
                 let meta = LogMeta::presence(&member, bytes);
-                let delivery =
-                    self.deliver(events::PRESENCE, Audience::AllExcept(&member), meta, |_, _| p);
+                let delivery = self.deliver(
+                    events::PRESENCE,
+                    Audience::AllExcept(&member),
+                    meta,
+                    |_, _| p,
+                );
                 applied.deliveries.push((delivery, 0));
             }
             RoomEvent::Msg(m) => {
@@ -1043,7 +1056,9 @@ impl LocalRoom {
                 let kind = if bus.counted { Kind::Msg } else { Kind::Signal };
                 let meta = LogMeta::sent(kind, &m.from, size, None);
                 let (from, to) = (m.from.clone(), m.to.clone());
-                let audience = to.as_ref().map_or(Audience::AllExcept(&from), Audience::Only);
+                let audience = to
+                    .as_ref()
+                    .map_or(Audience::AllExcept(&from), Audience::Only);
                 let delivery = self.deliver(events::MSG, audience, meta, |_, _| m);
                 applied.deliveries.push((delivery, size));
             }
@@ -1064,7 +1079,8 @@ impl LocalRoom {
         if self.based && **self.log.epoch() == *placed.epoch {
             return;
         }
-        self.log.rebase(placed.epoch.clone(), placed.pos.saturating_sub(1));
+        self.log
+            .rebase(placed.epoch.clone(), placed.pos.saturating_sub(1));
         self.based = true;
         self.remote = remote;
         let last = self.log.last();
@@ -1109,9 +1125,7 @@ impl RoomRegistry {
     /// Forgets `room` if it has no member here; true if it did (unsubscribe).
     pub fn close_if_empty(&self, room: &RoomId) -> bool {
         let mut rooms = self.rooms.lock();
-        let empty = rooms
-            .get(room)
-            .is_some_and(|r| r.lock().members.is_empty());
+        let empty = rooms.get(room).is_some_and(|r| r.lock().members.is_empty());
         if empty {
             rooms.remove(room);
         }
@@ -1139,18 +1153,34 @@ impl RoomRegistry {
     /// Applies an event placed in the cluster's log: delivered once, in position order,
     /// to this node's members (an event ahead of its turn waits for the ones before).
     pub fn apply(&self, bus: BusEvent, local_node: &str) -> Applied {
+        self.apply_then(bus, local_node, None)
+    }
+
+    /// `apply`, and `then` once the event is delivered here (at once if it was already,
+    /// or the room is not here).
+    pub fn apply_then(&self, bus: BusEvent, local_node: &str, then: Option<Then>) -> Applied {
         let mut applied = Applied::default();
         let Some(local) = self.room(&bus.room) else {
+            applied.then.extend(then);
             return applied;
         };
         let mut local = local.lock();
         let pos = bus.event.pos();
-        if local.based {
-            if **local.log.epoch() != *bus.epoch || pos <= local.log.last() {
-                return applied; // delivered already, or another incarnation of the room
-            }
+        if local.based && (**local.log.epoch() != *bus.epoch || pos <= local.log.last()) {
+            // Delivered already, or another incarnation of the room.
+            applied.then.extend(then);
+            return applied;
         }
-        local.pending.insert(pos, bus);
+        // An echo of an event still waiting keeps the first copy and what waits for it.
+        if let Some((_, waiting)) = local.pending.get_mut(&pos) {
+            if waiting.is_none() {
+                *waiting = then;
+            } else {
+                applied.then.extend(then);
+            }
+        } else {
+            local.pending.insert(pos, (bus, then));
+        }
         if local.based {
             local.drain(local_node, &mut applied);
         }
@@ -1191,7 +1221,13 @@ impl RoomRegistry {
 
     /// Fills a gap with the events read back from the log; positions the log no longer
     /// has before `before` are skipped (counted by the caller), and what waited follows.
-    pub fn fill(&self, room: &RoomId, fetched: Fetched, before: Pos, local_node: &str) -> (Applied, u64) {
+    pub fn fill(
+        &self,
+        room: &RoomId,
+        fetched: Fetched,
+        before: Pos,
+        local_node: &str,
+    ) -> (Applied, u64) {
         let mut applied = Applied::default();
         let Some(local) = self.room(room) else {
             return (applied, 0);
@@ -1287,7 +1323,7 @@ impl RoomRegistry {
             self.recoveries.lock().insert(pid.clone(), room.clone());
         }
         local.members.push(joiner);
-        local.pending.insert(placed.pos, join);
+        local.pending.insert(placed.pos, (join, None));
         let mut applied = Applied::default();
         local.drain(local_node, &mut applied);
         Ok(applied)
@@ -1394,7 +1430,7 @@ impl RoomRegistry {
             joined_pos: last.max(from),
             recovery: None,
         });
-        local.pending.insert(placed.pos, back);
+        local.pending.insert(placed.pos, (back, None));
         let mut applied = Applied::default();
         local.drain(local_node, &mut applied);
         let mut slow = Delivery::default();

@@ -11,11 +11,11 @@
 
 use crate::limits::TokenBucket;
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use socketioxide::{SessionGate, SessionRefused};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::time::Instant;
 
@@ -207,9 +207,9 @@ mod tests {
         Sessions::new(
             SessionLimits {
                 per_ip,
-            total,
-            handshakes_per_second: rate,
-            handshake_burst: burst,
+                total,
+                handshakes_per_second: rate,
+                handshake_burst: burst,
                 trust_forwarded_for: false,
             },
             Gauge::default(),
@@ -229,7 +229,11 @@ mod tests {
             assert_eq!(g.admit(ip(1), now), Ok(()));
         }
         assert_eq!(g.admit(ip(1), now), Err(Refusal::AddressFull));
-        assert_eq!(g.admit(ip(2), now), Ok(()), "another address is not affected");
+        assert_eq!(
+            g.admit(ip(2), now),
+            Ok(()),
+            "another address is not affected"
+        );
         g.release(ip(1), now);
         assert_eq!(g.admit(ip(1), now), Ok(()));
         assert_eq!(g.open(), 4);

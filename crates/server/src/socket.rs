@@ -138,13 +138,21 @@ fn recover(
             room: room.clone(),
             member,
             token,
-            epoch: state.rooms.hint(room).epoch.map(|e| e.to_string()).unwrap_or_default(),
+            epoch: state
+                .rooms
+                .hint(room)
+                .epoch
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
             pos: offset.unwrap_or(joined),
         };
         let (s, state, conn) = (s.clone(), state.clone(), conn.clone());
         tokio::spawn(async move {
             // The client does not hear of a new token here: it keeps the one it has.
-            if resume_logged(&s, &state, &conn, req, true, &mut None).await.is_err() {
+            if resume_logged(&s, &state, &conn, req, true, &mut None)
+                .await
+                .is_err()
+            {
                 refuse_recovery(&s, &state);
             }
         });
@@ -675,7 +683,9 @@ fn already_in(
     let (epoch, pos, token) = state
         .rooms
         .session(room, &member)
-        .map_or((String::new(), 0, String::new()), |(e, p, t)| (e.to_string(), p, t));
+        .map_or((String::new(), 0, String::new()), |(e, p, t)| {
+            (e.to_string(), p, t)
+        });
     let ack = JoinAck {
         ok: true,
         member,
@@ -908,7 +918,11 @@ fn msg(
         Some(to) => Audience::Only(to),
         None => Audience::AllExcept(&from),
     };
-    let kind = if dedup.is_some() { Kind::Msg } else { Kind::Signal };
+    let kind = if dedup.is_some() {
+        Kind::Msg
+    } else {
+        Kind::Signal
+    };
     let meta = LogMeta::sent(kind, &from, size, dedup);
     let mut event = None;
     let delivered = state
@@ -987,7 +1001,9 @@ fn chunk(
     {
         let key = format!("c:{from}:{}:{}", event.file, event.seq);
         let room = event.room.clone();
-        log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, |_| OkAck::OK);
+        log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, |_| {
+            OkAck::OK
+        });
         return Ok(None);
     }
     let dedup = DedupKey::Chunk(from.clone(), event.file.clone(), event.seq);
@@ -1055,6 +1071,9 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
 /// Applies what the log placed, here: deliveries counted, slow receivers cut off,
 /// connections whose member another node took over let go of the room.
 pub(crate) fn after_apply(state: &AppState, room: &RoomId, applied: crate::room::Applied) {
+    for then in applied.then {
+        (then.0)();
+    }
     for old in &applied.moved {
         if let Some(conn) = old.extensions.get::<ConnectionRef>() {
             conn.release_room(room);
@@ -1067,7 +1086,12 @@ pub(crate) fn after_apply(state: &AppState, room: &RoomId, applied: crate::room:
 }
 
 /// The placed bus event of `event` at `placed`, from this node.
-fn placed_event(state: &AppState, room: &RoomId, mut event: RoomEvent, placed: &Placed) -> BusEvent {
+fn placed_event(
+    state: &AppState,
+    room: &RoomId,
+    mut event: RoomEvent,
+    placed: &Placed,
+) -> BusEvent {
     event.place(placed.pos, placed.ts);
     BusEvent {
         node: state.cluster.node_id().to_owned(),
@@ -1112,8 +1136,15 @@ fn log_sent<R: Serialize + Send + 'static>(
                     };
                     let mut bus = placed_event(&st, &r, kept, &placed);
                     bus.counted = counted;
-                    let applied = st.rooms.apply(bus, st.cluster.node_id());
+                    // The ack waits for the event's turn here, so it follows every earlier
+                    // event of the room on the sender's connection.
+                    let (s2, st2) = (s.clone(), st.clone());
+                    let answer = ack(&placed);
+                    let then =
+                        crate::room::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
+                    let applied = st.rooms.apply_then(bus, st.cluster.node_id(), Some(then));
                     after_apply(&st, &r, applied);
+                    return;
                 }
                 reply.send(&s, &st, Ok(ack(&placed)));
             }
@@ -1204,6 +1235,7 @@ fn go_away_logged(
     });
     let op = LogOp::Away {
         member: member.clone(),
+        node: state.cluster.node_id().to_owned(),
         event: event.clone(),
     };
     let (st, r, m) = (state.clone(), room.clone(), member.clone());
@@ -1390,7 +1422,11 @@ async fn resume_logged(
 ) -> Result<(), RequestError> {
     let room = req.room;
     open_logged(state, &room).await;
-    let new = if keep_token { req.token.clone() } else { new_token() };
+    let new = if keep_token {
+        req.token.clone()
+    } else {
+        new_token()
+    };
     let event = RoomEvent::Presence(PresenceEvent::Back {
         room: room.clone(),
         member: req.member.clone(),
@@ -1414,7 +1450,11 @@ async fn resume_logged(
             return Err(e);
         }
     };
-    let from = if req.epoch == *placed.epoch { req.pos } else { 0 };
+    let from = if req.epoch == *placed.epoch {
+        req.pos
+    } else {
+        0
+    };
     let limits = state.limits;
     let mut fetched = None;
     for _ in 0..3 {
@@ -1464,7 +1504,10 @@ async fn resume_logged(
         );
         match outcome {
             Ok((applied, previous, replayed)) => {
-                if let Some(old) = previous.as_ref().and_then(|p| p.extensions.get::<ConnectionRef>()) {
+                if let Some(old) = previous
+                    .as_ref()
+                    .and_then(|p| p.extensions.get::<ConnectionRef>())
+                {
                     old.release_room(&room);
                 }
                 state.metrics.resumes.inc();
@@ -1505,7 +1548,11 @@ pub(crate) async fn away_all(state: &AppState) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             state.cluster.log(
                 &room,
-                LogOp::Away { member, event },
+                LogOp::Away {
+                    member,
+                    node: state.cluster.node_id().to_owned(),
+                    event,
+                },
                 state.rooms.hint(&room),
                 Box::new(move |_| {
                     let _ = tx.send(());

@@ -2,9 +2,9 @@
 
 use crate::ServeConfig;
 use crate::cluster::Cluster;
-use crate::sessions::{SessionLimits, Sessions};
 use crate::metrics::Metrics;
 use crate::room::RoomRegistry;
+use crate::sessions::{SessionLimits, Sessions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use streamchat_protocol::Limits;

@@ -89,8 +89,9 @@ elseif op == 'admit' then
   end
   return reply
 elseif op == 'away' then
-  -- 8 member
-  if redis.call('HEXISTS', room, ARGV[8]) == 0 then
+  -- 8 member, 9 the node that must hold it
+  local stored = redis.call('HGET', room, ARGV[8])
+  if not stored or cjson.decode(stored).node ~= ARGV[9] then
     return {'refused'}
   end
   local epoch, pos, ts = place()
