@@ -542,6 +542,19 @@ async fn the_presence_the_server_sends_matches_what_sessions_say() {
 }
 
 /// A session's events, kept so a test can say what never happened.
+/// Alice and Bob in one room, each with a recorder, once Alice has seen Bob join.
+async fn alice_and_bob(url: &str, secret: &RoomSecret) -> (Session, Recorder, Session, Recorder) {
+    let (alice, alice_rx) = start(url, secret, "Alice").await;
+    let (bob, bob_rx) = start(url, secret, "Bob").await;
+    let (mut alice_rx, bob_rx) = (Recorder::new(alice_rx), Recorder::new(bob_rx));
+    alice_rx
+        .expect("Bob joins", |e| {
+            matches!(e, SessionEvent::MemberJoined { .. }).then_some(())
+        })
+        .await;
+    (alice, alice_rx, bob, bob_rx)
+}
+
 struct Recorder {
     rx: mpsc::Receiver<SessionEvent>,
     seen: Vec<SessionEvent>,
@@ -630,14 +643,7 @@ async fn send_acked(session: &Session, rx: &mut Recorder, text: &str) {
 async fn a_dropped_session_resumes_and_gets_what_it_missed_once_in_order() {
     let server = TestServer::start(&[]).await;
     let secret = RoomSecret::generate().unwrap();
-    let (alice, alice_rx) = start(&server.url, &secret, "Alice").await;
-    let (bob, bob_rx) = start(&server.url, &secret, "Bob").await;
-    let (mut alice_rx, mut bob_rx) = (Recorder::new(alice_rx), Recorder::new(bob_rx));
-    alice_rx
-        .expect("Bob joins", |e| {
-            matches!(e, SessionEvent::MemberJoined { .. }).then_some(())
-        })
-        .await;
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
     alice_rx.seen.clear();
     let bob_id = bob.member_id().unwrap();
 
@@ -712,14 +718,7 @@ async fn a_dropped_session_resumes_and_gets_what_it_missed_once_in_order() {
 async fn texts_sent_while_offline_are_delivered_once_after_resuming() {
     let server = TestServer::start(&[]).await;
     let secret = RoomSecret::generate().unwrap();
-    let (alice, alice_rx) = start(&server.url, &secret, "Alice").await;
-    let (bob, bob_rx) = start(&server.url, &secret, "Bob").await;
-    let (mut alice_rx, mut bob_rx) = (Recorder::new(alice_rx), Recorder::new(bob_rx));
-    alice_rx
-        .expect("Bob joins", |e| {
-            matches!(e, SessionEvent::MemberJoined { .. }).then_some(())
-        })
-        .await;
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
     alice_rx.seen.clear();
 
     // One text races the drop (its ack may be lost with the connection: it is resent
@@ -806,14 +805,7 @@ async fn past_the_grace_the_session_joins_again_and_reports_the_gap() {
     let server = TestServer::start(&["--resume-grace-secs", "1"]).await;
     let secret = RoomSecret::generate().unwrap();
     let room = protocol_room_id(&secret.room_keys());
-    let (alice, alice_rx) = start(&server.url, &secret, "Alice").await;
-    let (bob, bob_rx) = start(&server.url, &secret, "Bob").await;
-    let (mut alice_rx, mut bob_rx) = (Recorder::new(alice_rx), Recorder::new(bob_rx));
-    alice_rx
-        .expect("Bob joins", |e| {
-            matches!(e, SessionEvent::MemberJoined { .. }).then_some(())
-        })
-        .await;
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
     let first_id = bob.member_id().unwrap();
 
     // Mallory starts a file for Bob and sends only its first chunk before he drops.
