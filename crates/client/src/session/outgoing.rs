@@ -44,8 +44,10 @@ const RATE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 const MAX_RATE_RETRIES: u32 = 30;
 /// Lost connections one text or file survives.
 const MAX_LINK_RETRIES: u32 = 3;
-/// How long a send waits for the connection to come back.
-const LINK_WAIT: Duration = Duration::from_secs(60);
+/// How long a send waits for a newer link while the current one is up (a refusal that
+/// should have come with a lost connection). While the session is reconnecting, sends
+/// wait for as long as it tries: they go out once it is back, or fail when it ends.
+const STALE_LINK_WAIT: Duration = Duration::from_secs(60);
 
 /// The connection outgoing traffic uses, as the driver publishes it.
 #[derive(Debug, Clone)]
@@ -108,23 +110,34 @@ enum SendError {
     Restart,
 }
 
-/// Waits for a link newer than `after` (any link when `after` is `None`).
+/// Waits for a link newer than `after` (any link when `after` is `None`). While the
+/// driver is reconnecting this waits without a limit (what is typed offline waits as
+/// "sending…" and goes out, in order, once the session is back); the session's end
+/// fails it. Only a link that stays up without a newer one coming is given up on.
 async fn wait_link(
     link: &mut watch::Receiver<LinkState>,
     after: Option<u64>,
 ) -> Result<Link, SendError> {
-    let wait = link.wait_for(|state| match state {
-        LinkState::Up(l) => after.is_none_or(|g| l.generation > g),
-        LinkState::Closed => true,
-        LinkState::Connecting => false,
-    });
-    match tokio::time::timeout(LINK_WAIT, wait).await {
-        Err(_) => Err(SendError::Offline),
-        Ok(Err(_)) => Err(SendError::Closed),
-        Ok(Ok(state)) => match &*state {
-            LinkState::Up(l) => Ok(l.clone()),
-            _ => Err(SendError::Closed),
-        },
+    let deadline = tokio::time::Instant::now() + STALE_LINK_WAIT;
+    loop {
+        let connecting = match &*link.borrow_and_update() {
+            LinkState::Up(l) if after.is_none_or(|g| l.generation > g) => return Ok(l.clone()),
+            LinkState::Up(_) => false,
+            LinkState::Connecting => true,
+            LinkState::Closed => return Err(SendError::Closed),
+        };
+        let changed = if connecting {
+            link.changed().await
+        } else {
+            match tokio::time::timeout_at(deadline, link.changed()).await {
+                Err(_) => return Err(SendError::Offline),
+                Ok(changed) => changed,
+            }
+        };
+        // The driver is gone: so is the session.
+        if changed.is_err() {
+            return Err(SendError::Closed);
+        }
     }
 }
 
@@ -539,6 +552,21 @@ mod tests {
         };
         assert_eq!(chunk_size_for(&few, 200 << 20), 800 * 1024);
         assert_eq!(chunk_size_for(&few, 1 << 30), (1 << 20) - 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_wait_for_as_long_as_the_session_reconnects() {
+        let (tx, mut rx) = watch::channel(LinkState::Connecting);
+        let waiting = tokio::spawn(async move { wait_link(&mut rx, None).await });
+        // Far past the limit for a link that stays up: still waiting.
+        tokio::time::sleep(STALE_LINK_WAIT * 10).await;
+        assert!(!waiting.is_finished());
+        tx.send_replace(LinkState::Connecting);
+        tokio::time::sleep(STALE_LINK_WAIT * 2).await;
+        assert!(!waiting.is_finished());
+        // The session ends: the send fails as closed, not as offline.
+        tx.send_replace(LinkState::Closed);
+        assert!(matches!(waiting.await.unwrap(), Err(SendError::Closed)));
     }
 
     #[test]
