@@ -926,3 +926,36 @@ async fn past_the_grace_the_session_joins_again_and_reports_the_gap() {
     mallory.close().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_text_too_large_for_the_server_fails_at_once_and_the_next_goes_out() {
+    let server = TestServer::start(&["--max-message-bytes", "2048"]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
+    let big = alice.send_text("x".repeat(5000)).await.unwrap();
+    let small = alice.send_text("small enough").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let reason = alice_rx
+        .expect("the refusal", |e| match e {
+            SessionEvent::SendFailed { id, reason } if *id == big => Some(reason.clone()),
+            SessionEvent::Sent { id, .. } if *id == big => panic!("a text over the limit was sent"),
+            _ => None,
+        })
+        .await;
+    assert!(
+        reason.starts_with("too large for this server (") && reason.ends_with("at most 2048)"),
+        "{reason}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "not retried");
+    alice_rx
+        .expect("the next text sent", |e| match e {
+            SessionEvent::Sent { id, .. } if *id == small => Some(()),
+            SessionEvent::SendFailed { id, reason } if *id == small => panic!("{reason}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(bob_rx.texts(1).await, ["small enough"]);
+    alice.leave(Duration::from_secs(5)).await;
+    bob.leave(Duration::from_secs(5)).await;
+    server.stop().await;
+}
