@@ -10,7 +10,7 @@
 //!
 //! | event | fields |
 //! |---|---|
-//! | `ready` | `rejoin`, `room`, `me` (member), `members` (others), `limits` — first event, and again after each reconnection |
+//! | `ready` | `rejoin`, `room`, `me` (member), `members` (others), `limits` — first event, and again after a reconnection that had to join anew (`rejoin: true`; a resume does not repeat it) |
 //! | `joined` | `member`, `returning`, `at`, `time`, `date`, `text` ("Alice joined the chat at 14:30:45 on 2026-11-29") |
 //! | `left` | `member`, `at`, `reason` (`left`, `disconnected`, `timeout`, `server_restart`), `time`, `date`, `text` |
 //! | `away` | `member` — their connection dropped; still a member while they reconnect (`back` or `left` follows) |
