@@ -66,6 +66,17 @@ test('the TUI joins, shows the other member and exchanges messages', async () =>
     throw e;
   }
 
+  // Lines typed in a burst are each acknowledged and shown as sent: none stays
+  // "sending…" (an ack handled before its line was in the TUI's model used to be lost).
+  const burst = Array.from({ length: 12 }, (_, i) => `burst line ${i}`);
+  for (const line of burst) tmux.typeLine('tui', line);
+  for (const line of burst) assert.equal((await bot.next('message')).text, line);
+  const allSent = {
+    test: (s) => s.includes('burst line 11') && !s.includes('sending…'),
+    toString: () => 'the burst, every line sent (no "sending…")',
+  };
+  await tmux.waitFor('tui', allSent);
+
   tmux.typeLine('tui', '/who');
   screen = await tmux.waitFor('tui', /Online \(2\): Terminal Tess \(you\)/);
   assert.match(screen, new RegExp(`Botty ${escape(ready.me.fingerprint)}`));

@@ -540,3 +540,422 @@ async fn the_presence_the_server_sends_matches_what_sessions_say() {
     observer.close().await;
     server.stop().await;
 }
+
+/// A session's events, kept so a test can say what never happened.
+/// Alice and Bob in one room, each with a recorder, once Alice has seen Bob join.
+async fn alice_and_bob(url: &str, secret: &RoomSecret) -> (Session, Recorder, Session, Recorder) {
+    let (alice, alice_rx) = start(url, secret, "Alice").await;
+    let (bob, bob_rx) = start(url, secret, "Bob").await;
+    let (mut alice_rx, bob_rx) = (Recorder::new(alice_rx), Recorder::new(bob_rx));
+    alice_rx
+        .expect("Bob joins", |e| {
+            matches!(e, SessionEvent::MemberJoined { .. }).then_some(())
+        })
+        .await;
+    (alice, alice_rx, bob, bob_rx)
+}
+
+struct Recorder {
+    rx: mpsc::Receiver<SessionEvent>,
+    seen: Vec<SessionEvent>,
+}
+
+impl Recorder {
+    fn new(rx: mpsc::Receiver<SessionEvent>) -> Self {
+        Self {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    async fn expect<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&SessionEvent) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .unwrap_or_else(|| panic!("session ended while waiting for {what}"));
+            self.seen.push(event.clone());
+            if let Some(t) = pick(&event) {
+                return t;
+            }
+            eprintln!("(while waiting for {what}) {event:?}");
+        }
+    }
+
+    /// The next `n` texts received, in order.
+    async fn texts(&mut self, n: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        while texts.len() < n {
+            texts.push(
+                self.expect("message", |e| match e {
+                    SessionEvent::Message { text, .. } => Some(text.clone()),
+                    _ => None,
+                })
+                .await,
+            );
+        }
+        texts
+    }
+
+    /// Takes whatever arrives for `d`.
+    async fn settle(&mut self, d: Duration) {
+        while let Ok(Some(event)) = tokio::time::timeout(d, self.rx.recv()).await {
+            self.seen.push(event);
+        }
+    }
+
+    /// Nobody left or joined, and nothing was lost, as this session saw it.
+    fn assert_seamless(&self, who: &str) {
+        for event in &self.seen {
+            assert!(
+                !matches!(
+                    event,
+                    SessionEvent::MemberLeft { .. }
+                        | SessionEvent::MemberJoined { .. }
+                        | SessionEvent::Ready { rejoin: true, .. }
+                        | SessionEvent::Gap { .. }
+                ),
+                "{who} saw {event:?}"
+            );
+        }
+    }
+}
+
+/// Sends a text and waits for its ack.
+async fn send_acked(session: &Session, rx: &mut Recorder, text: &str) {
+    let id = session.send_text(text).await.unwrap();
+    rx.expect("sent", |e| match e {
+        SessionEvent::Sent { id: got, .. } if *got == id => Some(()),
+        SessionEvent::SendFailed { id: got, reason } if *got == id => {
+            panic!("{text:?} failed: {reason}")
+        }
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dropped_session_resumes_and_gets_what_it_missed_once_in_order() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
+    alice_rx.seen.clear();
+    let bob_id = bob.member_id().unwrap();
+
+    // Bob's network fails; he stays offline long enough for Alice to send three.
+    bob.simulate_network_drop(Duration::from_millis(1500)).await;
+    bob_rx
+        .expect("disconnected", |e| {
+            matches!(e, SessionEvent::Disconnected { .. }).then_some(())
+        })
+        .await;
+    let away = alice_rx
+        .expect("Bob away", |e| match e {
+            SessionEvent::MemberAway { member } => Some(member.member.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(away, bob_id);
+    let sent = ["while you were away 1", "2", "3"];
+    for text in sent {
+        send_acked(&alice, &mut alice_rx, text).await;
+    }
+
+    // He comes back as himself and gets each of them once, in order.
+    let replayed = bob_rx
+        .expect("resumed", |e| match e {
+            SessionEvent::Resumed { replayed, .. } => Some(*replayed),
+            _ => None,
+        })
+        .await;
+    assert_eq!(replayed, 3, "Alice's three messages (not his own away)");
+    assert_eq!(bob_rx.texts(3).await, sent);
+    let back = alice_rx
+        .expect("Bob back", |e| match e {
+            SessionEvent::MemberBack { member } => Some(member.member.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(back, bob_id);
+    assert_eq!(bob.member_id(), Some(bob_id.clone()), "the same member");
+
+    // Both ways work under the same member id, and nothing comes twice.
+    bob.send_text("back").await.unwrap();
+    let from = alice_rx
+        .expect("Bob's text", |e| match e {
+            SessionEvent::Message { from, text, .. } => {
+                assert_eq!(text, "back");
+                Some(from.member.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(from, bob_id);
+    send_acked(&alice, &mut alice_rx, "after").await;
+    assert_eq!(bob_rx.texts(1).await, ["after"]);
+    alice_rx.settle(Duration::from_millis(300)).await;
+    bob_rx.settle(Duration::from_millis(300)).await;
+    alice_rx.assert_seamless("Alice");
+    bob_rx.assert_seamless("Bob");
+    assert!(
+        !bob_rx
+            .seen
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Ready { .. })),
+        "a resume is not a join"
+    );
+    alice.leave(Duration::from_secs(5)).await;
+    bob.leave(Duration::from_secs(5)).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn texts_sent_while_offline_are_delivered_once_after_resuming() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
+    alice_rx.seen.clear();
+
+    // One text races the drop (its ack may be lost with the connection: it is resent
+    // with the same id), three more are typed while offline.
+    let racing = bob.send_text("in flight").await.unwrap();
+    bob.simulate_network_drop(Duration::from_millis(1000)).await;
+    bob_rx
+        .expect("disconnected", |e| {
+            matches!(e, SessionEvent::Disconnected { .. }).then_some(())
+        })
+        .await;
+    let mut ids = vec![racing];
+    for text in ["offline 1", "offline 2", "offline 3"] {
+        ids.push(bob.send_text(text).await.unwrap());
+    }
+    bob_rx
+        .expect("resumed", |e| {
+            matches!(e, SessionEvent::Resumed { .. }).then_some(())
+        })
+        .await;
+    let sent = |seen: &[SessionEvent]| {
+        ids.iter().all(|id| {
+            seen.iter()
+                .any(|e| matches!(e, SessionEvent::Sent { id: got, .. } if got == id))
+        })
+    };
+    while !sent(&bob_rx.seen) {
+        bob_rx
+            .expect("sent", |e| match e {
+                SessionEvent::Sent { .. } => Some(()),
+                SessionEvent::SendFailed { reason, .. } => panic!("send failed: {reason}"),
+                _ => None,
+            })
+            .await;
+    }
+    assert_eq!(
+        alice_rx.texts(4).await,
+        ["in flight", "offline 1", "offline 2", "offline 3"]
+    );
+    bob.send_text("marker").await.unwrap();
+    assert_eq!(alice_rx.texts(1).await, ["marker"], "nothing came twice");
+    alice_rx.settle(Duration::from_millis(300)).await;
+    alice_rx.assert_seamless("Alice");
+    bob_rx.assert_seamless("Bob");
+    alice.leave(Duration::from_secs(5)).await;
+    bob.leave(Duration::from_secs(5)).await;
+    server.stop().await;
+}
+
+/// A raw member's sealed `file` announcement and its chunks (16-byte chunks).
+fn raw_file(secret: &RoomSecret, member: &str, identity: &IdentityKey) -> (Vec<u8>, Vec<Vec<u8>>) {
+    use streamchat_crypto::{
+        Body, FileCipher, FileKey, FileOffer, NoncePrefix, Sha256Digest, seal_file,
+    };
+    let data = pseudo_random(40, 9);
+    let key = FileKey::generate().unwrap();
+    let prefix = NoncePrefix::generate().unwrap();
+    let sealed = seal_file(FileCipher::new(&key, prefix), 16, &data).unwrap();
+    let offer = FileOffer {
+        id: streamchat_crypto::FileId("AAAAAAAAAAAAAAAA".into()),
+        name: "partial.bin".into(),
+        mime: "application/octet-stream".into(),
+        size: data.len() as u64,
+        chunk_size: 16,
+        chunks: sealed.manifest.chunks(),
+        sha256: Sha256Digest::of(&data),
+        key,
+        nonce_prefix: prefix,
+        sent_at: 7,
+    };
+    let body = serde_json::to_vec(&Body::File(offer)).unwrap();
+    let announcement = seal(
+        &secret.room_keys(),
+        &CryptoMemberId::new(member).unwrap(),
+        identity,
+        &body,
+    )
+    .unwrap();
+    (announcement, sealed.chunks)
+}
+
+#[tokio::test]
+async fn past_the_grace_the_session_joins_again_and_reports_the_gap() {
+    let server = TestServer::start(&["--resume-grace-secs", "1"]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let room = protocol_room_id(&secret.room_keys());
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
+    let first_id = bob.member_id().unwrap();
+
+    // Mallory starts a file for Bob and sends only its first chunk before he drops.
+    let mallory_key = IdentityKey::generate().unwrap();
+    let (mallory, _mallory_rx) = raw_member(&server.url, &secret, &mallory_key, None).await;
+    let (announcement, chunks) = raw_file(&secret, mallory.member_id().as_str(), &mallory_key);
+    mallory
+        .msg(&room, Bytes::from(announcement), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let file = streamchat_protocol::FileId::new("AAAAAAAAAAAAAAAA").unwrap();
+    mallory
+        .chunk(&room, &file, 0, Bytes::from(chunks[0].clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    bob_rx
+        .expect("the offer", |e| {
+            matches!(e, SessionEvent::FileOffered { .. }).then_some(())
+        })
+        .await;
+
+    // Bob is offline for 3 s, past the 1 s grace; Alice sends three texts meanwhile.
+    bob.simulate_network_drop(Duration::from_secs(3)).await;
+    alice_rx
+        .expect("Bob away", |e| {
+            matches!(e, SessionEvent::MemberAway { .. }).then_some(())
+        })
+        .await;
+    for text in ["lost 1", "lost 2", "lost 3"] {
+        send_acked(&alice, &mut alice_rx, text).await;
+    }
+    bob_rx
+        .expect("disconnected", |e| {
+            matches!(e, SessionEvent::Disconnected { .. }).then_some(())
+        })
+        .await;
+    let queued = bob.send_text("typed while offline").await.unwrap();
+    // The grace runs out: Alice sees him leave, as before resumable sessions.
+    let reason = alice_rx
+        .expect("Bob leaves", |e| match e {
+            SessionEvent::MemberLeft { member, reason, .. } if member.name == "Bob" => {
+                Some(*reason)
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, LeaveReason::Disconnected);
+
+    // Bob could not resume: he joins again and is told what he missed.
+    let failed = bob_rx
+        .expect("the partial file fails", |e| match e {
+            SessionEvent::FileFailed { reason, .. } => Some(reason.clone()),
+            SessionEvent::FileReceived { .. } => panic!("a partial file was received"),
+            _ => None,
+        })
+        .await;
+    assert!(failed.starts_with("incomplete"), "{failed}");
+    bob_rx
+        .expect("rejoined", |e| {
+            matches!(e, SessionEvent::Ready { rejoin: true, .. }).then_some(())
+        })
+        .await;
+    let (messages, exact, offline_for) = bob_rx
+        .expect("the gap", |e| match e {
+            SessionEvent::Gap {
+                messages,
+                exact,
+                offline_for,
+            } => Some((*messages, *exact, *offline_for)),
+            SessionEvent::Resumed { .. } => panic!("resumed past the grace"),
+            _ => None,
+        })
+        .await;
+    assert_eq!((messages, exact), (3, true));
+    assert!(offline_for >= Duration::from_secs(3), "{offline_for:?}");
+    assert_eq!(
+        streamchat_client::chat::gap_text(messages, exact, offline_for)
+            .split(": ")
+            .nth(1),
+        Some("3 messages could not be recovered.")
+    );
+    let second_id = bob.member_id().unwrap();
+    assert_ne!(first_id, second_id, "a new member");
+    let returning = alice_rx
+        .expect("Bob rejoins", |e| match e {
+            SessionEvent::MemberJoined { member, returning } if member.name == "Bob" => {
+                Some(*returning)
+            }
+            _ => None,
+        })
+        .await;
+    assert!(returning);
+
+    // What he typed while offline goes out once, from his new member id.
+    bob_rx
+        .expect("sent", |e| match e {
+            SessionEvent::Sent { id, .. } if *id == queued => Some(()),
+            SessionEvent::SendFailed { reason, .. } => panic!("send failed: {reason}"),
+            _ => None,
+        })
+        .await;
+    let from = alice_rx
+        .expect("the queued text", |e| match e {
+            SessionEvent::Message { from, text, .. } => {
+                assert_eq!(text, "typed while offline");
+                Some(from.member.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(from, second_id);
+    bob.send_text("marker").await.unwrap();
+    assert_eq!(alice_rx.texts(1).await, ["marker"], "nothing came twice");
+    alice.leave(Duration::from_secs(5)).await;
+    bob.leave(Duration::from_secs(5)).await;
+    mallory.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_text_too_large_for_the_server_fails_at_once_and_the_next_goes_out() {
+    let server = TestServer::start(&["--max-message-bytes", "2048"]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = alice_and_bob(&server.url, &secret).await;
+    let big = alice.send_text("x".repeat(5000)).await.unwrap();
+    let small = alice.send_text("small enough").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let reason = alice_rx
+        .expect("the refusal", |e| match e {
+            SessionEvent::SendFailed { id, reason } if *id == big => Some(reason.clone()),
+            SessionEvent::Sent { id, .. } if *id == big => panic!("a text over the limit was sent"),
+            _ => None,
+        })
+        .await;
+    assert!(
+        reason.starts_with("too large for this server (") && reason.ends_with("at most 2048)"),
+        "{reason}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "not retried");
+    alice_rx
+        .expect("the next text sent", |e| match e {
+            SessionEvent::Sent { id, .. } if *id == small => Some(()),
+            SessionEvent::SendFailed { id, reason } if *id == small => panic!("{reason}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(bob_rx.texts(1).await, ["small enough"]);
+    alice.leave(Duration::from_secs(5)).await;
+    bob.leave(Duration::from_secs(5)).await;
+    server.stop().await;
+}

@@ -10,9 +10,11 @@
 //!
 //! | event | fields |
 //! |---|---|
-//! | `ready` | `rejoin`, `room`, `me` (member), `members` (others), `limits` — first event, and again after each reconnection |
+//! | `ready` | `rejoin`, `room`, `me` (member), `members` (others), `limits` — first event, and again after a reconnection that had to join anew (`rejoin: true`; a resume does not repeat it) |
 //! | `joined` | `member`, `returning`, `at`, `time`, `date`, `text` ("Alice joined the chat at 14:30:45 on 2026-11-29") |
 //! | `left` | `member`, `at`, `reason` (`left`, `disconnected`, `timeout`, `server_restart`), `time`, `date`, `text` |
+//! | `away` | `member` — their connection dropped; still a member while they reconnect (`back` or `left` follows) |
+//! | `back` | `member` — reconnected in time, having missed nothing |
 //! | `message` | `from` (member), `text`, `ts`, `sent_at`, `direct`, `time`, `date` — verified |
 //! | `typing` | `from` |
 //! | `file_offered` | `from`, `ts`, `file` (`{id, name, mime, size, chunks, sha256}`) |
@@ -29,11 +31,13 @@
 //! | `notice` | `code`, `message` — from the server |
 //! | `error` | `message` — a command could not be done |
 //! | `disconnected` | `reason` — reconnecting follows |
+//! | `resumed` | `offline_ms`, `replayed`, `text` — back as the same member; what was sent meanwhile follows as usual (no `ready`) |
+//! | `gap` | `messages`, `exact`, `offline_ms`, `text` ("You were offline for 3 minutes: 41 messages could not be recovered.") — messages lost while offline (`exact: false`: at least that many; 0 then means unknown) |
 //! | `closed` | `reason` — the last event |
 
-use super::ChatError;
 use super::command::{self, COMMANDS_HELP, Input};
 use super::files::{self, KeptFiles};
+use super::{ChatError, gap_text, resumed_text};
 use crate::display::{
     PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
 };
@@ -117,6 +121,12 @@ impl State {
                     "at": member.joined_at, "time": time, "date": date, "text": text,
                 })
             }
+            SessionEvent::MemberAway { member } => {
+                json!({"event": "away", "member": member_json(&member)})
+            }
+            SessionEvent::MemberBack { member } => {
+                json!({"event": "back", "member": member_json(&member)})
+            }
             SessionEvent::MemberLeft { member, at, reason } => {
                 self.members.remove(member.member.as_str());
                 let (time, date) = clock_fields(at);
@@ -182,6 +192,22 @@ impl State {
             SessionEvent::Disconnected { reason } => {
                 json!({"event": "disconnected", "reason": reason})
             }
+            SessionEvent::Resumed {
+                offline_for,
+                replayed,
+            } => json!({
+                "event": "resumed", "offline_ms": offline_for.as_millis() as u64,
+                "replayed": replayed, "text": resumed_text(offline_for),
+            }),
+            SessionEvent::Gap {
+                messages,
+                exact,
+                offline_for,
+            } => json!({
+                "event": "gap", "messages": messages, "exact": exact,
+                "offline_ms": offline_for.as_millis() as u64,
+                "text": gap_text(messages, exact, offline_for),
+            }),
             SessionEvent::Closed { reason } => json!({"event": "closed", "reason": reason}),
         }
     }

@@ -11,6 +11,44 @@ pub mod tui;
 use crate::invite::{Invite, InviteError};
 use crate::session::{SessionConfig, SessionError};
 use crate::transport::{TlsConfig, TlsConfigError};
+use std::time::Duration;
+
+/// A length of time as people say it: "45 seconds", "3 minutes", "2 hours".
+pub fn duration_words(d: Duration) -> String {
+    let secs = d.as_secs_f64().round() as u64;
+    let (n, unit) = if secs < 60 {
+        (secs.max(1), "second")
+    } else if secs < 3600 {
+        ((secs + 30) / 60, "minute")
+    } else {
+        ((secs + 1800) / 3600, "hour")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The line for messages that could not be recovered after a lost connection:
+/// "You were offline for 3 minutes: 41 messages could not be recovered."
+pub fn gap_text(messages: u64, exact: bool, offline_for: Duration) -> String {
+    let offline = duration_words(offline_for);
+    let plural = if messages == 1 { "" } else { "s" };
+    match (exact, messages) {
+        (true, 0) => format!("You were offline for {offline}: no messages were missed."),
+        (true, n) => {
+            format!("You were offline for {offline}: {n} message{plural} could not be recovered.")
+        }
+        (false, 0) => format!(
+            "You were offline for {offline}: messages sent meanwhile could not be recovered."
+        ),
+        (false, n) => format!(
+            "You were offline for {offline}: at least {n} message{plural} could not be recovered."
+        ),
+    }
+}
+
+/// The line for a connection that came back as the same member (what was missed follows).
+pub fn resumed_text(offline_for: Duration) -> String {
+    format!("Reconnected after {}.", duration_words(offline_for))
+}
 
 /// Arguments of `streamchat chat`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,5 +116,43 @@ pub async fn run(args: ChatArgs) -> Result<(), ChatError> {
         json::run(config).await
     } else {
         tui::run(config, args.link.trim().to_owned()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_and_durations_read_plainly() {
+        assert_eq!(duration_words(Duration::from_millis(200)), "1 second");
+        assert_eq!(duration_words(Duration::from_secs(45)), "45 seconds");
+        assert_eq!(duration_words(Duration::from_secs(170)), "3 minutes");
+        assert_eq!(duration_words(Duration::from_secs(7000)), "2 hours");
+        let three = Duration::from_secs(180);
+        assert_eq!(
+            gap_text(41, true, three),
+            "You were offline for 3 minutes: 41 messages could not be recovered."
+        );
+        assert_eq!(
+            gap_text(1, true, three),
+            "You were offline for 3 minutes: 1 message could not be recovered."
+        );
+        assert_eq!(
+            gap_text(0, false, three),
+            "You were offline for 3 minutes: messages sent meanwhile could not be recovered."
+        );
+        assert_eq!(
+            gap_text(7, false, three),
+            "You were offline for 3 minutes: at least 7 messages could not be recovered."
+        );
+        assert_eq!(
+            gap_text(0, true, three),
+            "You were offline for 3 minutes: no messages were missed."
+        );
+        assert_eq!(
+            resumed_text(Duration::from_secs(4)),
+            "Reconnected after 4 seconds."
+        );
     }
 }

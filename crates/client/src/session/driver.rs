@@ -2,36 +2,102 @@
 //! and verifies every incoming message, reassembles files, and reconnects.
 //!
 //! Incoming events are handled one at a time in the order the server sent them, so a
-//! member's profile is always known before their messages. On a lost connection it
-//! publishes [`LinkState::Connecting`] (outgoing sends wait), reconnects with backoff
-//! (0.5 s doubling to 5 s), seals the profile again for the new member id, rejoins,
-//! reconciles the roster and publishes the new link.
+//! member's profile is always known before their messages. The driver keeps the
+//! session's [`Place`] in the room's log: the epoch, the last position seen (from the
+//! join or resume ack, every event, and, once a connection is gone, the session's own
+//! acknowledged messages), and the resume token.
+//!
+//! On a lost connection it publishes [`LinkState::Connecting`] (outgoing sends wait) and
+//! reconnects with backoff (0.5 s doubling to 5 s). On the new connection it first sends
+//! `resume`: on success the session is the same member with the same roster, files in
+//! progress and crypto state; the events the server replays are handled like live ones,
+//! and the new link is published so unacknowledged sends go out again. If the resume is
+//! refused, it seals the profile for the new member id, joins with `since`, reconciles
+//! the roster, fails the files that were arriving and reports the gap.
 
 use super::incoming::{ChunkOutcome, IncomingFiles};
 use super::outgoing::{Link, LinkState};
 use super::replay::ReplayGuard;
 use super::roster::{Roster, open_member_profile};
 use super::{Control, FileInfo, Member, SessionError, SessionEvent, Shared, crypto_member, now_ms};
-use crate::client::{Client, ClientError, ServerEvent};
+use crate::client::{Acked, Client, ClientError, ServerEvent};
 use bytes::Bytes;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use streamchat_crypto::{Body, OpenError, Profile, encoding, open, seal};
 use streamchat_protocol::{
-    ChunkEvent, ErrorCode, JoinAck, LeaveReason, Limits, MsgEvent, PresenceEvent, notice_codes,
+    ChunkEvent, ErrorCode, JoinAck, LeaveReason, Limits, LogPlace, MemberId, MsgEvent, Pos,
+    PresenceEvent, ResumeAck, ResumeRequest, notice_codes,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
 const RECONNECT_START: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-/// Refusals for rate of a join in a row before the join counts as failed.
+/// Refusals for rate of a join or resume in a row before it counts as failed.
 const MAX_JOIN_RATE_RETRIES: u32 = 10;
+/// Why a file that was arriving failed when part of it cannot be recovered.
+const INCOMPLETE: &str = "incomplete: part of it was sent while you were offline";
+/// Why a file that was arriving failed when the session ended with the connection.
+const CONNECTION_LOST: &str = "the connection was lost";
 
-/// A connection that has joined the room.
+/// A connection that has joined the room (the first one).
 pub(crate) struct Joined {
     pub(crate) client: Arc<Client>,
     pub(crate) events: mpsc::Receiver<ServerEvent>,
     pub(crate) ack: JoinAck,
+}
+
+/// How a connection came into the room.
+pub(crate) enum Entry {
+    /// Joined as a new member; `since` when it asked what it missed.
+    Joined {
+        ack: JoinAck,
+        since: Option<LogPlace>,
+    },
+    /// Resumed as the member it was.
+    Resumed(ResumeAck),
+}
+
+/// A connection in the room.
+pub(crate) struct Connected {
+    client: Arc<Client>,
+    events: mpsc::Receiver<ServerEvent>,
+    entry: Entry,
+}
+
+impl From<Joined> for Connected {
+    fn from(joined: Joined) -> Self {
+        Self {
+            client: joined.client,
+            events: joined.events,
+            entry: Entry::Joined {
+                ack: joined.ack,
+                since: None,
+            },
+        }
+    }
+}
+
+/// Where this session stands in the room's log (docs/protocol.md, "Resumable sessions").
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    /// The member the token resumes.
+    member: MemberId,
+    /// The room's epoch: positions compare only within it.
+    epoch: String,
+    /// The last position this session has seen (or knows it need not see).
+    pos: Pos,
+    /// The resume token of the last join or resume ack; empty once refused.
+    token: String,
+}
+
+/// A resume's replay under way: events still to come, and the room's position after.
+#[derive(Debug)]
+struct CatchUp {
+    left: u64,
+    to: Pos,
 }
 
 /// Seals this session's profile for `member`, base64url.
@@ -50,35 +116,118 @@ fn sealed_profile(
     Ok(encoding::encode(&sealed))
 }
 
-/// Connects and joins with a profile sealed for the new connection's member id.
-pub(crate) async fn connect_and_join(shared: &Shared) -> Result<Joined, SessionError> {
-    let (client, events) = Client::connect_with(&shared.server_url, &shared.connect).await?;
-    let member = crypto_member(client.member_id());
-    let profile = sealed_profile(shared, &member)?;
+/// Sends a request again after a growing pause while the server refuses it for the rate.
+async fn retry_rate<T, F, Fut>(what: &str, mut request: F) -> Result<Acked<T>, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Acked<T>, ClientError>>,
+{
     let mut pause = Duration::from_millis(100);
     for _ in 0..MAX_JOIN_RATE_RETRIES {
-        match client.join(&shared.room, &profile).await? {
-            Ok(ack) => {
-                return Ok(Joined {
-                    client: Arc::new(client),
-                    events,
-                    ack,
-                });
-            }
+        match request().await? {
             Err(e) if e.code == ErrorCode::RateLimited => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
-            Err(e) => {
+            other => return Ok(other),
+        }
+    }
+    Err(ClientError::Refused(format!(
+        "rate_limited: the server kept refusing the {what}"
+    )))
+}
+
+/// Joins on a connected client with a profile sealed for its member id (and `since`,
+/// after a refused resume).
+async fn join_on(
+    client: &Client,
+    shared: &Shared,
+    since: Option<&LogPlace>,
+) -> Result<JoinAck, SessionError> {
+    let profile = sealed_profile(shared, &crypto_member(client.member_id()))?;
+    let acked = retry_rate("join", || async {
+        match since {
+            Some(place) => {
+                client
+                    .join_since(&shared.room, &profile, place.clone())
+                    .await
+            }
+            None => client.join(&shared.room, &profile).await,
+        }
+    })
+    .await?;
+    acked.map_err(SessionError::Refused)
+}
+
+/// Connects and joins with a profile sealed for the new connection's member id.
+pub(crate) async fn connect_and_join(shared: &Shared) -> Result<Joined, SessionError> {
+    let (client, events) = Client::connect_with(&shared.server_url, &shared.connect).await?;
+    match join_on(&client, shared, None).await {
+        Ok(ack) => Ok(Joined {
+            client: Arc::new(client),
+            events,
+            ack,
+        }),
+        Err(e) => {
+            client.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// One reconnection: a new connection that resumes `place` if it has a token, and
+/// otherwise (or if the server refuses) joins with `since`.
+async fn reconnect_once(
+    shared: &Shared,
+    place: &mut Option<Place>,
+) -> Result<Connected, SessionError> {
+    let (client, events) = Client::connect_with(&shared.server_url, &shared.connect).await?;
+    if let Some(place) = place.as_mut().filter(|p| !p.token.is_empty()) {
+        let request = ResumeRequest {
+            room: shared.room.clone(),
+            member: place.member.clone(),
+            token: place.token.clone(),
+            epoch: place.epoch.clone(),
+            pos: place.pos,
+        };
+        match retry_rate("resume", || client.resume(&request)).await {
+            Ok(Ok(ack)) => {
+                return Ok(Connected {
+                    client: Arc::new(client),
+                    events,
+                    entry: Entry::Resumed(ack),
+                });
+            }
+            // Shutting down, or a dependency down: try again later, token and all.
+            Ok(Err(e)) if e.code == ErrorCode::Unavailable => {
                 client.close().await;
                 return Err(SessionError::Refused(e));
             }
+            Ok(Err(e)) => {
+                tracing::debug!(code = %e.code, message = %e.message, "resume refused; joining again");
+                place.token.clear();
+            }
+            Err(e) => {
+                client.close().await;
+                return Err(e.into());
+            }
         }
     }
-    client.close().await;
-    Err(SessionError::Connect(ClientError::Refused(
-        "rate_limited: the server kept refusing the join".to_owned(),
-    )))
+    let since = place.as_ref().map(|p| LogPlace {
+        epoch: p.epoch.clone(),
+        pos: p.pos,
+    });
+    match join_on(&client, shared, since.as_ref()).await {
+        Ok(ack) => Ok(Connected {
+            client: Arc::new(client),
+            events,
+            entry: Entry::Joined { ack, since },
+        }),
+        Err(e) => {
+            client.close().await;
+            Err(e)
+        }
+    }
 }
 
 /// Whether a failed (re)join is worth retrying.
@@ -93,6 +242,21 @@ fn retryable(e: &SessionError) -> bool {
     }
 }
 
+/// The room position an event carries (0: none).
+fn position(event: &ServerEvent) -> Pos {
+    match event {
+        ServerEvent::Presence(
+            PresenceEvent::Join { pos, .. }
+            | PresenceEvent::Leave { pos, .. }
+            | PresenceEvent::Away { pos, .. }
+            | PresenceEvent::Back { pos, .. },
+        ) => *pos,
+        ServerEvent::Msg(m) => m.pos,
+        ServerEvent::Chunk(c) => c.pos,
+        ServerEvent::Notice(_) | ServerEvent::Other(..) | ServerEvent::Disconnected => 0,
+    }
+}
+
 pub(crate) struct Driver {
     shared: Arc<Shared>,
     events: mpsc::Sender<SessionEvent>,
@@ -103,6 +267,18 @@ pub(crate) struct Driver {
     replay: ReplayGuard,
     limits: Option<Limits>,
     generation: u64,
+    /// This session's member id now (it signs and seals as this member).
+    member: Option<MemberId>,
+    /// Where this session stands in the room's log; `None` with a server that does not
+    /// number events.
+    place: Option<Place>,
+    /// Set while a resume's replay is arriving.
+    catch_up: Option<CatchUp>,
+    /// The highest position of this member's own acknowledged messages in this epoch,
+    /// as the outgoing tasks record it.
+    acked: Arc<AtomicU64>,
+    /// Test hook: how long to wait before reconnecting after the next lost connection.
+    hold: Option<Duration>,
     /// Set when the UI stopped listening: events are no longer sent.
     ui_gone: bool,
 }
@@ -130,6 +306,11 @@ impl Driver {
             replay: ReplayGuard::default(),
             limits: None,
             generation: 0,
+            member: None,
+            place: None,
+            catch_up: None,
+            acked: Arc::default(),
+            hold: None,
             ui_gone: false,
         }
     }
@@ -149,13 +330,40 @@ impl Driver {
         .await;
     }
 
-    pub(crate) async fn run(mut self, first: Joined, mut control: mpsc::Receiver<Control>) {
-        let mut joined = first;
-        let mut rejoin = false;
+    /// Fails every file on its way in.
+    async fn fail_incoming(&mut self, reason: &str) {
+        for (from, file) in self.files.drop_all() {
+            self.emit(SessionEvent::FileFailed {
+                from,
+                file,
+                reason: reason.to_owned(),
+            })
+            .await;
+        }
+    }
+
+    pub(crate) async fn run(mut self, first: Connected, mut control: mpsc::Receiver<Control>) {
+        let mut connected = first;
+        // When the last connection was lost.
+        let mut lost: Option<Instant> = None;
         let closed_reason = loop {
-            let client = joined.client.clone();
-            self.on_joined(&joined, rejoin).await;
-            let end = self.serve(&mut joined.events, &client, &mut control).await;
+            let Connected {
+                client,
+                mut events,
+                entry,
+            } = connected;
+            let offline_for = lost.map(|at| at.elapsed());
+            match entry {
+                Entry::Joined { ack, since } => {
+                    self.on_joined(&client, ack, since.is_some(), offline_for)
+                        .await;
+                }
+                Entry::Resumed(ack) => {
+                    self.on_resumed(&client, ack, offline_for.unwrap_or_default())
+                        .await;
+                }
+            }
+            let end = self.serve(&mut events, &client, &mut control).await;
             match end {
                 End::Leave(done) => {
                     self.link.send_replace(LinkState::Closed);
@@ -170,29 +378,24 @@ impl Driver {
                 End::Disconnected(reason) => {
                     self.link.send_replace(LinkState::Connecting);
                     close(client).await;
-                    for (from, file) in self.files.drop_all() {
-                        self.emit(SessionEvent::FileFailed {
-                            from,
-                            file,
-                            reason: "the connection was lost".to_owned(),
-                        })
-                        .await;
-                    }
+                    drop(events);
+                    lost = Some(Instant::now());
+                    self.past_own_messages();
+                    // Files on their way in wait: a resume brings the rest of them.
                     self.emit(SessionEvent::Disconnected {
                         reason: reason.clone(),
                     })
                     .await;
                     if !self.reconnect || self.ui_gone {
                         self.link.send_replace(LinkState::Closed);
+                        self.fail_incoming(CONNECTION_LOST).await;
                         break reason;
                     }
                     match self.reconnect(&mut control).await {
-                        Ok(next) => {
-                            joined = next;
-                            rejoin = true;
-                        }
+                        Ok(next) => connected = next,
                         Err(reason) => {
                             self.link.send_replace(LinkState::Closed);
+                            self.fail_incoming(CONNECTION_LOST).await;
                             break reason;
                         }
                     }
@@ -205,21 +408,38 @@ impl Driver {
         .await;
     }
 
-    /// Retries connect and join with backoff until it works, the UI leaves, or the
-    /// server refuses for good.
-    async fn reconnect(&mut self, control: &mut mpsc::Receiver<Control>) -> Result<Joined, String> {
+    /// Once a connection is gone, everything it delivered has been handled, and the
+    /// server sent each ack of ours after every event positioned before it: the place
+    /// moves past this member's own acknowledged messages (which are never sent back to
+    /// it), so a resume does not ask for them and a gap does not count them.
+    fn past_own_messages(&mut self) {
+        if let Some(place) = &mut self.place {
+            place.pos = place.pos.max(self.acked.load(Ordering::Relaxed));
+        }
+    }
+
+    /// Retries connect and resume (or join) with backoff until it works, the UI
+    /// leaves, or the server refuses for good.
+    async fn reconnect(
+        &mut self,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> Result<Connected, String> {
         let mut pause = RECONNECT_START;
+        let mut wait = self.hold.take().unwrap_or_default().max(pause);
         loop {
+            let shared = &self.shared;
+            let place = &mut self.place;
             let attempt = async {
-                tokio::time::sleep(pause).await;
-                connect_and_join(&self.shared).await
+                tokio::time::sleep(wait).await;
+                reconnect_once(shared, place).await
             };
             tokio::select! {
                 result = attempt => match result {
-                    Ok(joined) => return Ok(joined),
+                    Ok(connected) => return Ok(connected),
                     Err(e) if retryable(&e) => {
                         tracing::debug!(error = %e, "reconnect failed; retrying");
                         pause = (pause * 2).min(RECONNECT_MAX);
+                        wait = pause;
                     }
                     Err(e) => return Err(e.to_string()),
                 },
@@ -230,19 +450,91 @@ impl Driver {
                         }
                         return Err("left the room".to_owned());
                     }
-                    Some(Control::Typing) => {}
+                    Some(Control::Typing | Control::DropTransport(_)) => {}
                 },
             }
         }
     }
 
-    async fn on_joined(&mut self, joined: &Joined, rejoin: bool) {
-        let ack = &joined.ack;
+    /// Publishes a new link for the outgoing tasks.
+    fn publish_link(&mut self, client: &Arc<Client>, member: &MemberId, limits: Limits) {
+        self.generation += 1;
+        self.link.send_replace(LinkState::Up(Link {
+            client: client.clone(),
+            protocol_member: member.clone(),
+            member: crypto_member(member),
+            limits,
+            generation: self.generation,
+            acked: self.acked.clone(),
+        }));
+    }
+
+    /// Back as the same member: the roster, the files in progress and the keys stay;
+    /// the replay follows on the event stream.
+    async fn on_resumed(&mut self, client: &Arc<Client>, ack: ResumeAck, offline_for: Duration) {
         self.limits = Some(ack.limits);
+        self.member = Some(ack.member.clone());
+        if let Some(place) = &mut self.place {
+            place.member = ack.member.clone();
+            place.epoch = ack.epoch.clone();
+            place.token = ack.token.clone();
+            if ack.replayed == 0 {
+                place.pos = place.pos.max(ack.pos);
+            }
+        }
+        self.catch_up = (ack.replayed > 0).then_some(CatchUp {
+            left: ack.replayed,
+            to: ack.pos,
+        });
+        self.emit(SessionEvent::Resumed {
+            offline_for,
+            replayed: ack.replayed,
+        })
+        .await;
+        if let Some(missed) = ack.missed {
+            self.fail_incoming(INCOMPLETE).await;
+            self.emit(SessionEvent::Gap {
+                messages: missed.messages,
+                exact: missed.exact,
+                offline_for,
+            })
+            .await;
+        }
+        self.publish_link(client, &ack.member, ack.limits);
+    }
+
+    /// Joined as a new member (the first time, or after a refused resume when
+    /// `offline_for` is set).
+    async fn on_joined(
+        &mut self,
+        client: &Arc<Client>,
+        ack: JoinAck,
+        asked_since: bool,
+        offline_for: Option<Duration>,
+    ) {
+        let rejoin = offline_for.is_some();
+        if rejoin {
+            // Chunks sent to the old member id are not coming.
+            self.fail_incoming(INCOMPLETE).await;
+        }
+        self.limits = Some(ack.limits);
+        self.member = Some(ack.member.clone());
+        self.place = (!ack.epoch.is_empty()).then(|| Place {
+            member: ack.member.clone(),
+            epoch: ack.epoch.clone(),
+            pos: ack.pos,
+            token: ack.token.clone(),
+        });
+        self.catch_up = None;
+        // A new member id: its own messages have positions of their own.
+        self.acked = Arc::default();
         let me = self.shared.member_view(&ack.member, ack.at);
+        let own_key = self.shared.identity.public_key();
         let mut present = vec![me.clone()];
         for info in &ack.members {
             match open_member_profile(&self.shared.keys, &info.member, &info.profile, info.at) {
+                // This session's old member, still held for its grace: not someone else.
+                Ok(member) if member.key == own_key => {}
                 Ok(member) => present.push(member),
                 Err(e) => self.profile_warning(&e.to_string()).await,
             }
@@ -272,20 +564,25 @@ impl Driver {
             rejoin,
         })
         .await;
+        if let Some(offline_for) = offline_for.filter(|_| asked_since) {
+            let missed = ack.missed.unwrap_or(streamchat_protocol::Missed {
+                messages: 0,
+                exact: false,
+            });
+            self.emit(SessionEvent::Gap {
+                messages: missed.messages,
+                exact: missed.exact,
+                offline_for,
+            })
+            .await;
+        }
         if rejoin {
             for (member, returning) in outcome.arrived {
                 self.emit(SessionEvent::MemberJoined { member, returning })
                     .await;
             }
         }
-        self.generation += 1;
-        self.link.send_replace(LinkState::Up(Link {
-            client: joined.client.clone(),
-            protocol_member: ack.member.clone(),
-            member: crypto_member(&ack.member),
-            limits: ack.limits,
-            generation: self.generation,
-        }));
+        self.publish_link(client, &ack.member, ack.limits);
     }
 
     async fn serve(
@@ -306,6 +603,11 @@ impl Driver {
                     None => return End::Leave(None),
                     Some(Control::Leave(done)) => return End::Leave(Some(done)),
                     Some(Control::Typing) => self.send_typing(client).await,
+                    Some(Control::DropTransport(hold)) => {
+                        self.hold = Some(hold);
+                        // The events stream ends once the transport is closed.
+                        client.drop_transport().await;
+                    }
                 },
             }
         }
@@ -313,7 +615,10 @@ impl Driver {
 
     async fn send_typing(&mut self, client: &Client) {
         let body = format!(r#"{{"type":"typing","sent_at":{}}}"#, now_ms());
-        let member = crypto_member(client.member_id());
+        // After a resume the connection's own id is not the member's.
+        let Some(member) = self.member.as_ref().map(crypto_member) else {
+            return;
+        };
         if let Ok(sealed) = seal(
             &self.shared.keys,
             &member,
@@ -331,7 +636,31 @@ impl Driver {
         }
     }
 
+    /// Records that the event at `pos` was seen; false if it had been already.
+    fn see(&mut self, pos: Pos) -> bool {
+        let Some(place) = &mut self.place else {
+            return true;
+        };
+        let fresh = pos > place.pos;
+        place.pos = place.pos.max(pos);
+        if let Some(catch_up) = &mut self.catch_up {
+            catch_up.left = catch_up.left.saturating_sub(1);
+            if catch_up.left == 0 || pos >= catch_up.to {
+                // Whatever else lies up to `to` is not this member's to see.
+                place.pos = place.pos.max(catch_up.to);
+                self.catch_up = None;
+            }
+        }
+        fresh
+    }
+
     async fn handle(&mut self, event: ServerEvent) {
+        let pos = position(&event);
+        if pos != 0 && !self.see(pos) {
+            // The server replays only what came after the place given; never show twice.
+            tracing::debug!(pos, "dropping an event seen already");
+            return;
+        }
         match event {
             ServerEvent::Presence(p) => self.on_presence(p).await,
             ServerEvent::Msg(m) => self.on_msg(m).await,
@@ -409,8 +738,19 @@ impl Driver {
                 .await;
             }
             // A member reconnecting within the grace is still a member: nothing to show
-            // in a timeline (its leave comes if the grace runs out).
-            PresenceEvent::Away { .. } | PresenceEvent::Back { .. } => {}
+            // in a timeline (its leave comes if the grace runs out), only a mark.
+            PresenceEvent::Away { member, .. } => {
+                if let Some(member) = self.roster.get(&member).filter(|m| !m.is_self) {
+                    let member = member.clone();
+                    self.emit(SessionEvent::MemberAway { member }).await;
+                }
+            }
+            PresenceEvent::Back { member, .. } => {
+                if let Some(member) = self.roster.get(&member).filter(|m| !m.is_self) {
+                    let member = member.clone();
+                    self.emit(SessionEvent::MemberBack { member }).await;
+                }
+            }
         }
     }
 

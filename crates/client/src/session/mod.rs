@@ -16,10 +16,19 @@
 //!   otherwise need more chunks than the server relays) paced by acks with a small window
 //!   ([`outgoing`]); receives, reorders within a small window, decrypts, checks the SHA-256
 //!   and hands the whole file over in memory ([`incoming`]).
-//! - **Presence and reconnection.** A lost connection is retried with backoff; the new
-//!   socket id is a new member id, so the profile is sealed again and the room rejoined,
-//!   and the roster is reconciled ([`driver`]).
-//! - **Rate limits.** A `rate_limited` refusal is retried after a growing pause.
+//! - **Presence and reconnection.** A lost connection is retried with backoff. The new
+//!   connection first *resumes* (docs/protocol.md, "Resumable sessions"): the session keeps
+//!   the room's epoch, the last position it saw and its resume token, and comes back as
+//!   the same member, with its roster and crypto state, receiving what it missed as if
+//!   live. If the server refuses (the grace ran out, the server restarted), the new socket
+//!   id is a new member id: the profile is sealed again, the room is joined with `since`,
+//!   the roster is reconciled, and a [`SessionEvent::Gap`] says what could not be
+//!   recovered ([`driver`]). Others who reconnect are [`SessionEvent::MemberAway`] then
+//!   [`SessionEvent::MemberBack`], never a leave and a join.
+//! - **Exactly once.** Every outgoing message carries a client id; what was not
+//!   acknowledged when the connection dropped is resent with the same id once the session
+//!   is back, and the server relays it only if it had not already.
+//! - **Rate limits.** A `rate_limited` refusal is retried after a growing pause, in order.
 //!
 //! Everything the UI needs arrives as [`SessionEvent`]s on one bounded channel; what it
 //! wants done goes through the [`Session`] handle.
@@ -36,7 +45,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use streamchat_crypto::{IdentityKey, PublicKey, RoomKeys, RoomSecret};
+use streamchat_crypto::{FileKey, IdentityKey, PublicKey, RoomKeys, RoomSecret, encoding};
 use streamchat_protocol::{ErrorBody, LeaveReason, Limits, MemberId};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -79,7 +88,8 @@ impl SessionConfig {
 /// A member as the UI shows them: a verified name and key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
-    /// The member id (the connection's Socket.IO id); changes on reconnection.
+    /// The member id (the Socket.IO id of the connection that joined); kept across a
+    /// resume, new when the member has to join again.
     pub member: MemberId,
     /// The name from the member's verified profile (cleaned of control characters).
     pub name: String,
@@ -134,6 +144,18 @@ pub enum SessionEvent {
         member: Member,
         /// True when their key was seen in this session before (they reconnected).
         returning: bool,
+    },
+    /// Someone's connection dropped: they are reconnecting and still a member (nothing
+    /// for a timeline; a member list may mark them). [`SessionEvent::MemberBack`] follows
+    /// if they come back in time, else [`SessionEvent::MemberLeft`].
+    MemberAway {
+        /// Who.
+        member: Member,
+    },
+    /// Someone who was away is back, having missed nothing (nothing for a timeline).
+    MemberBack {
+        /// Who.
+        member: Member,
     },
     /// Someone left.
     MemberLeft {
@@ -241,6 +263,26 @@ pub enum SessionEvent {
         /// Why, for people.
         reason: String,
     },
+    /// Reconnected as the same member: nobody saw this session leave, and what was sent
+    /// meanwhile follows as ordinary events (a [`SessionEvent::Gap`] first if part of it
+    /// could not be kept for this session).
+    Resumed {
+        /// How long the connection was lost.
+        offline_for: Duration,
+        /// How many events the server replays.
+        replayed: u64,
+    },
+    /// Messages sent while this session was offline could not be recovered (it could
+    /// not resume, or the server no longer had all of them). Files that were arriving
+    /// have failed.
+    Gap {
+        /// Messages lost; a lower bound when `exact` is false (0 then means "unknown").
+        messages: u64,
+        /// Whether `messages` is the exact count.
+        exact: bool,
+        /// How long the connection was lost.
+        offline_for: Duration,
+    },
     /// The session ended (left, or refused for good). No event follows.
     Closed {
         /// Why, for people.
@@ -274,6 +316,9 @@ pub struct SessionClosed;
 enum Control {
     Typing,
     Leave(oneshot::Sender<()>),
+    /// Test hook: drop the transport as a network failure would, and wait this long
+    /// before reconnecting.
+    DropTransport(Duration),
 }
 
 /// The handle to a running session. Dropping it leaves the room.
@@ -293,6 +338,7 @@ impl std::fmt::Debug for Control {
         match self {
             Control::Typing => f.write_str("Typing"),
             Control::Leave(_) => f.write_str("Leave"),
+            Control::DropTransport(hold) => write!(f, "DropTransport({hold:?})"),
         }
     }
 }
@@ -306,6 +352,9 @@ impl Session {
         let name = roster::clean_name(&config.name).ok_or(SessionError::BadName)?;
         let identity = IdentityKey::generate()?;
         let keys = config.secret.room_keys();
+        // Message ids: a random prefix for this session and a counter, so they are
+        // unique among this member's messages (and short).
+        let prefix = encoding::encode(&FileKey::generate()?.as_bytes()[..12]);
         let shared = Arc::new(Shared {
             server_url: config.server_url.clone(),
             connect: config.connect.clone(),
@@ -313,6 +362,8 @@ impl Session {
             keys,
             identity,
             name,
+            msg_id_prefix: prefix,
+            next_msg_id: AtomicU64::new(1),
         });
         let first = driver::connect_and_join(&shared).await?;
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
@@ -321,6 +372,7 @@ impl Session {
         let (texts_tx, texts_rx) = mpsc::channel(OUTBOX_BUFFER);
         let (files_tx, files_rx) = mpsc::channel(OUTBOX_BUFFER);
         let me = shared.member_view(&first.ack.member, first.ack.at);
+        let first = driver::Connected::from(first);
         let outbox_tasks = vec![
             tokio::spawn(outgoing::run_texts(
                 shared.clone(),
@@ -352,7 +404,7 @@ impl Session {
     }
 
     /// This session as a member when it first joined (name, key and fingerprint stay;
-    /// the member id changes on reconnection).
+    /// the member id changes when the session has to join again rather than resume).
     pub fn me(&self) -> &Member {
         &self.me
     }
@@ -407,6 +459,14 @@ impl Session {
         let _ = self.control.try_send(Control::Typing);
     }
 
+    /// Test hook: closes the transport without a goodbye, as a network failure looks to
+    /// the server, and makes the session wait `offline_for` before it reconnects (and
+    /// resumes, or joins again once the server's grace has run out).
+    #[doc(hidden)]
+    pub async fn simulate_network_drop(&self, offline_for: Duration) {
+        let _ = self.control.send(Control::DropTransport(offline_for)).await;
+    }
+
     /// Sends what is still queued (for at most `drain`), then leaves the room and closes
     /// the connection; resolves once the server acked the leave (or after a few seconds).
     /// Events for the queued sends still arrive while this waits, so keep reading them
@@ -438,9 +498,18 @@ pub(crate) struct Shared {
     keys: RoomKeys,
     identity: IdentityKey,
     name: String,
+    msg_id_prefix: String,
+    next_msg_id: AtomicU64,
 }
 
 impl Shared {
+    /// A fresh client id for an outgoing `msg`: 16 random base64url characters, `-`, a
+    /// counter (at most 37 characters of `[A-Za-z0-9_-]`).
+    fn new_msg_id(&self) -> String {
+        let n = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.msg_id_prefix)
+    }
+
     fn member_view(&self, member: &MemberId, at: u64) -> Member {
         let key = self.identity.public_key();
         Member {

@@ -2,20 +2,30 @@
 //!
 //! Both wait for a live [`Link`] (the current connection, its member id and limits),
 //! seal for that link's member id, and retry what the server refused for a moment:
-//! `rate_limited` after a growing pause, a lost connection once it is back (sealed again
-//! for the new member id). A text keeps its `sent_at`, so a copy that did get through
-//! before the ack was lost is dropped by receivers as a replay.
+//! `rate_limited` after a growing pause, a lost connection once it is back. Texts go one
+//! at a time, each waiting for its ack, so a retry never overtakes the next text.
+//!
+//! Every `msg` carries a client id (docs/protocol.md, "Message ids and duplicates"). A
+//! message whose ack was lost with the connection is resent with the same id once the
+//! session is back: after a resume (same member) the server relays it only if the first
+//! copy never got through, and acks a resend of one it did relay `duplicate: true`,
+//! which counts as sent. After a join under a new member id the server cannot tell,
+//! and a copy that got through just before the drop may be shown twice.
 //!
 //! A file is announced with a sealed `file` body, then its chunks go out with at most
 //! [`CHUNK_WINDOW`] awaiting their acks. If a chunk is refused for the rate, the window
 //! drains and the refused chunks are resent one by one, in order, before the window
 //! opens again; receivers hold a few chunks back to put them in order ([`super::incoming`]).
+//! If the connection drops mid-file and the session resumes as the same member, the
+//! chunks not yet acked are resent the same way (the server drops those it relayed
+//! already); if it comes back as a new member, the file starts over under a new id.
 
 use super::{FileInfo, SendId, SessionEvent, Shared, now_ms};
 use crate::client::{Acked, Client, ClientError};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use streamchat_crypto::{
     Body, DEFAULT_CHUNK_SIZE, FileCipher, FileId as BodyFileId, FileKey, FileManifest, FileOffer,
@@ -34,8 +44,10 @@ const RATE_BACKOFF_MAX: Duration = Duration::from_secs(2);
 const MAX_RATE_RETRIES: u32 = 30;
 /// Lost connections one text or file survives.
 const MAX_LINK_RETRIES: u32 = 3;
-/// How long a send waits for the connection to come back.
-const LINK_WAIT: Duration = Duration::from_secs(60);
+/// How long a send waits for a newer link while the current one is up (a refusal that
+/// should have come with a lost connection). While the session is reconnecting, sends
+/// wait for as long as it tries: they go out once it is back, or fail when it ends.
+const STALE_LINK_WAIT: Duration = Duration::from_secs(60);
 
 /// The connection outgoing traffic uses, as the driver publishes it.
 #[derive(Debug, Clone)]
@@ -55,8 +67,11 @@ pub(crate) struct Link {
     pub(crate) protocol_member: MemberId,
     pub(crate) member: streamchat_crypto::MemberId,
     pub(crate) limits: Limits,
-    /// Bumped on every (re)join, so a sender can wait for a *new* link.
+    /// Bumped on every (re)join and resume, so a sender can wait for a *new* link.
     pub(crate) generation: u64,
+    /// The highest room position of this session's own acknowledged messages, in the
+    /// room's current epoch (the driver resumes from past them).
+    pub(crate) acked: Arc<AtomicU64>,
 }
 
 /// A text to send.
@@ -90,25 +105,39 @@ enum SendError {
     TooLarge { size: u64, max: u64 },
     #[error("{0}")]
     Local(String),
+    /// The session came back as a new member mid-file: start the file over.
+    #[error("the connection was lost")]
+    Restart,
 }
 
-/// Waits for a link newer than `after` (any link when `after` is `None`).
+/// Waits for a link newer than `after` (any link when `after` is `None`). While the
+/// driver is reconnecting this waits without a limit (what is typed offline waits as
+/// "sending…" and goes out, in order, once the session is back); the session's end
+/// fails it. Only a link that stays up without a newer one coming is given up on.
 async fn wait_link(
     link: &mut watch::Receiver<LinkState>,
     after: Option<u64>,
 ) -> Result<Link, SendError> {
-    let wait = link.wait_for(|state| match state {
-        LinkState::Up(l) => after.is_none_or(|g| l.generation > g),
-        LinkState::Closed => true,
-        LinkState::Connecting => false,
-    });
-    match tokio::time::timeout(LINK_WAIT, wait).await {
-        Err(_) => Err(SendError::Offline),
-        Ok(Err(_)) => Err(SendError::Closed),
-        Ok(Ok(state)) => match &*state {
-            LinkState::Up(l) => Ok(l.clone()),
-            _ => Err(SendError::Closed),
-        },
+    let deadline = tokio::time::Instant::now() + STALE_LINK_WAIT;
+    loop {
+        let connecting = match &*link.borrow_and_update() {
+            LinkState::Up(l) if after.is_none_or(|g| l.generation > g) => return Ok(l.clone()),
+            LinkState::Up(_) => false,
+            LinkState::Connecting => true,
+            LinkState::Closed => return Err(SendError::Closed),
+        };
+        let changed = if connecting {
+            link.changed().await
+        } else {
+            match tokio::time::timeout_at(deadline, link.changed()).await {
+                Err(_) => return Err(SendError::Offline),
+                Ok(changed) => changed,
+            }
+        };
+        // The driver is gone: so is the session.
+        if changed.is_err() {
+            return Err(SendError::Closed);
+        }
     }
 }
 
@@ -166,12 +195,14 @@ fn classify<T>(result: Result<Acked<T>, ClientError>) -> Result<Attempt<T>, Send
     }
 }
 
-/// Seals `body` for each link's member and sends it as `msg` until it is accepted.
+/// Seals `body` for each link's member and sends it as `msg` with one client id until
+/// it is accepted (a resend the server had already relayed counts as accepted).
 async fn send_body(
     shared: &Shared,
     links: &mut watch::Receiver<LinkState>,
     body: &[u8],
 ) -> Result<(u64, Link), SendError> {
+    let id = shared.new_msg_id();
     let mut link = wait_link(links, None).await?;
     let mut backoff = Backoff::new();
     let mut relinks = 0;
@@ -186,10 +217,13 @@ async fn send_body(
         }
         let result = link
             .client
-            .msg(&shared.room, Bytes::from(sealed), None)
+            .msg_with_id(&shared.room, Bytes::from(sealed), None, Some(&id))
             .await;
         match classify(result)? {
-            Attempt::Done(ack) => return Ok((ack.ts, link)),
+            Attempt::Done(ack) => {
+                link.acked.fetch_max(ack.pos, Ordering::Relaxed);
+                return Ok((ack.ts, link));
+            }
             Attempt::Pause => {
                 if !backoff.wait().await {
                     return Err(SendError::RateLimited);
@@ -289,7 +323,10 @@ async fn send_file(
         attempts += 1;
         let link = wait_link(links, None).await?;
         match send_file_once(shared, links, &link, file, events).await {
-            // The connection dropped mid-file: receivers lost the partial file; start over.
+            // Back as a new member mid-file: receivers dropped the partial file; start over.
+            Err(SendError::Restart) if attempts <= MAX_LINK_RETRIES => {}
+            Err(SendError::Restart) => return Err(SendError::Offline),
+            // The connection kept dropping: wait for the next one and start over.
             Err(SendError::Offline) if attempts <= MAX_LINK_RETRIES => {
                 wait_link(links, Some(link.generation)).await?;
             }
@@ -345,7 +382,7 @@ async fn send_file_once(
     // follow it there.
     let (ts, announced_on) = send_body(shared, links, &body).await?;
     let sender = ChunkSender {
-        client: announced_on.client.clone(),
+        link: announced_on,
         room: shared.room.clone(),
         file: file_id,
         cipher,
@@ -353,13 +390,13 @@ async fn send_file_once(
         chunk_size,
         chunks,
     };
-    sender.run(file.id, events).await?;
+    sender.run(file.id, events, links).await?;
     Ok((info, ts))
 }
 
-/// Sends one file's chunks over one connection.
+/// Sends one file's chunks as one member (over a new connection after a resume).
 struct ChunkSender {
-    client: Arc<Client>,
+    link: Link,
     room: streamchat_protocol::RoomId,
     file: FileId,
     cipher: FileCipher,
@@ -380,8 +417,14 @@ impl ChunkSender {
             .map_err(|e| SendError::Local(e.to_string()))
     }
 
-    fn spawn(&self, set: &mut JoinSet<(u32, Result<Attempt<()>, SendError>)>, index: u32) {
-        let client = self.client.clone();
+    fn spawn(
+        &self,
+        set: &mut JoinSet<(u32, Result<Attempt<()>, SendError>)>,
+        outstanding: &mut BTreeSet<u32>,
+        index: u32,
+    ) {
+        outstanding.insert(index);
+        let client = self.link.client.clone();
         let room = self.room.clone();
         let file = self.file.clone();
         let data = self.encrypt(index);
@@ -395,10 +438,19 @@ impl ChunkSender {
         });
     }
 
-    async fn run(self, id: SendId, events: &mpsc::Sender<SessionEvent>) -> Result<(), SendError> {
+    async fn run(
+        mut self,
+        id: SendId,
+        events: &mpsc::Sender<SessionEvent>,
+        links: &mut watch::Receiver<LinkState>,
+    ) -> Result<(), SendError> {
         let mut in_flight = JoinSet::new();
         let mut next = 0u32;
+        // Sent, not yet acked.
+        let mut outstanding: BTreeSet<u32> = BTreeSet::new();
+        // To resend one by one, in order, before the window opens again.
         let mut refused: BTreeSet<u32> = BTreeSet::new();
+        let mut relinks = 0;
         let mut acked = 0u32;
         let mut backoff = Backoff::new();
         let mut last_progress = 0u32;
@@ -406,7 +458,7 @@ impl ChunkSender {
         while acked < self.chunks {
             if refused.is_empty() {
                 while in_flight.len() < CHUNK_WINDOW && next < self.chunks {
-                    self.spawn(&mut in_flight, next);
+                    self.spawn(&mut in_flight, &mut outstanding, next);
                     next += 1;
                 }
             } else if in_flight.is_empty() {
@@ -418,7 +470,7 @@ impl ChunkSender {
                     pause = false;
                 }
                 if let Some(first) = refused.pop_first() {
-                    self.spawn(&mut in_flight, first);
+                    self.spawn(&mut in_flight, &mut outstanding, first);
                 }
             }
             let Some(joined) = in_flight.join_next().await else {
@@ -426,6 +478,7 @@ impl ChunkSender {
             };
             let (index, outcome) =
                 joined.map_err(|e| SendError::Local(format!("chunk task failed: {e}")))?;
+            outstanding.remove(&index);
             match outcome? {
                 Attempt::Done(()) => {
                     acked += 1;
@@ -449,8 +502,22 @@ impl ChunkSender {
                     pause = true;
                 }
                 Attempt::Relink => {
+                    // Whatever was in flight may or may not have been relayed: resend it
+                    // all (the server drops chunks it already relayed for this member).
                     in_flight.abort_all();
-                    return Err(SendError::Offline);
+                    in_flight = JoinSet::new();
+                    refused.insert(index);
+                    refused.append(&mut outstanding);
+                    relinks += 1;
+                    if relinks > MAX_LINK_RETRIES {
+                        return Err(SendError::Offline);
+                    }
+                    let link = wait_link(links, Some(self.link.generation)).await?;
+                    if link.member != self.link.member {
+                        return Err(SendError::Restart);
+                    }
+                    self.link = link;
+                    pause = false;
                 }
             }
         }
@@ -485,6 +552,21 @@ mod tests {
         };
         assert_eq!(chunk_size_for(&few, 200 << 20), 800 * 1024);
         assert_eq!(chunk_size_for(&few, 1 << 30), (1 << 20) - 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_wait_for_as_long_as_the_session_reconnects() {
+        let (tx, mut rx) = watch::channel(LinkState::Connecting);
+        let waiting = tokio::spawn(async move { wait_link(&mut rx, None).await });
+        // Far past the limit for a link that stays up: still waiting.
+        tokio::time::sleep(STALE_LINK_WAIT * 10).await;
+        assert!(!waiting.is_finished());
+        tx.send_replace(LinkState::Connecting);
+        tokio::time::sleep(STALE_LINK_WAIT * 2).await;
+        assert!(!waiting.is_finished());
+        // The session ends: the send fails as closed, not as offline.
+        tx.send_replace(LinkState::Closed);
+        assert!(matches!(waiting.await.unwrap(), Err(SendError::Closed)));
     }
 
     #[test]

@@ -65,14 +65,12 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
     let _ = ratatui::crossterm::execute!(std::io::stdout(), event::EnableBracketedPaste);
     let stop = Arc::new(AtomicBool::new(false));
     let (input_tx, mut input_rx) = mpsc::channel(256);
-    let (effects_tx, mut effects_rx) = mpsc::channel::<Msg>(64);
     spawn_input_reader(input_tx, stop.clone());
     let mut tick = tokio::time::interval(TICK);
     let mut session_open = true;
     let result = loop {
         let msg = tokio::select! {
             Some(msg) = input_rx.recv() => msg,
-            Some(msg) = effects_rx.recv() => msg,
             event = events.recv(), if session_open => match event {
                 Some(event) => Msg::from(event),
                 None => {
@@ -87,7 +85,14 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
         for effect in effects {
             match effect {
                 Effect::Quit => quit = true,
-                other => run_effect(other, &session, &model, &effects_tx).await,
+                other => {
+                    // Applied before the session's events are read again: the entry a
+                    // send's outcome (`Sent`, `SendFailed`, file progress) refers to must
+                    // be in the model before that outcome can be handled.
+                    if let Some(msg) = run_effect(other, &session, &model).await {
+                        update(&mut model, msg, now_ms());
+                    }
+                }
             }
         }
         if quit {
@@ -107,53 +112,52 @@ pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
     result
 }
 
-/// Runs one effect; slow ones (file I/O) run as tasks and report back as messages.
-async fn run_effect(effect: Effect, session: &Session, model: &Model, back: &mpsc::Sender<Msg>) {
+/// Runs one effect and returns what it came to, for the caller to apply at once. That
+/// must happen before the session's events are read again: the session may report a
+/// send's outcome (`Sent`, `SendFailed`, file progress) as soon as the send is queued,
+/// and an outcome handled before the entry it refers to exists is lost (the message
+/// then shows "sending…" for good).
+async fn run_effect(effect: Effect, session: &Session, model: &Model) -> Option<Msg> {
     match effect {
         Effect::SendText(text) => {
             let at = now_ms();
-            let msg = match session.send_text(text.clone()).await {
+            Some(match session.send_text(text.clone()).await {
                 Ok(id) => Msg::TextQueued { id, text, at },
                 Err(e) => Msg::Failed(format!("Not sent: {e}")),
-            };
-            let _ = back.send(msg).await;
+            })
         }
         Effect::SendFile(path) => {
             let max = model.limits.map_or(u64::MAX, |l| l.max_file_bytes);
-            match files::read_for_sending(&path, max).await {
-                Err(e) => {
-                    let _ = back.send(Msg::Failed(format!("Cannot send: {e}"))).await;
-                }
+            Some(match files::read_for_sending(&path, max).await {
+                Err(e) => Msg::Failed(format!("Cannot send: {e}")),
                 Ok((name, mime, data)) => {
                     let size = data.len() as u64;
-                    let msg = match session.send_file(name.clone(), mime, data).await {
+                    match session.send_file(name.clone(), mime, data).await {
                         Ok(id) => Msg::FileQueued { id, name, size },
                         Err(e) => Msg::Failed(format!("Cannot send: {e}")),
-                    };
-                    let _ = back.send(msg).await;
-                }
-            }
-        }
-        Effect::Save { number, path } => {
-            let msg = match model.files.get(number) {
-                None => Msg::Failed(files::LocalFileError::NoSuchFile(number).to_string()),
-                Some(file) => {
-                    let file = file.clone();
-                    let saved =
-                        tokio::task::spawn_blocking(move || files::save(&file, &path)).await;
-                    match saved {
-                        Ok(Ok(written)) => Msg::Saved {
-                            number,
-                            path: written.display().to_string(),
-                        },
-                        Ok(Err(e)) => Msg::Failed(format!("Not saved: {e}")),
-                        Err(e) => Msg::Failed(format!("Not saved: {e}")),
                     }
                 }
-            };
-            let _ = back.send(msg).await;
+            })
         }
-        Effect::Typing => session.typing(),
-        Effect::Quit => {}
+        Effect::Save { number, path } => Some(match model.files.get(number) {
+            None => Msg::Failed(files::LocalFileError::NoSuchFile(number).to_string()),
+            Some(file) => {
+                let file = file.clone();
+                let saved = tokio::task::spawn_blocking(move || files::save(&file, &path)).await;
+                match saved {
+                    Ok(Ok(written)) => Msg::Saved {
+                        number,
+                        path: written.display().to_string(),
+                    },
+                    Ok(Err(e)) => Msg::Failed(format!("Not saved: {e}")),
+                    Err(e) => Msg::Failed(format!("Not saved: {e}")),
+                }
+            }
+        }),
+        Effect::Typing => {
+            session.typing();
+            None
+        }
+        Effect::Quit => None,
     }
 }

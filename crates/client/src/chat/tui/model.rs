@@ -5,12 +5,13 @@
 
 use super::super::command::{self, COMMANDS_HELP, Input};
 use super::super::files::KeptFiles;
+use super::super::{gap_text, resumed_text};
 use crate::display::{
     PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
 };
 use crate::session::{FileInfo, Member, SendId, SessionEvent};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use streamchat_protocol::{Limits, MemberId};
 
 /// Timeline entries kept, at most; older ones scroll away for good.
@@ -84,6 +85,8 @@ pub struct Model {
     pub connection: Connection,
     /// The others present, in join order.
     pub members: Vec<Member>,
+    /// Those of them whose connection dropped and who are reconnecting.
+    pub away: HashSet<MemberId>,
     /// The timeline, oldest first.
     pub timeline: VecDeque<Entry>,
     /// Received files in memory.
@@ -180,6 +183,7 @@ impl Model {
             link,
             connection: Connection::Online,
             members: Vec::new(),
+            away: HashSet::new(),
             timeline: VecDeque::new(),
             files: KeptFiles::default(),
             limits: None,
@@ -451,6 +455,7 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
         } => {
             model.me = me;
             model.members = members;
+            model.away.clear();
             model.limits = Some(limits);
             model.connection = Connection::Online;
             let alert = if rejoin {
@@ -480,6 +485,13 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
             model.members.retain(|m| m.member != member.member);
             model.members.push(member);
         }
+        // Nothing in the timeline: the member list marks them while they reconnect.
+        SessionEvent::MemberAway { member } => {
+            model.away.insert(member.member);
+        }
+        SessionEvent::MemberBack { member } => {
+            model.away.remove(&member.member);
+        }
         SessionEvent::MemberLeft { member, at, reason } => {
             let text = presence_alert_text(
                 &PresenceAlert::Left {
@@ -491,6 +503,7 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
             debug_assert!(text.ends_with(leave_reason_suffix(reason)));
             model.alert(text, at);
             model.members.retain(|m| m.member != member.member);
+            model.away.remove(&member.member);
             model.typing.remove(&member.member);
         }
         SessionEvent::Message {
@@ -576,6 +589,15 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
             model.connection = Connection::Reconnecting(reason);
             model.typing.clear();
         }
+        SessionEvent::Resumed { offline_for, .. } => {
+            model.connection = Connection::Online;
+            model.alert(resumed_text(offline_for), now);
+        }
+        SessionEvent::Gap {
+            messages,
+            exact,
+            offline_for,
+        } => model.warning(gap_text(messages, exact, offline_for), now),
         SessionEvent::Closed { reason } => {
             model.connection = Connection::Closed(reason.clone());
             model.warning(format!("The session ended: {reason}. /quit to exit."), now);
@@ -710,6 +732,75 @@ pub(crate) mod tests {
         assert!(model.members.is_empty());
         match model.timeline.back() {
             Some(Entry::Alert { text, .. }) => assert!(text.ends_with("(timed out)"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reconnections_mark_members_and_gaps_are_plain_lines() {
+        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let bob = member("Bob", "b", 2, false);
+        update(
+            &mut model,
+            Msg::from(SessionEvent::MemberJoined {
+                member: bob.clone(),
+                returning: false,
+            }),
+            0,
+        );
+        let lines = model.timeline.len();
+        update(
+            &mut model,
+            Msg::from(SessionEvent::MemberAway {
+                member: bob.clone(),
+            }),
+            0,
+        );
+        assert!(model.away.contains(&bob.member));
+        update(
+            &mut model,
+            Msg::from(SessionEvent::MemberBack {
+                member: bob.clone(),
+            }),
+            0,
+        );
+        assert!(model.away.is_empty());
+        assert_eq!(model.timeline.len(), lines, "nothing in the timeline");
+
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Disconnected {
+                reason: "the connection was lost".into(),
+            }),
+            0,
+        );
+        assert!(matches!(model.connection, Connection::Reconnecting(_)));
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Resumed {
+                offline_for: std::time::Duration::from_secs(4),
+                replayed: 2,
+            }),
+            0,
+        );
+        assert_eq!(model.connection, Connection::Online);
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Gap {
+                messages: 41,
+                exact: true,
+                offline_for: std::time::Duration::from_secs(180),
+            }),
+            0,
+        );
+        match model.timeline.back() {
+            Some(Entry::Alert { text, warning, .. }) => {
+                assert!(warning);
+                assert_eq!(
+                    text,
+                    "You were offline for 3 minutes: 41 messages could not be recovered."
+                );
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -310,10 +310,14 @@ fn draw_members(model: &Model, frame: &mut Frame<'_>, area: Rect) {
         )),
     ];
     for m in &model.members {
-        lines.push(Line::from(Span::styled(
-            safe_line(&m.name),
-            Style::new().bold(),
-        )));
+        let mut name = vec![Span::styled(safe_line(&m.name), Style::new().bold())];
+        if model.away.contains(&m.member) {
+            name.push(Span::styled(
+                " (reconnecting)",
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+        lines.push(Line::from(name));
         lines.push(Line::from(Span::styled(
             format!(" {}", m.fingerprint),
             Style::new().fg(Color::DarkGray),
