@@ -1,13 +1,11 @@
 //! Many nodes as one server: the seam where Redis (and Kafka) slot in.
 //!
-//! Members connected to this node live in the room registry (`room.rs`), which admits
-//! joiners and delivers in room order under each room's lock. A `Cluster` adds the other
-//! nodes: it hears of every local join and leave, carries every local room event to the
-//! other nodes, and hands back theirs as `Inbound` items, which `lib.rs` feeds to the
-//! same registry. Local delivery always happens first and never waits for the cluster,
-//! so a room's members on one node keep chatting while a dependency is down.
-//!
-//! A single node uses `SingleNode`: no other node, nothing kept, nothing sent.
+//! Members connected to this node live in the room registry (`room.rs`), which delivers
+//! in room order under each room's lock. A single node (`SingleNode`) positions its
+//! rooms' events itself. A cluster (`RedisCluster`) keeps one log per room for every node
+//! (`log`): each room event, with the membership change it carries, gets its position
+//! there; the node that placed it applies it at once, the others hear it on the bus
+//! (`Inbound`), and every node applies the log in position order (docs/reliability.md).
 
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -24,17 +22,6 @@ pub type ClusterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cluster store unavailable")]
 pub struct Unavailable;
-
-/// Why the cluster did not admit a joiner.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdmitError {
-    /// The room holds its maximum of members, counting every node.
-    #[error("room is full")]
-    Full,
-    /// The shared store cannot be reached: the node admits on what it knows.
-    #[error("cluster store unavailable")]
-    Unavailable,
-}
 
 /// One room event as it travels between nodes. The server never looks inside `data`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,14 +211,6 @@ impl BusEvent {
 pub enum Inbound {
     /// Another node's room event, to deliver to local members.
     Event(BusEvent),
-    /// The authoritative list of other nodes' members of a room, after the store came
-    /// back: the registry announces the differences.
-    Resync {
-        /// The room.
-        room: RoomId,
-        /// Its members on other nodes.
-        remote: Vec<MemberInfo>,
-    },
     /// A dependency went down or came back: clients hear a `notice`.
     Dependency {
         /// `redis` or `kafka`.
@@ -255,26 +234,6 @@ pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
 
     /// This node has no local member of `room` any more.
     fn room_closed(&self, room: &RoomId);
-
-    /// Admits `member` to `room` atomically across nodes (at most `max_members`, every
-    /// node counted) and records it; returns the members on other nodes, in the order
-    /// they joined. A single node admits everyone here and counts in the registry.
-    fn admit(
-        &self,
-        room: &RoomId,
-        member: &MemberInfo,
-        max_members: usize,
-    ) -> ClusterFuture<'_, Result<Vec<MemberInfo>, AdmitError>>;
-
-    /// Records a local join that was admitted without the store (it was down), so the
-    /// store learns of it when it returns.
-    fn joined_offline(&self, room: &RoomId, member: &MemberInfo);
-
-    /// Records a local leave; the room's entry goes with its last member.
-    fn left(&self, room: &RoomId, member: &MemberId);
-
-    /// Carries a local room event to the other nodes (in the background; bounded).
-    fn publish(&self, room: &RoomId, event: RoomEvent);
 
     /// Each dependency and whether it is reachable now.
     fn dependencies(&self) -> Vec<(&'static str, bool)>;
@@ -325,21 +284,6 @@ impl Cluster for SingleNode {
     }
 
     fn room_closed(&self, _room: &RoomId) {}
-
-    fn admit(
-        &self,
-        _room: &RoomId,
-        _member: &MemberInfo,
-        _max_members: usize,
-    ) -> ClusterFuture<'_, Result<Vec<MemberInfo>, AdmitError>> {
-        Box::pin(std::future::ready(Ok(Vec::new())))
-    }
-
-    fn joined_offline(&self, _room: &RoomId, _member: &MemberInfo) {}
-
-    fn left(&self, _room: &RoomId, _member: &MemberId) {}
-
-    fn publish(&self, _room: &RoomId, _event: RoomEvent) {}
 
     fn dependencies(&self) -> Vec<(&'static str, bool)> {
         Vec::new()

@@ -260,61 +260,12 @@ async fn apply_inbound(
     io: SocketIo,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
 ) {
-    use room::{Audience, LogMeta};
     while let Some(item) = inbound.recv().await {
         match item {
-            Inbound::Event(bus) if state.cluster.logged() => {
+            Inbound::Event(bus) => {
                 let room = bus.room.clone();
                 let applied = state.rooms.apply(bus, state.cluster.node_id());
                 socket::after_apply(&state, &room, applied);
-            }
-            // With a cluster log the members are told by the log's events; the mirror is
-            // kept by them too.
-            Inbound::Resync { .. } if state.cluster.logged() => {}
-            Inbound::Event(BusEvent { room, event, .. }) => {
-                // Each node positions the events its own members see, in the order it
-                // hears them (docs/protocol.md: positions are per node).
-                let (delivery, bytes) = match event {
-                    RoomEvent::Presence(p) => (Some(state.rooms.remote_presence(&room, &p)), 0),
-                    RoomEvent::Msg(mut m) => {
-                        let to = m.to.clone();
-                        let audience = to.as_ref().map_or(Audience::All, Audience::Only);
-                        let size = m.data.len();
-                        let meta = LogMeta::sent(log::Kind::Msg, &m.from, size, None);
-                        let delivery =
-                            state
-                                .rooms
-                                .deliver(&room, events::MSG, audience, meta, |_, pos| {
-                                    m.pos = pos;
-                                    m
-                                });
-                        (delivery, size)
-                    }
-                    RoomEvent::Chunk(mut c) => {
-                        let size = c.data.len();
-                        let meta = LogMeta::sent(log::Kind::Chunk, &c.from, size, None);
-                        let delivery = state.rooms.deliver(
-                            &room,
-                            events::CHUNK,
-                            Audience::All,
-                            meta,
-                            |_, pos| {
-                                c.pos = pos;
-                                c
-                            },
-                        );
-                        (delivery, size)
-                    }
-                };
-                if let Some(delivery) = delivery {
-                    socket::count_delivery(&state, &delivery, bytes);
-                    socket::cut_off_slow(&state, delivery);
-                }
-            }
-            Inbound::Resync { room, remote } => {
-                for delivery in state.rooms.resync(&room, remote) {
-                    socket::cut_off_slow(&state, delivery);
-                }
             }
             Inbound::Dependency { name, up } => {
                 let notice = if up {

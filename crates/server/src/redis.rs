@@ -24,8 +24,8 @@
 //! Redis has lost them) and resyncs the rooms it serves.
 
 use crate::cluster::{
-    AdmitError, BusEvent, Cluster, ClusterFuture, Fetched, Inbound, LogDone, LogHint, LogOp,
-    LogOutcome, Placed, RoomEvent, Unavailable,
+    BusEvent, Cluster, ClusterFuture, Fetched, Inbound, LogDone, LogHint, LogOp, LogOutcome,
+    Placed, RoomEvent, Unavailable,
 };
 use crate::kafka::KafkaBus;
 use fred::clients::SubscriberClient;
@@ -50,18 +50,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Pending writes (presence and events) before new ones are dropped and counted.
 const OUTGOING_QUEUE: usize = 8192;
 const PREFIX: &str = "streamchat";
-
-/// Admission in one step, so two nodes cannot both admit the last place of a room:
-/// KEYS = room hash, this node's member set; ARGV = member, stored JSON, max, set entry.
-/// Returns the room's members (field/value pairs) after the join, or nil when full.
-const ADMIT_SCRIPT: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-  return false
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
-return redis.call('HGETALL', KEYS[1])
-";
 
 /// The room log script (`lua/log.lua`): positions, the replay window, and the
 /// membership changes that go with presence events, in one atomic step.
@@ -129,7 +117,6 @@ struct StoredMember {
 
 enum Write {
     Joined(RoomId, MemberInfo),
-    Left(RoomId, MemberId),
     Publish(RoomId, Vec<u8>),
 }
 
@@ -398,13 +385,6 @@ impl RedisCluster {
                     )
                     .await?;
             }
-            Write::Left(room, member) => {
-                let _: () = self.client.hdel(room_key(&room), member.as_str()).await?;
-                let _: () = self
-                    .client
-                    .srem(node_members_key(&self.node), format!("{room} {member}"))
-                    .await?;
-            }
             Write::Publish(room, bytes) => {
                 let _: () = self.client.publish(room_key(&room), bytes).await?;
             }
@@ -418,78 +398,7 @@ impl RedisCluster {
         }
     }
 
-    async fn fetch_remote(&self, room: &RoomId) -> Result<Vec<MemberInfo>, Error> {
-        let stored: HashMap<String, String> = self.client.hgetall(room_key(room)).await?;
-        Ok(self.others(stored))
-    }
-
-    /// The members of other nodes among a room hash's entries, in join order.
-    fn others(&self, stored: impl IntoIterator<Item = (String, String)>) -> Vec<MemberInfo> {
-        let mut members: Vec<MemberInfo> = stored
-            .into_iter()
-            .filter_map(|(member, json)| {
-                let s: StoredMember = serde_json::from_str(&json).ok()?;
-                if s.node == self.node {
-                    return None;
-                }
-                Some(MemberInfo {
-                    member: MemberId::new(member).ok()?,
-                    at: s.at,
-                    profile: s.profile,
-                })
-            })
-            .collect();
-        members.sort_by_key(|m| m.at);
-        members
-    }
-
-    async fn admit_now(
-        &self,
-        room: &RoomId,
-        info: &MemberInfo,
-        max_members: usize,
-    ) -> Result<Vec<MemberInfo>, AdmitError> {
-        let stored = StoredMember {
-            node: self.node.clone(),
-            at: info.at,
-            profile: info.profile.clone(),
-        };
-        let json = serde_json::to_string(&stored).map_err(|_| AdmitError::Unavailable)?;
-        let entry = format!("{room} {}", info.member);
-        let args = vec![
-            info.member.to_string(),
-            json,
-            max_members.to_string(),
-            entry,
-        ];
-        let reply: Result<Option<Vec<String>>, Error> = self
-            .client
-            .eval(
-                ADMIT_SCRIPT,
-                vec![room_key(room), node_members_key(&self.node)],
-                args,
-            )
-            .await;
-        match reply {
-            Ok(None) => Err(AdmitError::Full),
-            Ok(Some(flat)) => {
-                self.set_up(true);
-                self.local
-                    .lock()
-                    .insert((room.clone(), info.member.clone()), info.clone());
-                let pairs = flat.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone()));
-                Ok(self.others(pairs.collect::<Vec<_>>()))
-            }
-            Err(e) => {
-                warn!(error = %e, "admission through redis failed");
-                self.set_up(false);
-                Err(AdmitError::Unavailable)
-            }
-        }
-    }
-
-    /// After Redis came back (maybe empty): register this node's members again and
-    /// resync every room this node serves.
+    /// After Redis came back (maybe empty): register this node's members again.
     async fn recover(&self) {
         let local: Vec<(RoomId, MemberInfo)> = self
             .local
@@ -501,17 +410,6 @@ impl RedisCluster {
             if let Err(e) = self.write(Write::Joined(room.clone(), info.clone())).await {
                 warn!(error = %e, "re-registering presence failed");
                 return;
-            }
-        }
-        let mut rooms: Vec<RoomId> = local.into_iter().map(|(r, _)| r).collect();
-        rooms.sort();
-        rooms.dedup();
-        for room in rooms {
-            match self.fetch_remote(&room).await {
-                Ok(remote) => {
-                    let _ = self.inbound.try_send(Inbound::Resync { room, remote });
-                }
-                Err(e) => warn!(error = %e, "resync failed"),
             }
         }
     }
@@ -914,43 +812,6 @@ impl Cluster for RedisCluster {
         tokio::spawn(async move {
             let _ = subscriber.unsubscribe(channel).await;
         });
-    }
-
-    fn admit(
-        &self,
-        room: &RoomId,
-        member: &MemberInfo,
-        max_members: usize,
-    ) -> ClusterFuture<'_, Result<Vec<MemberInfo>, AdmitError>> {
-        let (room, member) = (room.clone(), member.clone());
-        Box::pin(async move { self.admit_now(&room, &member, max_members).await })
-    }
-
-    fn joined_offline(&self, room: &RoomId, member: &MemberInfo) {
-        // Registered by `recover` when Redis returns.
-        self.local
-            .lock()
-            .insert((room.clone(), member.member.clone()), member.clone());
-    }
-
-    fn left(&self, room: &RoomId, member: &MemberId) {
-        self.local.lock().remove(&(room.clone(), member.clone()));
-        self.enqueue(Write::Left(room.clone(), member.clone()));
-    }
-
-    fn publish(&self, room: &RoomId, event: RoomEvent) {
-        let bus = BusEvent {
-            node: self.node.clone(),
-            room: room.clone(),
-            event,
-            epoch: String::new(),
-            counted: false,
-        };
-        match (bus.encode(), &self.bus) {
-            (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
-            (Ok(bytes), None) => self.enqueue(Write::Publish(room.clone(), bytes)),
-            (Err(e), _) => warn!(error = %e, "bus event not encodable"),
-        }
     }
 
     fn logged(&self) -> bool {

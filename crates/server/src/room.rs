@@ -444,14 +444,12 @@ impl RoomRegistry {
     /// Admits a joiner atomically: checks capacity (counting members on other nodes),
     /// hands `admitted` the members already present (so the joiner's ack is queued
     /// before any event of the room reaches it), announces the joiner to the local
-    /// members, then adds it. `remote` seeds the mirror of other nodes' members when the
-    /// room is new on this node; afterwards presence events keep the mirror current.
+    /// members, then adds it.
     #[allow(clippy::too_many_arguments)]
     pub fn join<T: Serialize>(
         &self,
         room: &RoomId,
         joiner: LocalMember,
-        remote: Vec<MemberInfo>,
         max_members: usize,
         since: Option<&LogPlace>,
         admitted: impl FnOnce(JoinView),
@@ -466,9 +464,6 @@ impl RoomRegistry {
         let mut local = local_arc.lock();
         if local.members.iter().any(|m| m.id == joiner.id) {
             return Err(JoinRefused::AlreadyIn);
-        }
-        if local.members.is_empty() {
-            local.remote = remote;
         }
         if local.members.len() + local.remote.len() >= max_members {
             if local.members.is_empty() {
@@ -711,6 +706,7 @@ impl LocalRoom {
     /// Puts member `index` back on `socket`: a new token, `ack` (queued first), the
     /// replay of what it missed after `pos`, then `back` to the others if they had heard
     /// `away`. All under the room's lock, so live traffic follows the replay.
+    #[allow(clippy::too_many_arguments)]
     fn reattach(
         &mut self,
         room: &RoomId,
@@ -786,113 +782,6 @@ impl LocalRoom {
 }
 
 impl RoomRegistry {
-    /// Applies another node's presence event to the mirror and delivers it to every
-    /// local member. Nothing happens if this node has no member in the room.
-    pub fn remote_presence(&self, room: &RoomId, event: &PresenceEvent) -> Delivery {
-        let Some(local) = self.room(room) else {
-            return Delivery::default();
-        };
-        let mut local = local.lock();
-        match event {
-            PresenceEvent::Join {
-                member,
-                at,
-                profile,
-                ..
-            } => {
-                if local.remote.iter().any(|m| &m.member == member) {
-                    return Delivery::default(); // already known (after a resync)
-                }
-                local.remote.push(MemberInfo {
-                    member: member.clone(),
-                    at: *at,
-                    profile: profile.clone(),
-                });
-            }
-            PresenceEvent::Leave { member, .. } => {
-                let before = local.remote.len();
-                local.remote.retain(|m| &m.member != member);
-                if local.remote.len() == before {
-                    return Delivery::default(); // already gone (after a resync)
-                }
-            }
-            PresenceEvent::Away { member, .. } | PresenceEvent::Back { member, .. } => {
-                if !local.remote.iter().any(|m| &m.member == member) {
-                    return Delivery::default(); // not known here (yet)
-                }
-            }
-        }
-        let meta = LogMeta::presence(event.member(), 0);
-        local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
-            let mut e = event.clone();
-            e.set_pos(pos);
-            e
-        })
-    }
-
-    /// Replaces the mirror of other nodes' members of `room` with `remote`, announcing
-    /// to local members whoever left (`timeout`) or joined meanwhile.
-    pub fn resync(&self, room: &RoomId, remote: Vec<MemberInfo>) -> Vec<Delivery> {
-        let Some(local) = self.room(room) else {
-            return Vec::new();
-        };
-        let mut local = local.lock();
-        let local_ids: Vec<MemberId> = local.members.iter().map(|m| m.id.clone()).collect();
-        let remote: Vec<MemberInfo> = remote
-            .into_iter()
-            .filter(|m| !local_ids.contains(&m.member))
-            .collect();
-        let gone: Vec<MemberInfo> = local
-            .remote
-            .iter()
-            .filter(|m| !remote.iter().any(|r| r.member == m.member))
-            .cloned()
-            .collect();
-        let new: Vec<MemberInfo> = remote
-            .iter()
-            .filter(|r| !local.remote.iter().any(|m| m.member == r.member))
-            .cloned()
-            .collect();
-        local.remote = remote;
-        let mut deliveries = Vec::new();
-        let at = now_millis();
-        for m in gone {
-            let meta = LogMeta::presence(&m.member, 0);
-            let event = PresenceEvent::Leave {
-                room: room.clone(),
-                member: m.member,
-                at,
-                reason: LeaveReason::Timeout,
-                pos: 0,
-            };
-            deliveries.push(
-                local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
-                    let mut e = event;
-                    e.set_pos(pos);
-                    e
-                }),
-            );
-        }
-        for m in new {
-            let meta = LogMeta::presence(&m.member, m.profile.len());
-            let event = PresenceEvent::Join {
-                room: room.clone(),
-                member: m.member,
-                at: m.at,
-                profile: m.profile,
-                pos: 0,
-            };
-            deliveries.push(
-                local.deliver(events::PRESENCE, Audience::All, meta, |_, pos| {
-                    let mut e = event;
-                    e.set_pos(pos);
-                    e
-                }),
-            );
-        }
-        deliveries
-    }
-
     /// True if `member` is in `room`, on this node or another.
     pub fn contains(&self, room: &RoomId, member: &MemberId) -> bool {
         let Some(local) = self.room(room) else {
@@ -1024,14 +913,14 @@ impl LocalRoom {
                             });
                         }
                     }
-                    (PresenceEvent::Join { at, profile, .. }, None) => {
-                        if !self.remote.iter().any(|m| m.member == member) {
-                            self.remote.push(MemberInfo {
-                                member: member.clone(),
-                                at: *at,
-                                profile: profile.clone(),
-                            });
-                        }
+                    (PresenceEvent::Join { at, profile, .. }, None)
+                        if !self.remote.iter().any(|m| m.member == member) =>
+                    {
+                        self.remote.push(MemberInfo {
+                            member: member.clone(),
+                            at: *at,
+                            profile: profile.clone(),
+                        });
                     }
                     (PresenceEvent::Leave { .. }, None) => {
                         self.remote.retain(|m| m.member != member);

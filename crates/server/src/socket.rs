@@ -5,7 +5,7 @@
 //! hands the sealed bytes to the room registry for delivery. Nothing here looks inside
 //! `data` or `profile`: they are opaque sealed bytes.
 
-use crate::cluster::{AdmitError, BusEvent, LogOp, LogOutcome, Placed, RoomEvent};
+use crate::cluster::{BusEvent, LogOp, LogOutcome, Placed, RoomEvent};
 use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
@@ -164,7 +164,7 @@ fn recover(
             conn.adopt_member(member) && conn.reserve_room(room, usize::MAX) != Reserve::TooMany
         });
     match outcome {
-        Ok(resumed) => after_resume(state, room, &conn.member(), resumed),
+        Ok(resumed) => after_resume(state, room, resumed),
         Err(_) => refuse_recovery(s, state),
     }
 }
@@ -182,7 +182,7 @@ fn refuse_recovery(s: &SocketRef, state: &AppState) {
 
 /// What follows a member's return on a new connection: metrics, the old connection
 /// let go of the room, `back` to the other nodes.
-fn after_resume(state: &AppState, room: &RoomId, member: &MemberId, resumed: crate::room::Resumed) {
+fn after_resume(state: &AppState, room: &RoomId, resumed: crate::room::Resumed) {
     // The connection that held the member before (a half-open one the server had not
     // noticed yet) no longer holds this room.
     if let Some(previous) = &resumed.previous
@@ -193,17 +193,7 @@ fn after_resume(state: &AppState, room: &RoomId, member: &MemberId, resumed: cra
     state.metrics.resumes.inc();
     state.metrics.replayed_events.inc_by(resumed.replayed);
     count_delivery(state, &resumed.delivery, 0);
-    let back = resumed.delivery.pos;
     cut_off_slow(state, resumed.delivery);
-    if back > 0 {
-        let event = PresenceEvent::Back {
-            room: room.clone(),
-            member: member.clone(),
-            at: now_millis(),
-            pos: 0,
-        };
-        state.cluster.publish(room, RoomEvent::Presence(event));
-    }
 }
 
 /// The ack of the current event, and whether the client asked for one: an ack-less
@@ -458,32 +448,13 @@ async fn join(
     if state.cluster.logged() {
         return join_logged(s, state, &conn, req, reply).await;
     }
-    // A room new to this node: hear its events first, then be admitted (which tells
-    // who is elsewhere), so nothing falls between the two. With the cluster store down,
-    // the join goes ahead on what this node knows, and the store learns of it later.
     let room = req.room;
     let max_members = state.config.max_members_per_room;
-    let opened_here = !state.rooms.has_room(&room);
-    if opened_here && state.cluster.room_opened(&room).await.is_err() {
-        debug!("cluster unavailable: joining with local knowledge only");
-    }
     let at = now_millis();
     let info = MemberInfo {
         member: member.clone(),
         at,
         profile: req.profile,
-    };
-    let refuse_full = |state: &AppState| {
-        conn.release_room(&room);
-        if opened_here && !state.rooms.has_room(&room) {
-            state.cluster.room_closed(&room);
-        }
-        RequestError::RoomFull(max_members)
-    };
-    let (remote, offline) = match state.cluster.admit(&room, &info, max_members).await {
-        Ok(remote) => (remote, false),
-        Err(AdmitError::Full) => return Err(refuse_full(state)),
-        Err(AdmitError::Unavailable) => (Vec::new(), true),
     };
     let profile: Arc<str> = Arc::from(info.profile.as_str());
     let token = new_token();
@@ -507,7 +478,6 @@ async fn join(
     let joined = state.rooms.join(
         &room,
         joiner,
-        remote,
         max_members,
         req.since.as_ref(),
         |view| {
@@ -546,10 +516,8 @@ async fn join(
             return Ok(());
         }
         Err(JoinRefused::Full) => {
-            // This node's view was fuller than the store's (a leave still in flight):
-            // take back the admission.
-            state.cluster.left(&room, &member);
-            return Err(refuse_full(state));
+            conn.release_room(&room);
+            return Err(RequestError::RoomFull(max_members));
         }
     };
     state.metrics.members.inc();
@@ -557,22 +525,11 @@ async fn join(
     count_delivery(state, &delivery, 0);
     cut_off_slow(state, delivery);
     if !conn.in_room(&room) {
-        // A `leave` of this connection ran while the join was on its way (joins wait on
-        // the cluster store; leaves do not): it found nobody to remove, so the member
+        // A `leave` of this connection ran while the join was on its way (joins run
+        // concurrently; leaves in order): it found nobody to remove, so the member
         // leaves now, after its join, and everyone sees both in order.
         depart(state, &room, &member, LeaveReason::Left);
     }
-    if offline {
-        state.cluster.joined_offline(&room, &info);
-    }
-    let event = PresenceEvent::Join {
-        room: room.clone(),
-        member,
-        at,
-        profile: info.profile,
-        pos: 0,
-    };
-    state.cluster.publish(&room, RoomEvent::Presence(event));
     Ok(())
 }
 
@@ -663,7 +620,7 @@ fn resume(
             });
         }
     };
-    after_resume(state, &req.room, &conn.member(), resumed);
+    after_resume(state, &req.room, resumed);
     Ok(())
 }
 
@@ -748,34 +705,14 @@ fn depart_collecting(
             pos,
         });
     let removal = removed?;
-    Some(announce_departure(state, room, member, at, reason, removal))
+    Some(announce_departure(state, removal))
 }
 
-/// What follows a member's removal from a room: metrics, the cluster store, the other
-/// nodes (the leave, with `at` and `reason`), and the room's close.
-fn announce_departure(
-    state: &AppState,
-    room: &RoomId,
-    member: &MemberId,
-    at: u64,
-    reason: LeaveReason,
-    removal: crate::room::Removal,
-) -> Vec<SocketRef> {
+/// What follows a member's removal from a room: metrics; the receivers found too slow.
+fn announce_departure(state: &AppState, removal: crate::room::Removal) -> Vec<SocketRef> {
     state.metrics.members.dec();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &removal.delivery, 0);
-    state.cluster.left(room, member);
-    let event = PresenceEvent::Leave {
-        room: room.clone(),
-        member: member.clone(),
-        at,
-        reason,
-        pos: 0,
-    };
-    state.cluster.publish(room, RoomEvent::Presence(event));
-    if removal.room_closed {
-        state.cluster.room_closed(room);
-    }
     removal.delivery.slow
 }
 
@@ -796,24 +733,15 @@ fn go_away(state: &AppState, s: &SocketRef, room: &RoomId, member: &MemberId, re
         return; // resumed elsewhere already, or not here
     };
     count_delivery(state, &delivery, 0);
-    let (at, generation) = (away.since, away.generation);
+    let generation = away.generation;
     cut_off_slow(state, delivery);
-    state.cluster.publish(
-        room,
-        RoomEvent::Presence(PresenceEvent::Away {
-            room: room.clone(),
-            member: member.clone(),
-            at,
-            pos: 0,
-        }),
-    );
     let state = state.clone();
     let room = room.clone();
     let member = member.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
         if let Some(removal) = state.rooms.expire(&room, &member, generation) {
-            let slow = announce_departure(&state, &room, &member, at, reason, removal);
+            let slow = announce_departure(&state, removal);
             cut_off_slow(
                 &state,
                 Delivery {
@@ -924,20 +852,15 @@ fn msg(
         Kind::Signal
     };
     let meta = LogMeta::sent(kind, &from, size, dedup);
-    let mut event = None;
     let delivered = state
         .rooms
-        .deliver(&req.room, events::MSG, audience, meta, |ts, pos| {
-            let e = MsgEvent {
-                room: req.room.clone(),
-                from: from.clone(),
-                ts,
-                data: req.data.clone(),
-                to: req.to.clone(),
-                pos,
-            };
-            event = Some(e.clone());
-            e
+        .deliver(&req.room, events::MSG, audience, meta, |ts, pos| MsgEvent {
+            room: req.room.clone(),
+            from: from.clone(),
+            ts,
+            data: req.data.clone(),
+            to: req.to.clone(),
+            pos,
         });
     let Some(delivery) = delivered else {
         return Err(gone(state));
@@ -945,9 +868,7 @@ fn msg(
     let (ts, pos, duplicate) = (delivery.ts, delivery.pos, delivery.duplicate);
     if duplicate {
         state.metrics.duplicates_dropped.inc();
-    }
-    if let Some(event) = event {
-        state.cluster.publish(&req.room, RoomEvent::Msg(event));
+    } else {
         state.metrics.messages_relayed.inc();
     }
     count_delivery(state, &delivery, size);
@@ -1028,7 +949,6 @@ fn chunk(
         state.metrics.duplicates_dropped.inc();
         return Ok(Some(OkAck::OK));
     }
-    state.cluster.publish(&room, RoomEvent::Chunk(event));
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);
