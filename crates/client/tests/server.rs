@@ -369,13 +369,20 @@ async fn after_the_grace_one_leave_and_a_counted_gap() {
         ServerEvent::Presence(PresenceEvent::Away { at, .. }) => at,
         other => panic!("expected away, got {other:?}"),
     };
+    // Two messages people wrote (with client ids: counted in a gap) and a signal (a
+    // typing notice has no id: replayed, but not counted).
     for text in ["one", "two"] {
         alice
-            .msg(&r, Bytes::from(text), None)
+            .msg_with_id(&r, Bytes::from(text), None, Some(text))
             .await
             .unwrap()
             .unwrap();
     }
+    alice
+        .msg(&r, Bytes::from_static(b"typing"), None)
+        .await
+        .unwrap()
+        .unwrap();
     match next(&mut alice_rx).await {
         ServerEvent::Presence(PresenceEvent::Leave { reason, at, .. }) => {
             assert_eq!(reason, LeaveReason::Disconnected);
