@@ -324,7 +324,9 @@ impl LocalRoom {
             .find_map(|m| m.socket.as_ref())
             .or(self.encoder.as_ref())
         else {
-            return delivery; // no socket ever: nobody to deliver to or replay for
+            // No socket ever: nobody to deliver to or replay for; the position is used.
+            self.log.skip(pos);
+            return delivery;
         };
         // The position goes last, as a string: Socket.IO's connection state recovery
         // offset (socket.io-client keeps the last one and hands it back on reconnect).
@@ -1399,5 +1401,151 @@ impl RoomRegistry {
             .iter()
             .find(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())
             .map(|m| (m.id.clone(), m.token.clone(), m.joined_pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Budget;
+    use streamchat_protocol::{Binary, MsgEvent};
+
+    fn registry() -> RoomRegistry {
+        RoomRegistry::new(Bounds {
+            age: std::time::Duration::from_secs(120),
+            bytes: 1 << 20,
+            total: Budget::new(1 << 24),
+        })
+    }
+
+    fn room() -> RoomId {
+        RoomId::new("AAAAAAAAAAAAAAAAAAAAAA").unwrap()
+    }
+
+    fn msg(pos: Pos, epoch: &str) -> BusEvent {
+        BusEvent {
+            node: "other".into(),
+            room: room(),
+            event: RoomEvent::Msg(MsgEvent {
+                room: room(),
+                from: MemberId::new("someone").unwrap(),
+                ts: pos,
+                data: Binary::from(vec![pos as u8]),
+                to: None,
+                pos,
+            }),
+            epoch: epoch.into(),
+            counted: true,
+        }
+    }
+
+    /// A room this node takes up at `base` (as its first joiner's place would).
+    fn based(r: &RoomRegistry, base: Pos) {
+        r.open_logged(&room());
+        let local = r.room(&room()).unwrap();
+        let placed = Placed {
+            epoch: Arc::from("e1"),
+            pos: base + 1,
+            ts: 0,
+            duplicate: false,
+        };
+        local.lock().base_at(&placed, Vec::new());
+    }
+
+    fn last(r: &RoomRegistry) -> Pos {
+        r.room(&room()).unwrap().lock().log.last()
+    }
+
+    #[test]
+    fn events_apply_in_position_order_each_once() {
+        let r = registry();
+        based(&r, 10);
+        r.apply(msg(12, "e1"), "me");
+        assert_eq!(last(&r), 10, "12 waits for 11");
+        r.apply(msg(11, "e1"), "me");
+        assert_eq!(last(&r), 12, "11 then 12");
+        r.apply(msg(12, "e1"), "me");
+        r.apply(msg(9, "e1"), "me");
+        assert_eq!(last(&r), 12, "an echo or an older event changes nothing");
+        assert!(r.gaps(std::time::Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn another_incarnation_of_the_room_is_ignored() {
+        let r = registry();
+        based(&r, 0);
+        r.apply(msg(1, "other-epoch"), "me");
+        assert_eq!(last(&r), 0);
+    }
+
+    #[test]
+    fn events_heard_before_the_first_place_wait_and_older_ones_are_dropped() {
+        let r = registry();
+        r.open_logged(&room());
+        r.apply(msg(4, "e1"), "me");
+        r.apply(msg(6, "e1"), "me");
+        let local = r.room(&room()).unwrap();
+        let placed = Placed {
+            epoch: Arc::from("e1"),
+            pos: 5,
+            ts: 0,
+            duplicate: false,
+        };
+        local.lock().base_at(&placed, Vec::new());
+        assert_eq!(
+            local.lock().pending.len(),
+            1,
+            "4 came before this node's place"
+        );
+    }
+
+    #[test]
+    fn a_lasting_gap_is_reported_and_filled_or_skipped() {
+        let r = registry();
+        based(&r, 0);
+        r.apply(msg(1, "e1"), "me");
+        r.apply(msg(4, "e1"), "me");
+        assert_eq!(
+            r.gaps(std::time::Duration::ZERO),
+            vec![(room(), 1, 4)],
+            "2 and 3 are missing"
+        );
+        // The log still has 3 but no longer 2: 2 is skipped, 3 and 4 delivered.
+        let fetched = Fetched {
+            events: vec![msg(3, "e1")],
+            epoch: "e1".into(),
+            evicted: 2,
+        };
+        let (_, skipped) = r.fill(&room(), fetched, 4, "me");
+        assert_eq!(skipped, 1);
+        assert_eq!(last(&r), 4);
+        assert!(r.gaps(std::time::Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn what_waits_for_an_event_runs_once_it_is_delivered() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let r = registry();
+        based(&r, 0);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let then = |ran: &Arc<AtomicUsize>| {
+            let ran = ran.clone();
+            Some(Then(Box::new(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })))
+        };
+        let applied = r.apply_then(msg(2, "e1"), "me", then(&ran));
+        assert!(
+            applied.then.is_empty(),
+            "2 waits for 1, and so does its ack"
+        );
+        let applied = r.apply(msg(1, "e1"), "me");
+        assert_eq!(applied.then.len(), 1, "delivered: the ack goes");
+        for t in applied.then {
+            (t.0)();
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        let applied = r.apply_then(msg(2, "e1"), "me", then(&ran));
+        assert_eq!(applied.then.len(), 1, "already delivered: at once");
     }
 }
