@@ -155,6 +155,39 @@ test('offline for longer than the grace and the window: one leave, one join, and
   }
 });
 
+test('offline 60 s with a 20 s grace: one leave, one join, and a gap line with the exact count', async () => {
+  // The defaults but for the heartbeat (5 s + 5 s, so the server notices the dead
+  // connection well within the minute): the 120 s window still holds what Bob missed,
+  // so the count is exact.
+  const server = await startServer(['--resume-grace-secs', '20', '--ping-interval-secs', '5', '--ping-timeout-secs', '5']);
+  const browser = await launchBrowser();
+  try {
+    const { alice, bob } = await aliceAndBob(browser, server);
+    await say(alice.page, 'before the minute');
+    await waitForMessage(bob.page, 'Alice', 'before the minute');
+    const offlineAt = Date.now();
+    await bob.context.setOffline(true);
+    await waitForAlert(alice.page, /Bob left the chat at/, 45_000);
+    const missed = ['one', 'two', 'three'];
+    for (const text of missed) await say(alice.page, text);
+    await alice.page.waitForTimeout(Math.max(0, 60_000 - (Date.now() - offlineAt)));
+    await bob.context.setOffline(false);
+    await waitConnected(bob.page, 30_000);
+
+    const gap = await waitForAlert(bob.page, /You were offline for/);
+    assert.match(gap, /^You were offline for 1 minute: 3 messages could not be recovered$/);
+    await waitForAlert(alice.page, /Bob rejoined the chat at/);
+    const aliceAlerts = await alerts(alice.page);
+    assert.equal(aliceAlerts.filter((text) => /Bob left the chat/.test(text)).length, 1, aliceAlerts.join('\n'));
+    assert.equal(aliceAlerts.filter((text) => /Bob rejoined the chat/.test(text)).length, 1, aliceAlerts.join('\n'));
+    assertNoErrors(alice, 'Alice');
+    assertNoErrors(withoutOfflineNoise(bob), 'Bob');
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
 /**
  * Sends `text` with no "is typing" notice before it (the value is set, not typed): a
  * typing notice is a sealed message too, and the server counts every message missed.

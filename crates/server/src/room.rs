@@ -705,6 +705,17 @@ impl RoomRegistry {
 }
 
 impl LocalRoom {
+    /// Sends a returning member's replay to its new socket, which becomes the room's
+    /// encoder.
+    fn replay_to(&mut self, socket: &SocketRef, frames: &[EncodedEvent]) -> Delivery {
+        let mut replayed = Delivery::default();
+        for frame in frames {
+            send(&mut replayed, socket, frame);
+        }
+        self.encoder = Some(socket.clone());
+        replayed
+    }
+
     /// Puts member `index` back on `socket`: a new token, `ack` (queued first), the
     /// replay of what it missed after `pos`, then `back` to the others if they had heard
     /// `away`. All under the room's lock, so live traffic follows the replay.
@@ -750,11 +761,7 @@ impl LocalRoom {
             replayed: frames.len() as u64,
             missed,
         });
-        let mut replayed = Delivery::default();
-        for frame in &frames {
-            send(&mut replayed, socket, frame);
-        }
-        local.encoder = Some(socket.clone());
+        let replayed = local.replay_to(socket, &frames);
         let mut delivery = Delivery::default();
         if was_away.is_some() {
             let event = PresenceEvent::Back {
@@ -1306,11 +1313,7 @@ impl RoomRegistry {
             replayed: frames.len() as u64,
             missed,
         });
-        let mut replayed = Delivery::default();
-        for f in &frames {
-            send(&mut replayed, socket, f);
-        }
-        local.encoder = Some(socket.clone());
+        let replayed = local.replay_to(socket, &frames);
         local.members.push(LocalMember {
             id: info.member.clone(),
             socket: Some(socket.clone()),

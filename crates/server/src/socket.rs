@@ -474,33 +474,12 @@ async fn join(
             None
         },
     };
-    let limits = state.limits;
     let joined = state.rooms.join(
         &room,
         joiner,
         max_members,
         req.since.as_ref(),
-        |view| {
-            if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
-                state.metrics.gaps.inc();
-            }
-            if let Some(reply) = reply.take() {
-                let ack = JoinAck {
-                    ok: true,
-                    member: member.clone(),
-                    at,
-                    members: view.members,
-                    limits,
-                    epoch: view.epoch.to_string(),
-                    pos: view.pos,
-                    token,
-                    grace_ms: state.config.resume_grace_secs * 1000,
-                    window_ms: state.config.resume_window_secs * 1000,
-                    missed: view.missed,
-                };
-                reply.send(s, state, Ok(ack));
-            }
-        },
+        |view| send_join_ack(s, state, reply, &member, at, token, view),
         |_, pos| PresenceEvent::Join {
             room: room.clone(),
             member: member.clone(),
@@ -531,6 +510,38 @@ async fn join(
         depart(state, &room, &member, LeaveReason::Left);
     }
     Ok(())
+}
+
+/// The `join` ack of an admitted joiner, queued from inside the room lock, before any
+/// event of the room reaches it.
+fn send_join_ack(
+    s: &SocketRef,
+    state: &AppState,
+    reply: &mut Option<Reply>,
+    member: &MemberId,
+    at: u64,
+    token: String,
+    view: crate::room::JoinView,
+) {
+    if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
+        state.metrics.gaps.inc();
+    }
+    if let Some(reply) = reply.take() {
+        let ack = JoinAck {
+            ok: true,
+            member: member.clone(),
+            at,
+            members: view.members,
+            limits: state.limits,
+            epoch: view.epoch.to_string(),
+            pos: view.pos,
+            token,
+            grace_ms: state.config.resume_grace_secs * 1000,
+            window_ms: state.config.resume_window_secs * 1000,
+            missed: view.missed,
+        };
+        reply.send(s, state, Ok(ack));
+    }
 }
 
 async fn on_resume(
@@ -1282,7 +1293,6 @@ async fn join_logged(
             None
         },
     };
-    let limits = state.limits;
     let bus = placed_event(state, &room, event, &placed);
     let joined = state.rooms.join_logged(
         &room,
@@ -1291,27 +1301,7 @@ async fn join_logged(
         &members,
         state.cluster.node_id(),
         req.since.as_ref(),
-        |view| {
-            if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
-                state.metrics.gaps.inc();
-            }
-            if let Some(reply) = reply.take() {
-                let ack = JoinAck {
-                    ok: true,
-                    member: member.clone(),
-                    at,
-                    members: view.members,
-                    limits,
-                    epoch: view.epoch.to_string(),
-                    pos: view.pos,
-                    token,
-                    grace_ms: state.config.resume_grace_secs * 1000,
-                    window_ms: state.config.resume_window_secs * 1000,
-                    missed: view.missed,
-                };
-                reply.send(s, state, Ok(ack));
-            }
-        },
+        |view| send_join_ack(s, state, reply, &member, at, token, view),
         bus,
     );
     match joined {
