@@ -44,6 +44,9 @@ const BUILT_BIN = process.env.STREAMCHAT_BIN || path.join(TARGET_DIR, "release/s
 // Other builds may replace the binary while the suite runs: every run uses a copy taken
 // at the start (removed at the end), so all figures come from one build.
 let BIN = BUILT_BIN;
+// The load generator: this binary's own, or GEN_BIN's (to measure two servers under the
+// very same generator).
+let GEN = process.env.GEN_BIN || BIN;
 let BIN_DIR = null;
 const DOCS = path.join(ROOT, "docs/benchmarks.md");
 
@@ -421,7 +424,7 @@ async function benchRun(server, workload, step, b) {
   const s = sampler(server);
   await sleep(300);
   const timeoutMs = ((b.connectTimeout ?? 120) + b.duration + (b.drain ?? 3) + 90) * 1000;
-  const out = await run(BIN, args, timeoutMs, (pid) => (s.benchPid = pid));
+  const out = await run(GEN, args, timeoutMs, (pid) => (s.benchPid = pid));
   const benchExit = s.elapsed();
   await sleep(300);
   const samples = await s.stop();
@@ -758,6 +761,7 @@ async function main() {
   BIN = path.join(BIN_DIR, "streamchat");
   fs.copyFileSync(BUILT_BIN, BIN);
   fs.chmodSync(BIN, 0o755);
+  if (!process.env.GEN_BIN) GEN = BIN;
   const m = machine();
   const loadStart = loadavg();
   const began = new Date();
