@@ -20,19 +20,17 @@ end
 
 -- Appends `data` at the next position, drops what left the window, returns epoch, pos, ts.
 local function place()
-  local epoch = redis.call('HGET', state, 'epoch')
-  if not epoch then
-    epoch = epoch_candidate
-  end
-  local last = tonumber(redis.call('HGET', state, 'pos') or '0')
+  local known = redis.call('HMGET', state, 'epoch', 'pos', 'ts', 'bytes', 'evicted')
+  local epoch = known[1] or epoch_candidate
+  local last = tonumber(known[2] or '0')
   if hint > last then last = hint end -- a store that lost the room carries on from a node's place
   local pos = last + 1
   local now = now_ms()
-  local ts = tonumber(redis.call('HGET', state, 'ts') or '0')
+  local ts = tonumber(known[3] or '0')
   if now > ts then ts = now end
   local size = string.len(data) + 160
-  local bytes = tonumber(redis.call('HGET', state, 'bytes') or '0') + size
-  local evicted = tonumber(redis.call('HGET', state, 'evicted') or '0')
+  local bytes = tonumber(known[4] or '0') + size
+  local evicted = tonumber(known[5] or '0')
   redis.call('XADD', log, pos .. '-1', 't', ts, 's', size, 'e', data)
   while true do
     local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
@@ -44,9 +42,13 @@ local function place()
     evicted = tonumber(string.match(first[1], '^(%d+)'))
   end
   redis.call('HSET', state, 'epoch', epoch, 'pos', pos, 'ts', ts, 'bytes', bytes, 'evicted', evicted)
+  return epoch, pos, ts
+end
+
+-- A room that gets a member again keeps its log (it was to expire with its last member).
+local function keep()
   redis.call('PERSIST', state)
   redis.call('PERSIST', log)
-  return epoch, pos, ts
 end
 
 -- After a leave: a room with nobody left keeps its log for the window, then forgets it.
@@ -83,6 +85,7 @@ elseif op == 'admit' then
   redis.call('HSET', tokens, member, ARGV[11])
   redis.call('HDEL', away, member)
   local epoch, pos, ts = place()
+  keep()
   local reply = {'ok', epoch, pos, ts}
   for _, v in ipairs(redis.call('HGETALL', room)) do
     reply[#reply + 1] = v
@@ -131,6 +134,7 @@ elseif op == 'resume' then
   redis.call('HSET', tokens, member, ARGV[10])
   redis.call('HDEL', away, member)
   local epoch, pos, ts = place()
+  keep()
   local reply = {'ok', epoch, pos, ts, stored}
   for _, v in ipairs(redis.call('HGETALL', room)) do
     reply[#reply + 1] = v
