@@ -123,9 +123,21 @@ pub struct ServeConfig {
     pub ping_interval_secs: u64,
 
     /// Take the client's address from the last `X-Forwarded-For` entry (for the
-    /// per-address limit). Only behind a proxy that overwrites that header.
+    /// per-address limits), but only on connections from a trusted proxy
+    /// (--trusted-proxies; by default this machine: 127.0.0.0/8 and ::1). Only behind a
+    /// proxy that overwrites that header.
     #[arg(long, env = "STREAMCHAT_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+
+    /// The proxies whose `X-Forwarded-For` is believed with --trust-forwarded-for:
+    /// addresses or networks, comma-separated (`10.0.0.5,192.168.0.0/16,::1`). From any
+    /// other peer the header is ignored.
+    #[arg(
+        long,
+        env = "STREAMCHAT_TRUSTED_PROXIES",
+        default_value = "127.0.0.0/8,::1"
+    )]
+    pub trusted_proxies: String,
 
     /// Include client IP addresses in logs (off: logs carry no address).
     #[arg(long, env = "STREAMCHAT_LOG_IPS", default_value_t = false)]
@@ -197,6 +209,11 @@ impl ServeConfig {
     /// Checks the values against each other; the error is one line for people.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(bad) = crate::sessions::Proxies::parse(&self.trusted_proxies) {
+            return invalid(format!(
+                "--trusted-proxies: {bad:?} is not an address or network (a.b.c.d, a.b.c.d/n, or IPv6)"
+            ));
+        }
         let positive = [
             ("--max-message-bytes", self.max_message_bytes as u64),
             ("--max-chunk-bytes", self.max_chunk_bytes as u64),

@@ -23,22 +23,69 @@ use tokio::time::Instant;
 /// it, new addresses are refused like a full server, so the table itself is bounded.
 const MAX_ADDRESSES: usize = 200_000;
 
-/// The client address of a request: the last `X-Forwarded-For` entry when trusted, else
-/// the peer address.
-pub fn client_ip(parts: &axum::http::request::Parts, trust_forwarded_for: bool) -> IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| parts.headers.get("x-forwarded-for"))
-        .flatten()
+/// Addresses and networks whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies(Vec<(IpAddr, u8)>);
+
+impl Proxies {
+    /// Parses `a.b.c.d`, `a.b.c.d/n` and IPv6 forms, comma-separated; the first entry that
+    /// is neither is the error.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (addr, bits) = match item.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (item, None),
+            };
+            let addr: IpAddr = addr.parse().map_err(|_| item.to_owned())?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or(item.to_owned())?,
+                None => max,
+            };
+            nets.push((addr, bits));
+        }
+        Ok(Self(nets))
+    }
+
+    /// True if `ip` is one of them.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|(net, bits)| match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => prefix_eq(&n.octets(), &i.octets(), *bits),
+            (IpAddr::V6(n), IpAddr::V6(i)) => prefix_eq(&n.octets(), &i.octets(), *bits),
+            (IpAddr::V4(n), IpAddr::V6(i)) => i
+                .to_ipv4_mapped()
+                .is_some_and(|i| prefix_eq(&n.octets(), &i.octets(), *bits)),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        })
+    }
+}
+
+/// The first `bits` bits of `a` and `b` are the same.
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let (whole, rest) = (usize::from(bits / 8), bits % 8);
+    a[..whole] == b[..whole] && (rest == 0 || (a[whole] ^ b[whole]) & (0xffu8 << (8 - rest)) == 0)
+}
+
+/// The client address of a request: the last `X-Forwarded-For` entry when the peer is a
+/// trusted proxy, else the peer address.
+pub fn client_ip(parts: &axum::http::request::Parts, trusted: Option<&Proxies>) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = trusted
+        .filter(|proxies| peer.is_some_and(|p| proxies.contains(p)))
+        .and_then(|_| parts.headers.get("x-forwarded-for"))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|last| last.trim().parse::<IpAddr>().ok());
     forwarded
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
+        .or(peer)
         // Served without connect info (in-process tests): one shared bucket.
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
@@ -50,7 +97,7 @@ struct Address {
 }
 
 /// The limits a gate enforces.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionLimits {
     /// Open sessions per address.
     pub per_ip: u32,
@@ -60,8 +107,8 @@ pub struct SessionLimits {
     pub handshakes_per_second: u32,
     /// New sessions per address at once.
     pub handshake_burst: u32,
-    /// Take the address from `X-Forwarded-For`.
-    pub trust_forwarded_for: bool,
+    /// Take the address from `X-Forwarded-For` on connections from these proxies.
+    pub trusted: Option<Proxies>,
 }
 
 /// Counts open sessions per address and in all; see the module documentation.
@@ -122,6 +169,11 @@ impl Sessions {
             gauge,
             refused,
         }
+    }
+
+    /// The client address of a request, as the limits count it.
+    pub fn client_ip(&self, parts: &axum::http::request::Parts) -> IpAddr {
+        client_ip(parts, self.limits.trusted.as_ref())
     }
 
     /// Sessions open now.
@@ -185,7 +237,7 @@ impl Sessions {
 
 impl SessionGate for Sessions {
     fn open(&self, req: &axum::http::request::Parts) -> Result<(), SessionRefused> {
-        let ip = client_ip(req, self.limits.trust_forwarded_for);
+        let ip = self.client_ip(req);
         self.admit(ip, Instant::now()).map_err(|r| {
             self.refused.inc();
             r.answer()
@@ -193,7 +245,7 @@ impl SessionGate for Sessions {
     }
 
     fn close(&self, req: &axum::http::request::Parts) {
-        let ip = client_ip(req, self.limits.trust_forwarded_for);
+        let ip = self.client_ip(req);
         self.release(ip, Instant::now());
     }
 }
@@ -203,6 +255,32 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    #[test]
+    fn trusted_proxies_are_addresses_and_networks() {
+        let p = Proxies::parse("127.0.0.0/8, 10.1.2.3, fd00::/8").unwrap();
+        assert!(p.contains("127.9.9.9".parse().unwrap()));
+        assert!(p.contains("10.1.2.3".parse().unwrap()));
+        assert!(!p.contains("10.1.2.4".parse().unwrap()));
+        assert!(p.contains("fd12::1".parse().unwrap()));
+        assert!(!p.contains("fe80::1".parse().unwrap()));
+        assert!(
+            p.contains("::ffff:127.0.0.1".parse().unwrap()),
+            "IPv4 behind a dual-stack socket"
+        );
+        assert!(
+            !Proxies::parse("10.0.0.0/8")
+                .unwrap()
+                .contains("11.0.0.1".parse().unwrap())
+        );
+        assert!(Proxies::parse("10.0.0.0/33").is_err());
+        assert!(Proxies::parse("proxy.example").is_err());
+        assert!(
+            Proxies::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+    }
+
     fn gate(per_ip: u32, total: usize, rate: u32, burst: u32) -> Sessions {
         Sessions::new(
             SessionLimits {
@@ -210,7 +288,7 @@ mod tests {
                 total,
                 handshakes_per_second: rate,
                 handshake_burst: burst,
-                trust_forwarded_for: false,
+                trusted: None,
             },
             Gauge::default(),
             Counter::default(),

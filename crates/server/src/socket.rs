@@ -44,8 +44,8 @@ enum Refusal {
     ShuttingDown,
 }
 
-fn peer_ip(s: &SocketRef, trust_forwarded_for: bool) -> IpAddr {
-    crate::sessions::client_ip(s.req_parts(), trust_forwarded_for)
+fn peer_ip(s: &SocketRef, state: &AppState) -> IpAddr {
+    state.sessions.client_ip(s.req_parts())
 }
 
 /// What socket.io-client sends in its CONNECT packet when it tries to recover its
@@ -104,7 +104,7 @@ async fn admit(
 
 async fn on_connect(s: SocketRef, State(state): State<AppState>) {
     if state.config.log_ips {
-        debug!(sid = %s.id, ip = %peer_ip(&s, state.config.trust_forwarded_for), "connected");
+        debug!(sid = %s.id, ip = %peer_ip(&s, &state), "connected");
     } else {
         debug!(sid = %s.id, "connected");
     }

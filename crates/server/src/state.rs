@@ -49,7 +49,10 @@ impl AppState {
                 total: config.max_sessions,
                 handshakes_per_second: config.handshakes_per_ip_per_second,
                 handshake_burst: config.max_connections_per_ip.max(16),
-                trust_forwarded_for: config.trust_forwarded_for,
+                trusted: config
+                    .trust_forwarded_for
+                    .then(|| crate::sessions::Proxies::parse(&config.trusted_proxies).ok())
+                    .flatten(),
             },
             metrics.sessions.clone(),
             metrics.sessions_refused.clone(),
