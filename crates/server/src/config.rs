@@ -96,6 +96,17 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_SEND_BUFFER_PACKETS", default_value_t = 256)]
     pub send_buffer_packets: usize,
 
+    /// Bytes of messages and chunks queued for one connection before it counts as too
+    /// slow and is cut off (beside --send-buffer-packets): a receiver that stops reading
+    /// while 1 MiB chunks flow holds at most this much.
+    #[arg(long, env = "STREAMCHAT_MAX_QUEUED_BYTES_PER_CONNECTION", default_value_t = 16 * 1024 * 1024)]
+    pub max_queued_bytes_per_connection: usize,
+
+    /// Bytes queued for all connections together; past it, a connection that already has
+    /// something queued is cut off as too slow rather than queue more.
+    #[arg(long, env = "STREAMCHAT_MAX_QUEUED_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_queued_bytes: usize,
+
     /// Seconds a member whose connection dropped stays a member ("reconnecting"), so it
     /// can resume with nothing lost and nobody told it left. 0: it leaves at once.
     #[arg(long, env = "STREAMCHAT_RESUME_GRACE_SECS", default_value_t = 20)]
@@ -238,6 +249,11 @@ impl ServeConfig {
             ),
             ("--connect-timeout-secs", self.connect_timeout_secs),
             ("--send-buffer-packets", self.send_buffer_packets as u64),
+            (
+                "--max-queued-bytes-per-connection",
+                self.max_queued_bytes_per_connection as u64,
+            ),
+            ("--max-queued-bytes", self.max_queued_bytes as u64),
             ("--ping-interval-secs", self.ping_interval_secs),
             ("--ping-timeout-secs", self.ping_timeout_secs),
         ];

@@ -293,6 +293,10 @@ pub fn app(state: AppState) -> (axum::Router, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(c.send_buffer_packets)
         .session_gate(state.sessions.clone())
+        .queued_bytes(
+            c.max_queued_bytes_per_connection,
+            socketioxide::QueueBudget::new(c.max_queued_bytes),
+        )
         .connect_timeout(Duration::from_secs(c.connect_timeout_secs))
         .ping_interval(Duration::from_secs(c.ping_interval_secs))
         .ping_timeout(Duration::from_secs(c.ping_timeout_secs))

@@ -33,6 +33,7 @@
 use std::{borrow::Cow, time::Duration};
 
 use engineioxide_core::TransportType;
+use std::sync::Arc;
 
 /// Configuration for the engine.io engine & transports
 #[derive(Debug, Clone)]
@@ -91,6 +92,47 @@ pub struct EngineIoConfig {
     /// StreamChat patch: admits or refuses every new session at its handshake, and hears
     /// of its close, so sessions can be counted from their first request.
     pub session_gate: Option<SessionGateRef>,
+
+    /// StreamChat patch: payload bytes one session may have queued (beside the packet
+    /// count `max_buffer_size`); past it `reserve_bytes` answers full.
+    pub max_queued_bytes: usize,
+
+    /// StreamChat patch: payload bytes all sessions together may have queued.
+    pub queue_budget: Option<Arc<QueueBudget>>,
+}
+
+/// StreamChat patch: a byte budget shared by every session's queue.
+#[derive(Debug)]
+pub struct QueueBudget {
+    limit: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl QueueBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes queued now, in all sessions.
+    pub fn used(&self) -> usize {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        self.used() + bytes <= self.limit
+    }
+
+    pub(crate) fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) fn sub(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// StreamChat patch: a refusal of a new session, answered as HTTP `status` with a
@@ -135,6 +177,8 @@ impl Default for EngineIoConfig {
             upgrade_timeout: Duration::from_millis(10000),
             max_buffer_size: 128,
             session_gate: None,
+            max_queued_bytes: usize::MAX,
+            queue_budget: None,
             max_payload: 1e5 as u64, // 100kb
             ws_read_buffer_size: 4096,
             ws_max_message_size: 64 << 20,
@@ -168,6 +212,13 @@ impl EngineIoConfigBuilder {
         Self {
             config: EngineIoConfig::default(),
         }
+    }
+
+    /// StreamChat patch: payload bytes one session may have queued, and all together.
+    pub fn queued_bytes(mut self, per_session: usize, budget: Arc<QueueBudget>) -> Self {
+        self.config.max_queued_bytes = per_session;
+        self.config.queue_budget = Some(budget);
+        self
     }
 
     /// StreamChat patch: the gate every new session passes at its handshake.

@@ -102,8 +102,21 @@ pub(crate) struct Direct {
     io: Mutex<Option<Box<dyn WsIo>>>,
     /// Packets in the queue or taken from it and not yet written.
     pub(crate) queued: AtomicUsize,
+    /// StreamChat patch: payload bytes in the queue (messages and binary attachments),
+    /// bounded per session and, with `budget`, for all sessions together.
+    pub(crate) queued_bytes: AtomicUsize,
+    budget: Option<Arc<crate::config::QueueBudget>>,
     pub(crate) flush_wake: Arc<FlushWake>,
     flush_waker: Waker,
+}
+
+impl Drop for Direct {
+    /// StreamChat patch: what the session still had queued goes back to the budget.
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.sub(self.queued_bytes.load(Ordering::Acquire));
+        }
+    }
 }
 
 impl fmt::Debug for Direct {
@@ -114,13 +127,55 @@ impl fmt::Debug for Direct {
     }
 }
 
+/// StreamChat patch: the payload bytes of queued packets (control packets count 0).
+pub(crate) fn payload_bytes(packets: &PacketBuf) -> usize {
+    packets
+        .iter()
+        .map(|p| match p {
+            Packet::Message(m) => m.len(),
+            Packet::Binary(b) | Packet::BinaryV3(b) => b.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 impl Direct {
-    pub(crate) fn new(protocol: ProtocolVersion) -> Self {
+    /// StreamChat patch: whether `bytes` more may be queued: a session whose queue is
+    /// empty may always queue one more; otherwise its bound and the shared budget hold.
+    pub(crate) fn may_queue(&self, bytes: usize, max: usize) -> bool {
+        let queued = self.queued_bytes.load(Ordering::Acquire);
+        if queued == 0 {
+            return true;
+        }
+        queued + bytes <= max && self.budget.as_ref().is_none_or(|b| b.has_room(bytes))
+    }
+
+    /// StreamChat patch: `packets` joined the queue.
+    pub(crate) fn count_in(&self, packets: &PacketBuf) {
+        let bytes = payload_bytes(packets);
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if let Some(b) = &self.budget {
+            b.add(bytes);
+        }
+    }
+
+    /// StreamChat patch: `packets` left the queue.
+    pub(crate) fn count_out(&self, packets: &PacketBuf) {
+        let bytes = payload_bytes(packets);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if let Some(b) = &self.budget {
+            b.sub(bytes);
+        }
+    }
+
+    pub(crate) fn new(protocol: ProtocolVersion, budget: Option<Arc<crate::config::QueueBudget>>) -> Self {
         let flush_wake = Arc::new(FlushWake::default());
         Self {
             protocol,
             io: Mutex::new(None),
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            budget,
             flush_waker: Waker::from(flush_wake.clone()),
             flush_wake,
         }

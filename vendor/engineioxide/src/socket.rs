@@ -130,6 +130,7 @@ impl Permit<'_> {
     fn send(self, packets: PacketBuf) {
         if let Err(packets) = self.direct.try_write(packets) {
             self.direct.queued.fetch_add(1, Ordering::AcqRel);
+            self.direct.count_in(&packets);
             self.inner.send(Box::new(packets));
         }
     }
@@ -259,6 +260,8 @@ where
 
     /// StreamChat patch: the websocket shared with direct senders (see `crate::direct`).
     pub(crate) direct: crate::direct::Direct,
+    /// StreamChat patch: payload bytes this session may have queued.
+    max_queued_bytes: usize,
 }
 
 impl<D> Socket<D>
@@ -296,7 +299,8 @@ where
             req_parts,
 
             supports_binary,
-            direct: crate::direct::Direct::new(protocol),
+            direct: crate::direct::Direct::new(protocol, config.queue_budget.clone()),
+            max_queued_bytes: config.max_queued_bytes,
         }
     }
 
@@ -304,8 +308,11 @@ where
     /// rule of `crate::direct`.
     pub(crate) fn enqueue(&self, packets: PacketBuf) -> Result<(), TrySendError<Queued>> {
         self.direct.queued.fetch_add(1, Ordering::AcqRel);
-        self.internal_tx.try_send(Box::new(packets)).inspect_err(|_| {
+        self.direct.count_in(&packets);
+        self.internal_tx.try_send(Box::new(packets)).inspect_err(|e| {
             self.direct.queued.fetch_sub(1, Ordering::AcqRel);
+            let (TrySendError::Full(p) | TrySendError::Closed(p)) = e;
+            self.direct.count_out(p);
         })
     }
 
@@ -444,6 +451,15 @@ where
     /// Returns the current [`TransportType`] of the [`Socket`]
     pub fn transport_type(&self) -> TransportType {
         TransportType::from(self.transport.load(Ordering::Relaxed))
+    }
+
+    /// StreamChat patch: [`Socket::reserve`] for a packet of `bytes` payload bytes: full
+    /// too when the session's queued bytes (or all sessions') would pass their bound.
+    pub fn reserve_bytes(&self, bytes: usize) -> Result<Permit<'_>, TrySendError<()>> {
+        if !self.direct.may_queue(bytes, self.max_queued_bytes) {
+            return Err(TrySendError::Full(()));
+        }
+        self.reserve()
     }
 
     /// Reserve `n` permits to emit multiple messages and ensure that there is enough
@@ -640,7 +656,8 @@ where
             req_parts: http::Request::<()>::default().into_parts().0,
 
             supports_binary: true,
-            direct: crate::direct::Direct::new(ProtocolVersion::V4),
+            direct: crate::direct::Direct::new(ProtocolVersion::V4, None),
+            max_queued_bytes: usize::MAX,
         };
         let sock = Arc::new(sock);
 

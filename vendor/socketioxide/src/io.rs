@@ -280,6 +280,14 @@ impl<A: Adapter> SocketIoBuilder<A> {
         self
     }
 
+    /// StreamChat patch: payload bytes one connection may have queued, and all connections
+    /// together (`budget`); past either, an encoded emit answers `InternalChannelFull`.
+    #[inline]
+    pub fn queued_bytes(mut self, per_connection: usize, budget: std::sync::Arc<engineioxide::config::QueueBudget>) -> Self {
+        self.engine_config_builder = self.engine_config_builder.queued_bytes(per_connection, budget);
+        self
+    }
+
     /// StreamChat patch: the gate every new Engine.IO session passes at its handshake
     /// (counted from its first request, before it connects to a namespace).
     #[inline]

@@ -349,7 +349,7 @@ pub mod socket;
 
 pub use engineioxide::TransportType;
 /// StreamChat patch: the Engine.IO session gate (see `SocketIoBuilder::session_gate`).
-pub use engineioxide::config::{SessionGate, SessionRefused};
+pub use engineioxide::config::{QueueBudget, SessionGate, SessionRefused};
 pub use errors::{
     AckError, AdapterError, BroadcastError, EmitWithAckError, NsInsertError, ParserError,
     SendError, SocketError,

@@ -543,7 +543,18 @@ impl<A: Adapter> Socket<A> {
         if !self.connected() {
             return Err(SocketError::Closed);
         }
-        self.send_raw(event.0.clone())
+        // StreamChat patch: bounded in bytes too (`EngineIoConfig::max_queued_bytes`).
+        let bytes = match &event.0 {
+            Value::Str(msg, bins) => msg.len() + bins.as_ref().map_or(0, |b| b.iter().map(|b| b.len()).sum()),
+            Value::Bytes(b) => b.len(),
+        };
+        let permit = match self.esocket.reserve_bytes(bytes) {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(_)) => return Err(SocketError::InternalChannelFull),
+            Err(TrySendError::Closed(_)) => return Err(SocketError::Closed),
+        };
+        permit.send_raw(event.0.clone());
+        Ok(())
     }
 
     #[doc = include_str!("../docs/operators/emit_with_ack.md")]

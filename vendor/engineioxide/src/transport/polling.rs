@@ -127,7 +127,7 @@ where
             .chain(rx_stream::EncoderStream::new(
                 buffered_rx,
                 volatile_rx,
-                &socket.direct.queued,
+                &socket.direct,
             ));
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased
@@ -240,23 +240,30 @@ mod rx_stream {
         inner: &'a mut mpsc::Receiver<T>,
         /// StreamChat patch: the order rule's count (`crate::direct`), lowered per packet taken.
         queued: &'a AtomicUsize,
+        /// StreamChat patch: the queue's byte count, lowered per packet taken.
+        direct: &'a crate::direct::Direct,
     }
 
     impl<'a, T> ReceiverStream<'a, T> {
-        pub fn new(inner: &'a mut mpsc::Receiver<T>, queued: &'a AtomicUsize) -> Self {
-            Self { inner, queued }
+        pub fn new(inner: &'a mut mpsc::Receiver<T>, direct: &'a crate::direct::Direct) -> Self {
+            Self {
+                inner,
+                queued: &direct.queued,
+                direct,
+            }
         }
     }
 
     // StreamChat patch: the send queue holds boxed packet buffers (see `socket::Queued`).
-    impl<'a, T> Stream for ReceiverStream<'a, Box<T>> {
-        type Item = T;
+    impl<'a> Stream for ReceiverStream<'a, Box<engineioxide_core::PacketBuf>> {
+        type Item = engineioxide_core::PacketBuf;
 
         fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let queued = self.queued;
+            let (queued, direct) = (self.queued, self.direct);
             self.inner.poll_recv(cx).map(|item| {
                 item.map(|boxed| {
                     queued.fetch_sub(1, Ordering::AcqRel);
+                    direct.count_out(&boxed);
                     *boxed
                 })
             })
@@ -325,17 +332,17 @@ mod rx_stream {
         pub fn new(
             rx: &'a mut mpsc::Receiver<Box<T>>,
             watch: &'a mut watch::Receiver<Option<T>>,
-            queued: &'a AtomicUsize,
+            direct: &'a crate::direct::Direct,
         ) -> Self {
             Self {
-                rx: ReceiverStream::new(rx, queued),
+                rx: ReceiverStream::new(rx, direct),
                 watch: WatchStream::new(watch),
             }
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for EncoderStream<'a, T> {
-        type Item = T;
+    impl<'a> Stream for EncoderStream<'a, engineioxide_core::PacketBuf> {
+        type Item = engineioxide_core::PacketBuf;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let this = self.project();

@@ -377,6 +377,10 @@ async fn write_packets(
     queued: bool,
     token: &CancellationToken,
 ) -> bool {
+    // StreamChat patch: what left the queue no longer counts against its byte bound.
+    if queued {
+        direct.count_out(&packets);
+    }
     let mut packets = Some(packets);
     let written = poll_fn(|cx| {
         direct
