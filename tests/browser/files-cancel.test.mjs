@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  assertNoErrors, attach, download, enterRoom, fileCard, newPerson, serverAndBrowser, waitForMembers,
+  artifactPath, assertNoErrors, attach, download, enterRoom, fileCard, newPerson, serverAndBrowser, waitForMembers,
 } from './browser-harness.mjs';
 
 const MiB = 1024 * 1024;
@@ -77,6 +77,7 @@ test('when the sender cancels a file, the others see "Cancelled by the sender" w
   const after = fileCard(bob.page, 'after.txt');
   await after.getByRole('link', { name: 'Save' }).waitFor({ timeout: 15_000 });
   assert.equal((await download(bob.page, after)).toString(), 'still here\n');
+  await bob.page.screenshot({ path: artifactPath('files-cancel.png') });
 
   assertNoErrors(alice, 'Alice');
   assertNoErrors(bob, 'Bob');
@@ -109,6 +110,7 @@ test('someone who joins while a file is being sent sees one plain line, no warni
   assert.equal(await line.getAttribute('class'), 'alert file-before-join', 'a plain line, not a warning');
   assert.equal((await line.textContent()).trim(), 'A file was being sent before you joined.');
   assert.deepEqual(await warnings(carol.page), [], 'Carol sees no warning or error');
+  await carol.page.screenshot({ path: artifactPath('files-joined-mid-transfer.png') });
   assert.equal(await carol.page.locator('li.msg.file').count(), 0, 'Carol has no card for a file she never saw announced');
   assert.doesNotMatch(await carol.page.locator('.timeline').textContent(), /without its announcement|could not be received|stopped before/);
   assert.deepEqual(await warnings(bob.page), [], 'Bob sees no warning or error');
