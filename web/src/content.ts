@@ -1,5 +1,5 @@
 //! What is inside a sealed payload: the v1 body types of docs/crypto.md §8 (`profile`, `text`,
-//! `file`, `typing`) as UTF-8 JSON, how the client writes them, and how it validates them
+//! `file`, `file-cancel`, `typing`) as UTF-8 JSON, how the client writes them, and how it validates them
 //! after decryption. A body from another member is untrusted input like any other:
 //! unknown types and fields are ignored (forward compatibility), malformed ones refused.
 
@@ -29,17 +29,19 @@ export interface FileBody {
   readonly noncePrefix: string;
   readonly sentAt: number;
 }
+/** The sender stopped sending its file `file` (the id of its `file` body): no more chunks will come. */
+export interface FileCancelBody { readonly type: 'file-cancel'; readonly file: string; readonly sentAt: number }
 /** A well-formed body of a type this client does not know: ignored. */
 export interface UnknownBody { readonly type: 'unknown'; readonly sentAt: number }
 
-export type Body = ProfileBody | TextBody | TypingBody | FileBody | UnknownBody;
+export type Body = ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody | UnknownBody;
 
 /** Removes control and bidi-override characters and surrounding space from a name, and bounds its length. */
 export function cleanName(name: string, maxChars: number = MAX_NAME_CHARS): string {
   return name.replace(/[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '').trim().slice(0, maxChars);
 }
 
-export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody): Bytes {
+export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody): Bytes {
   switch (body.type) {
     case 'profile':
       return utf8(JSON.stringify({ type: 'profile', name: body.name, key: body.key, sent_at: body.sentAt }));
@@ -53,6 +55,8 @@ export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody)
         chunk_size: body.chunkSize, chunks: body.chunks, sha256: body.sha256, key: body.key,
         nonce_prefix: body.noncePrefix, sent_at: body.sentAt,
       }));
+    case 'file-cancel':
+      return utf8(JSON.stringify({ type: 'file-cancel', file: body.file, sent_at: body.sentAt }));
   }
 }
 
@@ -93,6 +97,8 @@ export function decodeBody(bytes: Uint8Array): Body | null {
       return { type: 'typing', sentAt };
     case 'file':
       return decodeFileBody(value, sentAt);
+    case 'file-cancel':
+      return isFileId(value.file) ? { type: 'file-cancel', file: value.file, sentAt } : null;
     default:
       return { type: 'unknown', sentAt };
   }

@@ -66,13 +66,15 @@ export interface RoomListener {
   added(item: ChatItem): void;
   updated(item: ChatItem): void;
   typing(text: string): void;
-  /** A file announcement or chunk, for the file-transfer module. */
+  /** A file announcement, chunk or cancellation, for the file-transfer module. */
   file?(event: FileEvent): void;
 }
 
 export type FileEvent =
   | { readonly kind: 'announced'; readonly body: FileBody; readonly author: Author; readonly from: string; readonly ts: number }
   | { readonly kind: 'chunk'; readonly chunk: IncomingChunk }
+  /** The sender of file `file` cancelled it: no more chunks will come. */
+  | { readonly kind: 'cancelled'; readonly from: string; readonly file: string }
   /** Events were lost while this person was offline: files still arriving cannot complete. */
   | { readonly kind: 'gap' };
 
@@ -550,6 +552,10 @@ export class RoomSession {
       case 'file':
         this.#typing.stop(message.from);
         this.#listener.file?.({ kind: 'announced', body, author, from: message.from, ts: message.ts });
+        break;
+      case 'file-cancel':
+        // Only the sender's own file: transfers are keyed by the member the server names.
+        this.#listener.file?.({ kind: 'cancelled', from: message.from, file: body.file });
         break;
       case 'unknown':
         break;

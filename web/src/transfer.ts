@@ -1,10 +1,11 @@
 //! Encrypted file transfer, without DOM: planning a file against the server's limits,
 //! sending it (the sealed `file` body first, then STREAM-encrypted chunks paced by the
-//! server's acks with a small window), and receiving it (decrypting chunks as they come,
+//! server's acks with a small window; a sealed `file-cancel` if it is cancelled after
+//! being announced), and receiving it (decrypting chunks as they come,
 //! then checking the SHA-256 of the whole). Everything stays in memory; nothing is
 //! written anywhere unless the person saves the result.
 
-import type { FileBody } from './content';
+import type { FileBody, FileCancelBody } from './content';
 import {
   FILE_KEY_BYTES, OpenError, chunkCount, decryptChunk, encryptChunk, importFileKey, newFileSecrets,
   randomBytes, sha256,
@@ -23,6 +24,8 @@ export const GCM_TAG_BYTES = 16;
 /** Chunks in flight before waiting for the server's acks: enough to keep the pipe busy, small enough to stay responsive. */
 export const SEND_WINDOW = 4;
 const RATE_LIMIT_RETRIES = 6;
+/** Tries to tell the others that a file was cancelled (the byte bucket may be empty just then). */
+const CANCEL_NOTICE_TRIES = 8;
 /** When a server does not announce limits (a plain v1 server), assume no more than this. */
 export const FALLBACK_MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** Chunks per file assumed for a server that does not announce limits (64 MiB in 256 KiB chunks). */
@@ -78,7 +81,7 @@ export function planFile(size: number, limits: Limits | null): Plan {
 
 /** What sending needs from the room: seal-and-send a body, send a chunk. */
 export interface TransferChannel {
-  sendBody(body: FileBody): Promise<{ ok: true; ts: number } | ErrorAck>;
+  sendBody(body: FileBody | FileCancelBody): Promise<{ ok: true; ts: number } | ErrorAck>;
   sendChunk(file: string, seq: number, data: Bytes): Promise<Ack<null>>;
 }
 
@@ -154,7 +157,11 @@ export async function sendFile(
     if (inflight.size >= SEND_WINDOW) await Promise.race(inflight);
   }
   await Promise.all(inflight);
-  if (signal.aborted && acknowledged < plan.chunks) return cancelled();
+  if (signal.aborted && acknowledged < plan.chunks) {
+    // The others were told a file is coming: tell them it is not, so they stop waiting for it.
+    await sendCancel(channel, body.id);
+    return cancelled();
+  }
   if (failure !== null) return { ok: false, reason: failure, cancelled: false };
   return { ok: true };
 }
@@ -163,13 +170,43 @@ function cancelled(): SendResult {
   return { ok: false, reason: 'cancelled', cancelled: true };
 }
 
+/**
+ * Sends the sealed `file-cancel` for an announced file, trying again while the server
+ * rate-limits (best effort: offline or refused, receivers fall back to their stall timeout).
+ */
+async function sendCancel(channel: TransferChannel, file: string): Promise<void> {
+  for (let attempt = 0; attempt < CANCEL_NOTICE_TRIES; attempt++) {
+    const ack = await channel.sendBody({ type: 'file-cancel', file, sentAt: Date.now() });
+    if (ack.ok || (ack.code !== 'rate_limited' && ack.code !== 'unavailable')) return;
+    await sleep(Math.min(ack.retryMs ?? 250 * 2 ** attempt, 4000));
+  }
+}
+
 async function sendChunkWithRetry(channel: TransferChannel, file: string, seq: number, data: Bytes, signal: AbortSignal): Promise<Ack<null>> {
   for (let attempt = 0; ; attempt++) {
     const ack = await channel.sendChunk(file, seq, data);
     // The byte bucket refills: wait and try again rather than failing the whole file.
     if (ack.ok || ack.code !== 'rate_limited' || attempt >= RATE_LIMIT_RETRIES || signal.aborted) return ack;
-    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+    await sleep(250 * 2 ** attempt, signal);
+    if (signal.aborted) return ack;
   }
+}
+
+/** Waits `ms`, or less if `signal` is aborted meanwhile (a cancel is not held up by a back-off). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 // ---- Receiving ------------------------------------------------------------------------------
@@ -187,6 +224,7 @@ export class IncomingFile {
   #received = 0;
   #inOrder = 0;
   #failed = false;
+  #released = false;
 
   private constructor(body: FileBody, noncePrefix: Bytes, fileKey: Bytes) {
     this.body = body;
@@ -219,7 +257,7 @@ export class IncomingFile {
    * that does not belong (bad index or size) and OpenError if it was altered.
    */
   async accept(seq: number, data: Bytes): Promise<boolean> {
-    if (this.#failed) return false;
+    if (this.#failed || this.#released) return false;
     if (seq >= this.body.chunks) throw this.#fail(`chunk ${seq} is beyond the announced ${this.body.chunks}`);
     if (data.length > this.body.chunkSize + GCM_TAG_BYTES) throw this.#fail(`chunk ${seq} is larger than announced`);
     if (this.#parts[seq] !== undefined) return false;
@@ -228,7 +266,8 @@ export class IncomingFile {
       const plaintext = await decryptChunk(await this.#key, this.#noncePrefix, seq, last, data);
       const expected = last ? this.body.size - seq * this.body.chunkSize : this.body.chunkSize;
       if (plaintext.length !== expected) throw new TransferError(`chunk ${seq} has the wrong length`);
-      if (this.#parts[seq] !== undefined) return false;
+      // Released (cancelled, stalled) while this chunk was being decrypted: keep nothing.
+      if (this.#released || this.#parts[seq] !== undefined) return false;
       this.#parts[seq] = plaintext;
       this.#received++;
       return true;
@@ -268,6 +307,15 @@ export class IncomingFile {
       throw new TransferError('the file’s checksum does not match what the sender announced');
     }
     return whole;
+  }
+
+  /**
+   * Lets go of every chunk received so far: the transfer will not complete (cancelled by
+   * its sender, stalled, failed). Later chunks are not kept either.
+   */
+  release(): void {
+    this.#released = true;
+    this.#parts.fill(undefined);
   }
 
   #fail(message: string): TransferError {

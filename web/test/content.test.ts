@@ -23,12 +23,20 @@ describe('bodies', () => {
       { type: 'profile', name: 'Ada', key: KEY, sentAt: 1 },
       { type: 'text', text: 'hi <b>there</b>', sentAt: 2 },
       { type: 'typing', sentAt: 3 },
+      { type: 'file-cancel', file: 'AAAAAAAAAAAAAAAA', sentAt: 5 },
       {
         type: 'file', id: 'AAAAAAAAAAAAAAAA', name: 'cat.png', mime: 'image/png', size: 300, chunkSize: 256,
         chunks: 2, sha256: KEY, key: KEY, noncePrefix: 'AAAAAAAAAA', sentAt: 4,
       },
     ] as const;
     for (const body of bodies) expect(decodeBody(encodeBody(body))).toEqual(body);
+  });
+
+  it('refuses a file-cancel without a valid file id', () => {
+    expect(decodeBody(utf8('{"type":"file-cancel","sent_at":5}'))).toBeNull();
+    expect(decodeBody(utf8('{"type":"file-cancel","file":"not an id","sent_at":5}'))).toBeNull();
+    expect(decodeBody(utf8('{"type":"file-cancel","file":"AAAAAAAAAAAAAAAA","extra":1,"sent_at":5}')))
+      .toEqual({ type: 'file-cancel', file: 'AAAAAAAAAAAAAAAA', sentAt: 5 });
   });
 
   it('ignores unknown types and fields, keeps the signed bytes as they are', () => {

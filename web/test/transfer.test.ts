@@ -1,7 +1,7 @@
 // File transfer without a network: a sender and a receiver joined by an in-memory channel
 // that can reorder, drop, alter and rate-limit chunks.
 import { describe, expect, it } from 'vitest';
-import type { FileBody } from '../src/content';
+import type { FileBody, FileCancelBody } from '../src/content';
 import { type Bytes, bytesEqual } from '../src/encoding';
 import type { Ack, Limits } from '../src/protocol';
 import {
@@ -11,14 +11,15 @@ import {
 
 const LIMITS: Limits = { maxMessageBytes: 65536, maxChunkBytes: 1024 * 1024, maxFileChunks: 1024, maxFileBytes: 256 * 1024 * 1024, maxMembersPerRoom: 100 };
 
-interface Captured { body: FileBody | null; chunks: { seq: number; data: Bytes }[] }
+interface Captured { body: FileBody | null; cancels: string[]; chunks: { seq: number; data: Bytes }[] }
 
 function channel(options: { rateLimitFirst?: number } = {}): TransferChannel & Captured {
   let refusals = options.rateLimitFirst ?? 0;
-  const captured: Captured = { body: null, chunks: [] };
+  const captured: Captured = { body: null, cancels: [], chunks: [] };
   return Object.assign(captured, {
-    async sendBody(body: FileBody) {
-      captured.body = body;
+    async sendBody(body: FileBody | FileCancelBody) {
+      if (body.type === 'file') captured.body = body;
+      else captured.cancels.push(body.file);
       return { ok: true as const, ts: 1000 };
     },
     async sendChunk(_file: string, seq: number, data: Bytes): Promise<Ack<null>> {
@@ -223,6 +224,56 @@ describe('sending and receiving', () => {
     });
     expect(result).toMatchObject({ ok: false, cancelled: true });
     expect(link.chunks.length).toBeLessThan(10);
+    // The others are told, once, with the id of the file they were announced.
+    expect(link.cancels).toEqual([link.body?.id]);
+  });
+
+  it('cancels at once while a chunk waits out a rate limit, and retries the cancel notice', async () => {
+    const link = channel({ rateLimitFirst: 1000 });
+    let cancelRefusals = 2;
+    const sendBody = link.sendBody.bind(link);
+    link.sendBody = async (body) => {
+      if (body.type === 'file-cancel' && cancelRefusals-- > 0) return { ok: false, code: 'rate_limited', message: 'slow down' };
+      return sendBody(body);
+    };
+    const abort = new AbortController();
+    const started = Date.now();
+    const sending = sendFile(new Blob([sample(DEFAULT_CHUNK_SIZE * 6)]), { name: 'x', mime: 'x/y' }, LIMITS, link, abort.signal, {
+      announced: () => { setTimeout(() => abort.abort(), 300); },
+    });
+    expect(await sending).toMatchObject({ ok: false, cancelled: true });
+    // Back-offs of 250 ms, 500 ms, … are cut short by the cancel; the notice's own retries are 250 + 500 ms.
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(link.chunks).toHaveLength(0);
+    expect(link.cancels).toEqual([link.body?.id]);
+  });
+
+  it('sends no cancel notice for a file that was never announced or that completed', async () => {
+    const before = channel();
+    const abort = new AbortController();
+    abort.abort();
+    expect(await sendFile(new Blob([sample(10)]), { name: 'x', mime: 'x/y' }, LIMITS, before, abort.signal)).toMatchObject({ cancelled: true });
+    expect(before.body).toBeNull();
+    expect(before.cancels).toEqual([]);
+    const complete = channel();
+    expect(await sendFile(new Blob([sample(10)]), { name: 'x', mime: 'x/y' }, LIMITS, complete, new AbortController().signal)).toEqual({ ok: true });
+    expect(complete.cancels).toEqual([]);
+  });
+
+  it('keeps nothing of a released transfer, nor of chunks after it', async () => {
+    const link = channel();
+    const tiny = { ...LIMITS, maxChunkBytes: 1016 };
+    await sendFile(new Blob([sample(3000)]), { name: 'x', mime: 'x/y' }, tiny, link, new AbortController().signal);
+    if (link.body === null) throw new Error('no announcement');
+    const incoming = IncomingFile.start(link.body, tiny);
+    if (typeof incoming === 'string') throw new Error(incoming);
+    const [first, second] = link.chunks;
+    if (first === undefined || second === undefined) throw new Error('too few chunks');
+    expect(await incoming.accept(first.seq, first.data)).toBe(true);
+    incoming.release();
+    expect(incoming.takeInOrder()).toEqual([]);
+    expect(await incoming.accept(second.seq, second.data)).toBe(false);
+    expect(incoming.complete).toBe(false);
   });
 
   it('refuses a file larger than the server accepts, before announcing it', async () => {

@@ -1,8 +1,11 @@
 //! Encrypted file sharing in the chat: files chosen, dropped or pasted are sent one after
-//! another (transfer.ts does the crypto and pacing) with a progress card and Cancel;
-//! files from others are received into memory with a progress card, then shown inline
-//! (images, video, audio, from Blob URLs) or offered with a Save button. Every Blob URL
-//! is revoked when its card leaves the timeline or the room is left.
+//! another (transfer.ts does the crypto and pacing) with a progress card and Cancel (the
+//! others are told at once, with a sealed `file-cancel`); files from others are received
+//! into memory with a progress card, then shown inline (images, video, audio, from Blob
+//! URLs) or offered with a Save button. A file whose sender cancels it says so and lets go
+//! of what had arrived; parts of a file announced before this person joined are dropped
+//! with one plain line. Every Blob URL is revoked when its card leaves the timeline or
+//! the room is left.
 
 import type { ConnectionState } from '../connection';
 import { type FileBody, encodeBody } from '../content';
@@ -19,7 +22,7 @@ const STALL_MS = 30_000;
 const STALL_CHECK_MS = 5000;
 /** Files received at the same time; more are refused (memory is the bound). */
 const MAX_CONCURRENT_INCOMING = 8;
-/** Chunks of unannounced files already reported, bounded. */
+/** Unannounced files already reported (by sender and file id), bounded. */
 const MAX_ORPHANS = 256;
 
 interface IncomingEntry {
@@ -65,6 +68,7 @@ export class FileSharing {
   handle(event: FileEvent): void {
     if (event.kind === 'announced') this.#onAnnounced(event.body, event.author, event.from, event.ts);
     else if (event.kind === 'chunk') this.#onChunk(event.chunk);
+    else if (event.kind === 'cancelled') this.#onCancelled(event.from, event.file);
     else this.#onGap();
   }
 
@@ -89,7 +93,7 @@ export class FileSharing {
   async #send(id: string, file: File, card: FileCard, abort: AbortController): Promise<void> {
     const session = this.#session;
     if (abort.signal.aborted) {
-      card.error('Cancelled.');
+      card.stopped('Cancelled before it was sent.');
       return;
     }
     if (session === null || session.connection.state.kind !== 'online') {
@@ -112,7 +116,8 @@ export class FileSharing {
         const kind = previewKind(file.type);
         if (kind !== null) this.#preview(id, card, file, kind, file.name);
       } else {
-        card.error(result.cancelled ? 'Cancelled; the others see it as stopped.' : `Not sent: ${result.reason}.`);
+        if (result.cancelled) card.stopped('Cancelled; the others see it as cancelled.');
+        else card.error(`Not sent: ${result.reason}.`);
       }
     } catch (e: unknown) {
       card.error(`Not sent: ${e instanceof Error ? e.message : String(e)}.`);
@@ -151,7 +156,7 @@ export class FileSharing {
     const key = `${chunk.from}|${chunk.file}`;
     const entry = this.#incoming.get(key);
     if (entry === undefined) {
-      this.#orphan(key, chunk.from);
+      this.#orphan(key, chunk.from, chunk.file);
       return;
     }
     if (entry.done) return;
@@ -184,9 +189,30 @@ export class FileSharing {
       } catch (e: unknown) {
         entry.done = true;
         entry.stream?.close();
+        entry.transfer.release();
         entry.card.error(`This file could not be received: ${receiveErrorText(e)}.`);
       }
     });
+  }
+
+  /**
+   * The sender cancelled its file: say so at once and let go of what arrived. The entry
+   * stays (done) so that chunks still on their way are dropped without a word.
+   */
+  #onCancelled(from: string, file: string): void {
+    const key = `${from}|${file}`;
+    const entry = this.#incoming.get(key);
+    if (entry === undefined) {
+      // A file announced before this person joined: its last parts, if any, need no line.
+      this.#rememberOrphan(key);
+      return;
+    }
+    if (entry.done) return;
+    entry.done = true;
+    entry.tryStream = false;
+    entry.stream?.close();
+    entry.transfer.release();
+    entry.card.stopped(`Cancelled by the sender (${entry.transfer.received} of ${entry.transfer.body.chunks} parts had arrived).`);
   }
 
   /** Parts were lost while this person was offline: what is still arriving cannot complete. */
@@ -195,6 +221,7 @@ export class FileSharing {
       if (entry.done) continue;
       entry.done = true;
       entry.stream?.close();
+      entry.transfer.release();
       entry.card.error(`Incomplete: the connection was lost (${entry.transfer.received} of ${entry.transfer.body.chunks} parts arrived).`);
     }
   }
@@ -233,20 +260,34 @@ export class FileSharing {
   }
 
   /**
-   * A chunk of a file this person never saw announced by that sender (announced before
-   * they joined, or sent under a file id of someone else's, which is keyed apart): say so once.
+   * A chunk of a file this person never saw announced by that sender, dropped at once
+   * (nothing of it is kept). Usually the file was announced before they joined: one plain
+   * line per file. Under the file id of a file someone else announced it is another member
+   * trying to slip parts into that file (transfers are keyed by sender): a warning, once.
    */
-  #orphan(key: string, from: string): void {
-    if (this.#orphans.has(key)) return;
+  #orphan(key: string, from: string, file: string): void {
+    if (!this.#rememberOrphan(key)) return;
+    const id = this.#newId();
+    const forged = Array.from(this.#incoming.keys()).some((other) => other !== key && other.endsWith(`|${file}`));
+    if (!forged) {
+      this.#view.addElement(id, h('li', { class: ['alert', 'file-before-join'], attrs: { 'data-id': id } },
+        h('span', { class: 'alert-text', text: 'A file was being sent before you joined.' })), null);
+      return;
+    }
+    const name = this.#session?.author(from)?.name ?? 'Someone';
+    this.#view.addElement(id, h('li', { class: ['alert', 'warning'], attrs: { 'data-id': id } },
+      h('span', { class: 'alert-text', text: `Parts of a file from ${name} arrived without its announcement, under the id of another member’s file; they were ignored.` })), null);
+  }
+
+  /** Remembers an unannounced file (bounded); false if it was already known. */
+  #rememberOrphan(key: string): boolean {
+    if (this.#orphans.has(key)) return false;
     this.#orphans.add(key);
     if (this.#orphans.size > MAX_ORPHANS) {
       const oldest = this.#orphans.values().next();
       if (oldest.done !== true) this.#orphans.delete(oldest.value);
     }
-    const name = this.#session?.author(from)?.name ?? 'Someone';
-    const id = this.#newId();
-    this.#view.addElement(id, h('li', { class: 'alert', attrs: { 'data-id': id } },
-      `Parts of a file from ${name} arrived without its announcement (perhaps it was sent before you joined); they were ignored.`), null);
+    return true;
   }
 
   #startStallTimer(): void {
@@ -259,6 +300,7 @@ export class FileSharing {
         if (now - entry.lastActivity > STALL_MS) {
           entry.done = true;
           entry.stream?.close();
+          entry.transfer.release();
           entry.card.error(`The transfer stopped before it was complete (${entry.transfer.received} of ${entry.transfer.body.chunks} parts): cancelled by the sender, or the connection was lost.`);
         } else {
           active++;
@@ -378,6 +420,15 @@ class FileCard {
     this.li.classList.add('failed');
     this.#status.textContent = text;
     this.#status.classList.add('error');
+    replaceChildren(this.#actions);
+  }
+
+  /** Stopped on purpose (cancelled): no error, nothing of the file shown or offered. */
+  stopped(text: string): void {
+    this.clearMedia();
+    this.#bar.remove();
+    this.li.classList.add('cancelled');
+    this.#status.textContent = text;
     replaceChildren(this.#actions);
   }
 
