@@ -253,6 +253,9 @@ struct LocalRoom {
     pending: BTreeMap<Pos, (BusEvent, Option<Then>)>,
     /// Since when `pending` has waited for a missing position.
     gap_since: Option<Instant>,
+    /// With a cluster log: turns true once this node hears the room's events (the node
+    /// that opened the room here is subscribing; later joiners wait for it).
+    hearing: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A position as the decimal string socket.io-client keeps as its offset, written
@@ -287,6 +290,7 @@ impl LocalRoom {
             based: true,
             pending: BTreeMap::new(),
             gap_since: None,
+            hearing: None,
         }
     }
 
@@ -853,6 +857,15 @@ pub struct Applied {
     pub then: Vec<Then>,
 }
 
+/// See `RoomRegistry::open_logged`.
+#[derive(Debug)]
+pub enum Opening {
+    /// New here: subscribe, then send `true`.
+    New(tokio::sync::watch::Sender<bool>),
+    /// Here already: wait for `true` (`None`: nothing to wait for).
+    Known(Option<tokio::sync::watch::Receiver<bool>>),
+}
+
 /// A resume on this node needs the cluster log's events `after < pos < before` first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedFetch {
@@ -1008,16 +1021,19 @@ fn is_for(bus: &BusEvent, member: &MemberId) -> bool {
 
 impl RoomRegistry {
     /// With a cluster log: makes sure this node has `room`, waiting for its first place in
-    /// the log. True if it was not here (the caller subscribes to its events).
-    pub fn open_logged(&self, room: &RoomId) -> bool {
+    /// the log. `Opening::New`: it was not here, and the caller subscribes to its events,
+    /// then says so; `Opening::Known`: wait until this node hears them.
+    pub fn open_logged(&self, room: &RoomId) -> Opening {
         let mut rooms = self.rooms.lock();
-        if rooms.contains_key(room) {
-            return false;
+        if let Some(local) = rooms.get(room) {
+            return Opening::Known(local.lock().hearing.clone());
         }
         let mut local = LocalRoom::new(self.bounds.clone());
         local.based = false;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        local.hearing = Some(rx);
         rooms.insert(room.clone(), Arc::new(Mutex::new(local)));
-        true
+        Opening::New(tx)
     }
 
     /// Forgets `room` if it has no member here; true if it did (unsubscribe).
@@ -1444,7 +1460,7 @@ mod tests {
 
     /// A room this node takes up at `base` (as its first joiner's place would).
     fn based(r: &RoomRegistry, base: Pos) {
-        r.open_logged(&room());
+        let _ = r.open_logged(&room());
         let local = r.room(&room()).unwrap();
         let placed = Placed {
             epoch: Arc::from("e1"),
@@ -1484,7 +1500,7 @@ mod tests {
     #[test]
     fn events_heard_before_the_first_place_wait_and_older_ones_are_dropped() {
         let r = registry();
-        r.open_logged(&room());
+        let _ = r.open_logged(&room());
         r.apply(msg(4, "e1"), "me");
         r.apply(msg(6, "e1"), "me");
         let local = r.room(&room()).unwrap();

@@ -1230,8 +1230,20 @@ async fn log_now(state: &AppState, room: &RoomId, op: LogOp) -> Result<LogOutcom
 
 /// Makes sure this node hears the room's events before it takes a place in its log.
 async fn open_logged(state: &AppState, room: &RoomId) {
-    if state.rooms.open_logged(room) && state.cluster.room_opened(room).await.is_err() {
-        debug!("cluster unavailable: the room's events may arrive late");
+    match state.rooms.open_logged(room) {
+        crate::room::Opening::New(heard) => {
+            if state.cluster.room_opened(room).await.is_err() {
+                debug!("cluster unavailable: the room's events may arrive late");
+            }
+            let _ = heard.send(true);
+        }
+        // Another join here is subscribing: wait for it (bounded), so nothing placed in
+        // between goes unheard.
+        crate::room::Opening::Known(Some(mut hearing)) => {
+            let heard = hearing.wait_for(|h| *h);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), heard).await;
+        }
+        crate::room::Opening::Known(None) => {}
     }
 }
 
