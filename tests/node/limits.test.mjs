@@ -247,8 +247,11 @@ describe('slow receiver', { timeout: 120_000 }, () => {
 
 describe('a receiver that stops reading for a while', { timeout: 120_000 }, () => {
   // Pings every 60 s: nothing but the server's own writer can get the backlog moving.
+  // The queue may hold the whole backlog (4096 packets, 64 MiB): within its bounds, a
+  // receiver that pauses loses nothing.
   const env = serverFor([
-    '--send-buffer-packets', 4096, '--ping-interval-secs', 60, '--ping-timeout-secs', 60,
+    '--send-buffer-packets', 4096, '--max-queued-bytes-per-connection', 64 * 1024 * 1024,
+    '--ping-interval-secs', 60, '--ping-timeout-secs', 60,
     '--messages-per-second', 1000000, '--message-burst', 1000000,
     '--bytes-per-second', 1000000000000, '--byte-burst', 1000000000000,
   ]);
