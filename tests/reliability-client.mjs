@@ -94,6 +94,7 @@ export class Client {
   /** Resumes the member by token (after a reconnect Socket.IO could not recover). */
   async resume(since, reconnect) {
     let ack;
+    reconnect.from = this.lastPos;
     try {
       ack = await this.socket.timeout(5000).emitWithAck('resume', {
         room: this.room, member: this.member, token: this.token, epoch: this.joinAck.epoch, pos: this.lastPos,
@@ -104,6 +105,8 @@ export class Client {
     if (ack?.ok === true) {
       this.token = ack.token;
       reconnect.resumed = true;
+      reconnect.ackPos = ack.pos;
+      reconnect.replayed = ack.replayed;
       reconnect.ms = Date.now() - since;
       this.ready = true;
       this.wake.notify();
@@ -294,7 +297,7 @@ export function checkDeliveries(clients, { members = clients } = {}) {
         checked += 1;
       }
       assert.deepEqual(missing.slice(0, 10), [],
-        `client ${c.index}: ${missing.length} of the ${o.acked.length} messages acknowledged to client ${o.index} never arrived (seqs ${missing.slice(0, 10).join(',')}…)`);
+        `client ${c.index}: ${missing.length} of the ${o.acked.length} messages acknowledged to client ${o.index} never arrived (seqs ${missing.slice(0, 10).join(',')}…; positions ${missing.slice(0, 10).map((q) => o.acked.find((a) => a.seq === q)?.pos).join(',')}; the receiver's reconnects ${JSON.stringify(c.reconnects)}; its positions around: ${JSON.stringify(c.received.map((m) => m.pos).filter((p) => Math.abs(p - (o.acked.find((a) => a.seq === missing[0])?.pos ?? 0)) < 6))})`);
     }
   }
   return { checked, duplicates };

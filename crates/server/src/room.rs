@@ -253,6 +253,9 @@ struct LocalRoom {
     pending: BTreeMap<Pos, (BusEvent, Option<Then>)>,
     /// Since when `pending` has waited for a missing position.
     gap_since: Option<Instant>,
+    /// With a cluster log: what waits for a position to be delivered here (an ack whose
+    /// event was placed earlier, a resend's first copy).
+    waiting: BTreeMap<Pos, Vec<Then>>,
     /// With a cluster log: turns true once this node hears the room's events (the node
     /// that opened the room here is subscribing; later joiners wait for it).
     hearing: Option<tokio::sync::watch::Receiver<bool>>,
@@ -290,6 +293,7 @@ impl LocalRoom {
             based: true,
             pending: BTreeMap::new(),
             gap_since: None,
+            waiting: BTreeMap::new(),
             hearing: None,
         }
     }
@@ -901,6 +905,12 @@ impl LocalRoom {
             self.deliver_placed(bus, local_node, applied);
             applied.then.extend(then);
         }
+        while let Some(entry) = self.waiting.first_entry() {
+            if *entry.key() > self.log.last() {
+                break;
+            }
+            applied.then.extend(entry.remove());
+        }
         self.gap_since = if self.pending.is_empty() {
             None
         } else {
@@ -1102,6 +1112,24 @@ impl RoomRegistry {
         applied
     }
 
+    /// Runs `then` once position `pos` of `room` has been delivered here (at once if it
+    /// was, or the room is not here or not yet placed): an answer that names `pos` then
+    /// follows every earlier event on the connection.
+    pub fn when_delivered(&self, room: &RoomId, pos: Pos, then: Then) -> Applied {
+        let mut applied = Applied::default();
+        let Some(local) = self.room(room) else {
+            applied.then.push(then);
+            return applied;
+        };
+        let mut local = local.lock();
+        if !local.based || pos <= local.log.last() {
+            applied.then.push(then);
+        } else {
+            local.waiting.entry(pos).or_default().push(then);
+        }
+        applied
+    }
+
     fn forget_moved(&self, applied: &Applied) {
         if !applied.moved_pids.is_empty() {
             let mut recoveries = self.recoveries.lock();
@@ -1255,7 +1283,7 @@ impl RoomRegistry {
         placed: &Placed,
         members: &[(MemberInfo, String)],
         from: Pos,
-        fetched: Option<&Fetched>,
+        fetched: Option<(&Fetched, Pos)>,
         socket: &SocketRef,
         local_node: &str,
         adopt: impl FnOnce(&MemberId) -> bool,
@@ -1266,28 +1294,26 @@ impl RoomRegistry {
             .room(room)
             .ok_or(LoggedResumeError::Refused(ResumeError::UnknownSession))?;
         let mut local = local_arc.lock();
-        let remote: Vec<MemberInfo> = members
-            .iter()
-            .filter(|(m, node)| m.member != info.member && node != local_node)
-            .map(|(m, _)| m.clone())
-            .collect();
-        local.base_at(placed, remote);
-        local.log.evict(Instant::now());
         if from >= placed.pos {
             return Err(LoggedResumeError::Refused(ResumeError::FuturePosition));
         }
-        let first_known = local.log.first_known();
+        local.log.evict(Instant::now());
+        // The room is taken up here only once the member can be attached in the same
+        // step: a room taken up with nobody to encode for would drop what it applies
+        // meanwhile (while its replay is read back from the log).
+        let taken_up = local.based && **local.log.epoch() == *placed.epoch;
+        let first_known = if taken_up {
+            local.log.first_known()
+        } else {
+            placed.pos
+        };
         let mut frames: Vec<EncodedEvent> = Vec::new();
         let mut missed = None;
         if from + 1 < first_known {
-            let Some(f) = fetched.filter(|f| {
-                f.events
-                    .last()
-                    .is_none_or(|e| e.event.pos() + 1 >= first_known.min(placed.pos))
-            }) else {
+            let Some((f, _)) = fetched.filter(|(_, before)| *before >= first_known) else {
                 return Err(LoggedResumeError::Fetch(NeedFetch {
                     after: from,
-                    before: first_known.min(placed.pos),
+                    before: first_known,
                 }));
             };
             if f.evicted > from {
@@ -1303,6 +1329,14 @@ impl RoomRegistry {
                     .filter(|e| is_for(e, &info.member))
                     .filter_map(|e| encode_logged(socket, e)),
             );
+        }
+        if !taken_up {
+            let remote: Vec<MemberInfo> = members
+                .iter()
+                .filter(|(m, node)| m.member != info.member && node != local_node)
+                .map(|(m, _)| m.clone())
+                .collect();
+            local.base_at(placed, remote);
         }
         if let Ok(replay) = local
             .log
@@ -1566,5 +1600,18 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         let applied = r.apply_then(msg(2, "e1"), "me", then(&ran));
         assert_eq!(applied.then.len(), 1, "already delivered: at once");
+        // A resend's answer names its first copy's position: it waits for it the same way.
+        let waiting = r.when_delivered(&room(), 4, then(&ran).unwrap());
+        assert!(waiting.then.is_empty(), "4 is not delivered here yet");
+        assert!(r.apply(msg(3, "e1"), "me").then.is_empty());
+        assert_eq!(
+            r.apply(msg(4, "e1"), "me").then.len(),
+            1,
+            "4 delivered: the answer goes"
+        );
+        assert_eq!(
+            r.when_delivered(&room(), 4, then(&ran).unwrap()).then.len(),
+            1
+        );
     }
 }

@@ -1058,8 +1058,15 @@ fn log_sent<R: Serialize + Send + 'static>(
         hint,
         Box::new(move |result| match result {
             Ok(LogOutcome::Placed(placed)) => {
-                if placed.duplicate {
+                // The ack waits for its position's turn here (the event's own, or a
+                // resend's first copy's), so it follows every earlier event of the room on
+                // the sender's connection.
+                let (s2, st2) = (s.clone(), st.clone());
+                let answer = ack(&placed);
+                let then = crate::room::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
+                let applied = if placed.duplicate {
                     st.metrics.duplicates_dropped.inc();
+                    st.rooms.when_delivered(&r, placed.pos, then)
                 } else {
                     match &kept {
                         RoomEvent::Msg(_) => st.metrics.messages_relayed.inc(),
@@ -1067,17 +1074,9 @@ fn log_sent<R: Serialize + Send + 'static>(
                     };
                     let mut bus = placed_event(&st, &r, kept, &placed);
                     bus.counted = counted;
-                    // The ack waits for the event's turn here, so it follows every earlier
-                    // event of the room on the sender's connection.
-                    let (s2, st2) = (s.clone(), st.clone());
-                    let answer = ack(&placed);
-                    let then =
-                        crate::room::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
-                    let applied = st.rooms.apply_then(bus, st.cluster.node_id(), Some(then));
-                    after_apply(&st, &r, applied);
-                    return;
-                }
-                reply.send(&s, &st, Ok(ack(&placed)));
+                    st.rooms.apply_then(bus, st.cluster.node_id(), Some(then))
+                };
+                after_apply(&st, &r, applied);
             }
             Ok(_) => reply.send::<R>(&s, &st, Err(RequestError::NotMember)),
             Err(_) => reply.send::<R>(&s, &st, Err(RequestError::StoreUnavailable)),
@@ -1378,8 +1377,8 @@ async fn resume_logged(
         0
     };
     let limits = state.limits;
-    let mut fetched = None;
-    for _ in 0..3 {
+    let mut fetched: Option<(crate::cluster::Fetched, u64)> = None;
+    for _ in 0..5 {
         let bus = placed_event(state, &room, event.clone(), &placed);
         let outcome = state.rooms.resume_logged(
             &room,
@@ -1388,7 +1387,7 @@ async fn resume_logged(
             &placed,
             &members,
             from,
-            fetched.as_ref(),
+            fetched.as_ref().map(|(f, before)| (f, *before)),
             s,
             state.cluster.node_id(),
             |member| {
@@ -1438,13 +1437,12 @@ async fn resume_logged(
                 return Ok(());
             }
             Err(LoggedResumeError::Fetch(need)) => {
-                fetched = Some(
-                    state
-                        .cluster
-                        .fetch(&room, need.after, need.before)
-                        .await
-                        .map_err(|_| RequestError::StoreUnavailable)?,
-                );
+                let read = state
+                    .cluster
+                    .fetch(&room, need.after, need.before)
+                    .await
+                    .map_err(|_| RequestError::StoreUnavailable)?;
+                fetched = Some((read, need.before));
             }
             Err(LoggedResumeError::Refused(ResumeError::OtherMember)) => {
                 return Err(RequestError::ResumeAfterJoin);
