@@ -508,6 +508,25 @@ impl RoomRegistry {
         Ok(delivery)
     }
 
+    /// Takes `member` out of a locked room if `still` holds of it, and forgets its
+    /// recovery pid.
+    fn take_from(
+        &self,
+        local: &mut LocalRoom,
+        member: &MemberId,
+        still: impl FnOnce(&LocalMember) -> bool,
+    ) -> Option<LocalMember> {
+        let index = local.members.iter().position(|m| &m.id == member)?;
+        if !still(&local.members[index]) {
+            return None;
+        }
+        let removed = local.members.remove(index);
+        if let Some(pid) = &removed.recovery {
+            self.recoveries.lock().remove(pid);
+        }
+        Some(removed)
+    }
+
     /// Members of `room` (this node's and the others').
     pub fn members(&self, room: &RoomId) -> Vec<MemberInfo> {
         let Some(local) = self.room(room) else {
@@ -538,14 +557,7 @@ impl RoomRegistry {
         let mut rooms = self.rooms.lock();
         let local_arc = rooms.get(room)?.clone();
         let mut local = local_arc.lock();
-        let index = local.members.iter().position(|m| &m.id == member)?;
-        if !still(&local.members[index]) {
-            return None;
-        }
-        let removed = local.members.remove(index);
-        if let Some(pid) = &removed.recovery {
-            self.recoveries.lock().remove(pid);
-        }
+        let removed = self.take_from(&mut local, member, still)?;
         let meta = LogMeta::presence(member, 0);
         let delivery = local.deliver(
             events::PRESENCE,
@@ -1398,14 +1410,7 @@ impl RoomRegistry {
     ) -> Option<(LocalMember, bool)> {
         let local = self.room(room)?;
         let mut local = local.lock();
-        let index = local.members.iter().position(|m| &m.id == member)?;
-        if !still(&local.members[index]) {
-            return None;
-        }
-        let removed = local.members.remove(index);
-        if let Some(pid) = &removed.recovery {
-            self.recoveries.lock().remove(pid);
-        }
+        let removed = self.take_from(&mut local, member, still)?;
         Some((removed, local.members.is_empty()))
     }
 

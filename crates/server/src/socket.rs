@@ -512,6 +512,32 @@ async fn join(
     Ok(())
 }
 
+/// The `resume` ack, queued from inside the room lock, before the replay.
+fn send_resume_ack(
+    s: &SocketRef,
+    state: &AppState,
+    reply: &mut Option<Reply>,
+    view: crate::room::ResumeView,
+) {
+    if view.missed.is_some() {
+        state.metrics.gaps.inc();
+    }
+    if let Some(reply) = reply.take() {
+        let ack = ResumeAck {
+            ok: true,
+            member: view.member,
+            at: view.at,
+            token: view.token,
+            epoch: view.epoch.to_string(),
+            pos: view.pos,
+            replayed: view.replayed,
+            missed: view.missed,
+            limits: state.limits,
+        };
+        reply.send(s, state, Ok(ack));
+    }
+}
+
 /// The `join` ack of an admitted joiner, queued from inside the room lock, before any
 /// event of the room reaches it.
 fn send_join_ack(
@@ -588,7 +614,6 @@ fn resume(
         epoch: req.epoch,
         pos: req.pos,
     };
-    let limits = state.limits;
     let outcome = state.rooms.resume(
         &req.room,
         &req.member,
@@ -600,25 +625,7 @@ fn resume(
             conn.adopt_member(member)
                 && conn.reserve_room(&req.room, usize::MAX) != Reserve::TooMany
         },
-        |view| {
-            if view.missed.is_some() {
-                state.metrics.gaps.inc();
-            }
-            if let Some(reply) = reply.take() {
-                let ack = ResumeAck {
-                    ok: true,
-                    member: view.member,
-                    at: view.at,
-                    token: view.token,
-                    epoch: view.epoch.to_string(),
-                    pos: view.pos,
-                    replayed: view.replayed,
-                    missed: view.missed,
-                    limits,
-                };
-                reply.send(s, state, Ok(ack));
-            }
-        },
+        |view| send_resume_ack(s, state, reply, view),
     );
     let resumed = match outcome {
         Ok(r) => r,
@@ -1376,7 +1383,6 @@ async fn resume_logged(
     } else {
         0
     };
-    let limits = state.limits;
     let mut fetched: Option<(crate::cluster::Fetched, u64)> = None;
     for _ in 0..5 {
         let bus = placed_event(state, &room, event.clone(), &placed);
@@ -1394,32 +1400,15 @@ async fn resume_logged(
                 conn.adopt_member(member)
                     && conn.reserve_room(&room, usize::MAX) != Reserve::TooMany
             },
-            |view| {
-                let missed = if req.epoch == *placed.epoch {
-                    view.missed
-                } else {
-                    Some(streamchat_protocol::Missed {
+            |mut view| {
+                // Another incarnation of the room: nothing can be said of what was missed.
+                if req.epoch != *placed.epoch {
+                    view.missed = Some(streamchat_protocol::Missed {
                         messages: 0,
                         exact: false,
-                    })
-                };
-                if missed.is_some() {
-                    state.metrics.gaps.inc();
+                    });
                 }
-                if let Some(reply) = reply.take() {
-                    let ack = ResumeAck {
-                        ok: true,
-                        member: view.member,
-                        at: view.at,
-                        token: view.token,
-                        epoch: view.epoch.to_string(),
-                        pos: view.pos,
-                        replayed: view.replayed,
-                        missed,
-                        limits,
-                    };
-                    reply.send(s, state, Ok(ack));
-                }
+                send_resume_ack(s, state, reply, view);
             },
             bus,
         );
