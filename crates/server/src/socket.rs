@@ -458,22 +458,7 @@ async fn join(
     };
     let profile: Arc<str> = Arc::from(info.profile.as_str());
     let token = new_token();
-    let joiner = LocalMember {
-        id: member.clone(),
-        socket: Some(s.clone()),
-        at,
-        profile: profile.clone(),
-        token: token.clone(),
-        away: None,
-        joined_pos: 0,
-        // A Socket.IO offset names one position: only a one-room connection recovers.
-        recovery: if conn.room_count() == 1 {
-            Some(conn.recovery_pid.clone())
-        } else {
-            state.rooms.disable_recovery(&conn.recovery_pid);
-            None
-        },
-    };
+    let joiner = new_joiner(s, state, &conn, &member, at, profile.clone(), &token);
     let joined = state.rooms.join(
         &room,
         joiner,
@@ -510,6 +495,34 @@ async fn join(
         depart(state, &room, &member, LeaveReason::Left);
     }
     Ok(())
+}
+
+/// A joiner on this connection, not yet placed.
+fn new_joiner(
+    s: &SocketRef,
+    state: &AppState,
+    conn: &ConnectionRef,
+    member: &MemberId,
+    at: u64,
+    profile: Arc<str>,
+    token: &str,
+) -> LocalMember {
+    LocalMember {
+        id: member.clone(),
+        socket: Some(s.clone()),
+        at,
+        profile,
+        token: token.to_owned(),
+        away: None,
+        joined_pos: 0,
+        // A Socket.IO offset names one position: only a one-room connection recovers.
+        recovery: if conn.room_count() == 1 {
+            Some(conn.recovery_pid.clone())
+        } else {
+            state.rooms.disable_recovery(&conn.recovery_pid);
+            None
+        },
+    }
 }
 
 /// The `resume` ack, queued from inside the room lock, before the replay.
@@ -847,11 +860,8 @@ fn msg(
             to: req.to,
             pos: 0,
         });
-        // Without a client id, a message is its own: a key nobody can send again.
-        let key = match &req.id {
-            Some(id) => format!("m:{from}:{id}"),
-            None => format!("u:{}", new_token()),
-        };
+        // Without a client id there is nothing to recognise a resend by.
+        let key = req.id.as_ref().map(|id| format!("m:{from}:{id}"));
         log_sent(s, state, &req.room, event, key, reply, |p| MsgAck {
             ok: true,
             ts: p.ts,
@@ -938,7 +948,7 @@ fn chunk(
     if state.cluster.logged()
         && let Some(reply) = reply.take()
     {
-        let key = format!("c:{from}:{}:{}", event.file, event.seq);
+        let key = Some(format!("c:{from}:{}:{}", event.file, event.seq));
         let room = event.room.clone();
         log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, |_| {
             OkAck::OK
@@ -1047,18 +1057,15 @@ fn log_sent<R: Serialize + Send + 'static>(
     state: &AppState,
     room: &RoomId,
     event: RoomEvent,
-    dedup: String,
+    dedup: Option<String>,
     reply: Reply,
     ack: fn(&Placed) -> R,
 ) {
     let (s, st, r) = (s.clone(), state.clone(), room.clone());
     let kept = event.clone();
-    let counted = dedup.starts_with("m:");
+    let counted = dedup.as_deref().is_some_and(|d| d.starts_with("m:"));
     let hint = state.rooms.hint(room);
-    let op = LogOp::Event {
-        event,
-        dedup: Some(dedup),
-    };
+    let op = LogOp::Event { event, dedup };
     state.cluster.log(
         room,
         op,
@@ -1296,21 +1303,8 @@ async fn join_logged(
         Ok(_) => return Err(refuse(state, RequestError::StoreUnavailable)),
         Err(e) => return Err(refuse(state, e)),
     };
-    let joiner = LocalMember {
-        id: member.clone(),
-        socket: Some(s.clone()),
-        at,
-        profile: Arc::from(info.profile.as_str()),
-        token: token.clone(),
-        away: None,
-        joined_pos: 0,
-        recovery: if conn.room_count() == 1 {
-            Some(conn.recovery_pid.clone())
-        } else {
-            state.rooms.disable_recovery(&conn.recovery_pid);
-            None
-        },
-    };
+    let profile = Arc::from(info.profile.as_str());
+    let joiner = new_joiner(s, state, conn, &member, at, profile, &token);
     let bus = placed_event(state, &room, event, &placed);
     let joined = state.rooms.join_logged(
         &room,
