@@ -5,6 +5,7 @@
 //! never holds a key and never parses message content (ARCHITECTURE.md): it checks
 //! membership, sizes and rates, and relays.
 
+mod accept;
 mod assets;
 mod cluster;
 mod config;
@@ -157,6 +158,12 @@ impl Server {
             inbound: inbound_rx,
         } = self;
         let state = AppState::new(config, cluster);
+        let first_request_secs = state.config.connect_timeout_secs;
+        let guard = accept::AddressGuard::new(
+            accept::tcp_per_ip(state.config.max_connections_per_ip),
+            state.sessions.trusted().cloned(),
+            state.metrics.tcp_refused.clone(),
+        );
         let (app, io) = app(state.clone());
         tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
         if state.cluster.logged() {
@@ -184,33 +191,39 @@ impl Server {
             io.close().await;
         };
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let handle = axum_server::Handle::new();
+        let on_drained = handle.clone();
+        tokio::spawn(async move {
+            drain.await;
+            on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
+        });
+        // A connection must send its first request, and every request its headers,
+        // within the connect timeout; one address holds a bounded number of TCP
+        // connections (accept.rs).
+        let first_request = Duration::from_secs(first_request_secs);
+        let acceptor = accept::Acceptor(guard);
         match tls {
             None => {
-                use axum::serve::ListenerExt;
-                // Every event is written as soon as it is ready (as Node's `ws` does):
-                // with Nagle's algorithm a second small frame to a socket waits for the
-                // first one's ACK, which a client may delay by up to 40 ms.
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "TCP_NODELAY not set");
-                    }
-                });
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(drain)
-                    .await
+                let mut server = axum_server::from_tcp(listener.into_std()?)?
+                    .acceptor(acceptor)
+                    .handle(handle)
+                    .first_request_timeout(first_request);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(first_request);
+                server.serve(service).await
             }
             Some(tls) => {
-                let handle = axum_server::Handle::new();
-                let on_drained = handle.clone();
-                tokio::spawn(async move {
-                    drain.await;
-                    on_drained.graceful_shutdown(Some(Duration::from_secs(1)));
-                });
-                axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-                    .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
+                let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                    .map(|tls| tls.acceptor(acceptor))
                     .handle(handle)
-                    .serve(service)
-                    .await
+                    .first_request_timeout(first_request);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(first_request);
+                server.serve(service).await
             }
         }
     }

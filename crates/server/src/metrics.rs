@@ -55,6 +55,8 @@ pub struct Metrics {
     pub sessions: Gauge,
     /// Engine.IO handshakes refused (an address or the server at its cap, or too fast).
     pub sessions_refused: Counter,
+    /// TCP connections closed at accept: their address held its maximum.
+    pub tcp_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -85,6 +87,7 @@ impl Metrics {
             window_bytes: Gauge::default(),
             sessions: Gauge::default(),
             sessions_refused: Counter::default(),
+            tcp_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -123,6 +126,11 @@ impl Metrics {
             "sessions_refused",
             "Engine.IO handshakes refused: an address or the server at its cap, or too fast",
             m.sessions_refused.clone(),
+        );
+        registry.register(
+            "tcp_refused",
+            "TCP connections closed at accept: their address held its maximum",
+            m.tcp_refused.clone(),
         );
         registry.register(
             "window_bytes",

@@ -176,6 +176,11 @@ impl Sessions {
         client_ip(parts, self.limits.trusted.as_ref())
     }
 
+    /// The proxies whose `X-Forwarded-For` is believed, if any.
+    pub fn trusted(&self) -> Option<&Proxies> {
+        self.limits.trusted.as_ref()
+    }
+
     /// Sessions open now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
