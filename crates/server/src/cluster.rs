@@ -1,6 +1,6 @@
 //! Many nodes as one server: the seam where Redis (and Kafka) slot in.
 //!
-//! Members connected to this node live in the room registry (`room.rs`), which delivers
+//! Members connected to this node live in the room registry (`relay.rs`), which delivers
 //! in room order under each room's lock. A single node (`SingleNode`) positions its
 //! rooms' events itself. A cluster (`RedisCluster`) keeps one log per room for every node
 //! (`log`): each room event, with the membership change it carries, gets its position

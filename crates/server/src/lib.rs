@@ -17,7 +17,7 @@ mod limits;
 mod log;
 mod metrics;
 mod redis;
-mod room;
+mod relay;
 mod sessions;
 mod socket;
 mod state;

@@ -295,7 +295,7 @@ impl RedisCluster {
                 match since.and_then(|s| s.parse::<u64>().ok()) {
                     Some(since) => self.expire_later(&room, &member, &node, since, since),
                     None => {
-                        let at = crate::room::now_millis();
+                        let at = crate::relay::now_millis();
                         let event = RoomEvent::Presence(PresenceEvent::Away {
                             room: room.clone(),
                             member: member.clone(),
@@ -344,7 +344,7 @@ impl RedisCluster {
         let (room, member, node) = (room.clone(), member.clone(), node.to_owned());
         let grace = Duration::from_millis(self.bounds.grace_ms);
         tokio::spawn(async move {
-            let left = crate::room::now_millis().saturating_sub(since);
+            let left = crate::relay::now_millis().saturating_sub(since);
             tokio::time::sleep(grace.saturating_sub(Duration::from_millis(left))).await;
             let event = RoomEvent::Presence(PresenceEvent::Leave {
                 room: room.clone(),

@@ -10,7 +10,7 @@ use crate::connection::{Connection, ConnectionRef, Reserve};
 use crate::error::RequestError;
 use crate::limits::Cost;
 use crate::log::{DedupKey, Kind};
-use crate::room::{
+use crate::relay::{
     Audience, Delivery, JoinRefused, LocalMember, LogMeta, LoggedResumeError, ResumeError,
     new_token, now_millis,
 };
@@ -182,7 +182,7 @@ fn refuse_recovery(s: &SocketRef, state: &AppState) {
 
 /// What follows a member's return on a new connection: metrics, the old connection
 /// let go of the room, `back` to the other nodes.
-fn after_resume(state: &AppState, room: &RoomId, resumed: crate::room::Resumed) {
+fn after_resume(state: &AppState, room: &RoomId, resumed: crate::relay::Resumed) {
     // The connection that held the member before (a half-open one the server had not
     // noticed yet) no longer holds this room.
     if let Some(previous) = &resumed.previous
@@ -530,7 +530,7 @@ fn send_resume_ack(
     s: &SocketRef,
     state: &AppState,
     reply: &mut Option<Reply>,
-    view: crate::room::ResumeView,
+    view: crate::relay::ResumeView,
 ) {
     if view.missed.is_some() {
         state.metrics.gaps.inc();
@@ -560,7 +560,7 @@ fn send_join_ack(
     member: &MemberId,
     at: u64,
     token: String,
-    view: crate::room::JoinView,
+    view: crate::relay::JoinView,
 ) {
     if view.missed.is_some_and(|m| m.messages > 0 || !m.exact) {
         state.metrics.gaps.inc();
@@ -740,7 +740,7 @@ fn depart_collecting(
 }
 
 /// What follows a member's removal from a room: metrics; the receivers found too slow.
-fn announce_departure(state: &AppState, removal: crate::room::Removal) -> Vec<SocketRef> {
+fn announce_departure(state: &AppState, removal: crate::relay::Removal) -> Vec<SocketRef> {
     state.metrics.members.dec();
     state.metrics.rooms.set(state.rooms.room_count() as i64);
     count_delivery(state, &removal.delivery, 0);
@@ -1018,7 +1018,7 @@ async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): Sta
 
 /// Applies what the log placed, here: deliveries counted, slow receivers cut off,
 /// connections whose member another node took over let go of the room.
-pub(crate) fn after_apply(state: &AppState, room: &RoomId, applied: crate::room::Applied) {
+pub(crate) fn after_apply(state: &AppState, room: &RoomId, applied: crate::relay::Applied) {
     for then in applied.then {
         (then.0)();
     }
@@ -1077,7 +1077,7 @@ fn log_sent<R: Serialize + Send + 'static>(
                 // the sender's connection.
                 let (s2, st2) = (s.clone(), st.clone());
                 let answer = ack(&placed);
-                let then = crate::room::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
+                let then = crate::relay::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
                 let applied = if placed.duplicate {
                     st.metrics.duplicates_dropped.inc();
                     st.rooms.when_delivered(&r, placed.pos, then)
@@ -1244,7 +1244,7 @@ async fn log_now(state: &AppState, room: &RoomId, op: LogOp) -> Result<LogOutcom
 /// Makes sure this node hears the room's events before it takes a place in its log.
 async fn open_logged(state: &AppState, room: &RoomId) {
     match state.rooms.open_logged(room) {
-        crate::room::Opening::New(heard) => {
+        crate::relay::Opening::New(heard) => {
             if state.cluster.room_opened(room).await.is_err() {
                 debug!("cluster unavailable: the room's events may arrive late");
             }
@@ -1252,11 +1252,11 @@ async fn open_logged(state: &AppState, room: &RoomId) {
         }
         // Another join here is subscribing: wait for it (bounded), so nothing placed in
         // between goes unheard.
-        crate::room::Opening::Known(Some(mut hearing)) => {
+        crate::relay::Opening::Known(Some(mut hearing)) => {
             let heard = hearing.wait_for(|h| *h);
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), heard).await;
         }
-        crate::room::Opening::Known(None) => {}
+        crate::relay::Opening::Known(None) => {}
     }
 }
 

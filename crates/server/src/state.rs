@@ -3,7 +3,7 @@
 use crate::ServeConfig;
 use crate::cluster::Cluster;
 use crate::metrics::Metrics;
-use crate::room::RoomRegistry;
+use crate::relay::RoomRegistry;
 use crate::sessions::{SessionLimits, Sessions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -82,9 +82,77 @@ impl LogMeta {
     }
 }
 
+/// Where the relay delivers an event: one member's connection. The server's receivers
+/// are socketioxide sockets; the unit tests below use an in-memory one, so fan-out,
+/// cut-off, order and resends are tested without a network.
+pub trait Receiver: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// An event encoded once and queued as is on every receiver.
+    type Frame: Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// True if both are the same connection.
+    fn same(&self, other: &Self) -> bool;
+    /// Encodes an event (its name and its payload).
+    fn encode<T: Serialize>(&self, event: &str, payload: &T) -> Result<Self::Frame, String>;
+    /// Queues an encoded event on this connection.
+    fn send(&self, frame: &Self::Frame) -> Sent;
+}
+
+/// What queueing an event on a receiver did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued.
+    Queued,
+    /// Its queue is full: it missed this event and must be cut off.
+    Full,
+    /// Its connection is closing; its disconnect announces it.
+    Closed,
+}
+
+impl Receiver for SocketRef {
+    type Frame = EncodedEvent;
+
+    fn same(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+
+    fn encode<T: Serialize>(&self, event: &str, payload: &T) -> Result<EncodedEvent, String> {
+        self.encode_event(event, payload).map_err(|e| e.to_string())
+    }
+
+    fn send(&self, frame: &EncodedEvent) -> Sent {
+        match self.emit_encoded(frame) {
+            Ok(()) => Sent::Queued,
+            Err(SocketError::InternalChannelFull) => Sent::Full,
+            Err(SocketError::Closed) => Sent::Closed,
+        }
+    }
+}
+
+impl<R: Receiver> Default for Delivery<R> {
+    fn default() -> Self {
+        Self {
+            ts: 0,
+            pos: 0,
+            duplicate: false,
+            delivered: 0,
+            slow: Vec::new(),
+        }
+    }
+}
+
+impl<R: Receiver> Default for Applied<R> {
+    fn default() -> Self {
+        Self {
+            deliveries: Vec::new(),
+            moved: Vec::new(),
+            moved_pids: Vec::new(),
+            then: Vec::new(),
+        }
+    }
+}
+
 /// The outcome of one delivery.
-#[derive(Debug, Default)]
-pub struct Delivery {
+#[derive(Debug)]
+pub struct Delivery<R: Receiver = SocketRef> {
     /// The server timestamp given to the event.
     pub ts: u64,
     /// The room position given to the event.
@@ -95,16 +163,16 @@ pub struct Delivery {
     /// Sockets that got the event queued.
     pub delivered: u64,
     /// Sockets whose queue was full: they must be cut off, as they missed this event.
-    pub slow: Vec<SocketRef>,
+    pub slow: Vec<R>,
 }
 
 /// A member connected to this node.
 #[derive(Debug)]
-pub struct LocalMember {
+pub struct LocalMember<R: Receiver = SocketRef> {
     /// Its member id (the Socket.IO id of the connection that joined).
     pub id: MemberId,
     /// Where to deliver; `None` while it is away (its connection dropped, within the grace).
-    pub socket: Option<SocketRef>,
+    pub socket: Option<R>,
     /// When it joined (server ms).
     pub at: u64,
     /// Its sealed profile (base64url), kept only while it is present.
@@ -203,16 +271,16 @@ pub enum ResumeError {
 
 /// What a successful resume did.
 #[derive(Debug)]
-pub struct Resumed {
+pub struct Resumed<R: Receiver = SocketRef> {
     /// The `back` announcement's delivery (empty when it was not away yet).
-    pub delivery: Delivery,
+    pub delivery: Delivery<R>,
     /// The connection that held the member before, if it was still attached.
-    pub previous: Option<SocketRef>,
+    pub previous: Option<R>,
     /// Events replayed.
     pub replayed: u64,
 }
 
-impl LocalMember {
+impl<R: Receiver> LocalMember<R> {
     fn info(&self) -> MemberInfo {
         MemberInfo {
             member: self.id.clone(),
@@ -233,17 +301,17 @@ pub enum JoinRefused {
 }
 
 #[derive(Debug)]
-struct LocalRoom {
-    members: Vec<LocalMember>,
+struct LocalRoom<R: Receiver> {
+    members: Vec<LocalMember<R>>,
     /// Members on other nodes, kept current by their presence events.
     remote: Vec<MemberInfo>,
     /// Last timestamp handed out, so `ts` is monotonic within the room.
     last_ts: u64,
     /// Positions, the replay window and resend detection.
-    log: RoomLog<EncodedEvent>,
+    log: RoomLog<R::Frame>,
     /// A socket of the room's namespace to encode events with when no member is
     /// attached (all away): encoding needs only its parser.
-    encoder: Option<SocketRef>,
+    encoder: Option<R>,
     /// Counts absences, so each has its own generation.
     absences: u64,
     /// With a cluster log: false until this node knows where in the log it starts (its
@@ -272,16 +340,16 @@ impl Serialize for Offset {
 }
 
 /// Sends one encoded event to a socket, noting the outcome.
-fn send(delivery: &mut Delivery, socket: &SocketRef, frame: &EncodedEvent) {
-    match socket.emit_encoded(frame) {
-        Ok(()) => delivery.delivered += 1,
-        Err(SocketError::InternalChannelFull) => delivery.slow.push(socket.clone()),
+fn send<R: Receiver>(delivery: &mut Delivery<R>, socket: &R, frame: &R::Frame) {
+    match socket.send(frame) {
+        Sent::Queued => delivery.delivered += 1,
+        Sent::Full => delivery.slow.push(socket.clone()),
         // Closed: its disconnect is already under way and will announce it.
-        Err(SocketError::Closed) => {}
+        Sent::Closed => {}
     }
 }
 
-impl LocalRoom {
+impl<R: Receiver> LocalRoom<R> {
     fn new(bounds: Bounds) -> Self {
         Self {
             members: Vec::new(),
@@ -306,7 +374,7 @@ impl LocalRoom {
         audience: Audience<'_>,
         meta: LogMeta,
         make: impl FnOnce(u64, Pos) -> T,
-    ) -> Delivery {
+    ) -> Delivery<R> {
         if let Some(key) = &meta.dedup
             && let Some((pos, ts)) = self.log.seen(key)
         {
@@ -338,7 +406,7 @@ impl LocalRoom {
         };
         // The position goes last, as a string: Socket.IO's connection state recovery
         // offset (socket.io-client keeps the last one and hands it back on reconnect).
-        let frame = match encoder.encode_event(event, &(&payload, Offset(pos))) {
+        let frame = match encoder.encode(event, &(&payload, Offset(pos))) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "event could not be serialized");
@@ -376,7 +444,7 @@ impl LocalRoom {
     }
 
     fn present(&self) -> Vec<MemberInfo> {
-        let mut all: Vec<MemberInfo> = self.members.iter().map(LocalMember::info).collect();
+        let mut all: Vec<MemberInfo> = self.members.iter().map(LocalMember::<R>::info).collect();
         all.extend(self.remote.iter().cloned());
         all.sort_by_key(|m| m.at);
         all
@@ -385,20 +453,20 @@ impl LocalRoom {
 
 /// What `remove` did.
 #[derive(Debug)]
-pub struct Removal {
+pub struct Removal<R: Receiver = SocketRef> {
     /// The leave announcement's delivery.
-    pub delivery: Delivery,
+    pub delivery: Delivery<R>,
     /// True if that was this node's last member of the room.
     pub room_closed: bool,
 }
 
 /// The rooms of this node and their local sockets.
 #[derive(Debug)]
-pub struct RoomRegistry {
+pub struct RoomRegistry<R: Receiver = SocketRef> {
     /// Room → its members. Taken briefly to find a room, and for the whole of a join or
     /// leave so that a room emptied and removed cannot lose a concurrent joiner.
     /// Lock order: `rooms`, then a room's own lock.
-    rooms: Mutex<HashMap<RoomId, Arc<Mutex<LocalRoom>>>>,
+    rooms: Mutex<HashMap<RoomId, Arc<Mutex<LocalRoom<R>>>>>,
     /// The replay window's bounds, for every room.
     bounds: Bounds,
     /// Recovery pid → the room of the member that holds it. Lock order: after `rooms`
@@ -406,7 +474,7 @@ pub struct RoomRegistry {
     recoveries: Mutex<HashMap<Arc<str>, RoomId>>,
 }
 
-impl RoomRegistry {
+impl<R: Receiver> RoomRegistry<R> {
     /// An empty registry whose rooms keep a replay window of `bounds`.
     pub fn new(bounds: Bounds) -> Self {
         Self {
@@ -417,7 +485,7 @@ impl RoomRegistry {
     }
 
     /// A room of this node, by id.
-    fn room(&self, room: &RoomId) -> Option<Arc<Mutex<LocalRoom>>> {
+    fn room(&self, room: &RoomId) -> Option<Arc<Mutex<LocalRoom<R>>>> {
         self.rooms.lock().get(room).cloned()
     }
 
@@ -459,12 +527,12 @@ impl RoomRegistry {
     pub fn join<T: Serialize>(
         &self,
         room: &RoomId,
-        joiner: LocalMember,
+        joiner: LocalMember<R>,
         max_members: usize,
         since: Option<&LogPlace>,
         admitted: impl FnOnce(JoinView),
         make_event: impl FnOnce(u64, Pos) -> T,
-    ) -> Result<Delivery, JoinRefused> {
+    ) -> Result<Delivery<R>, JoinRefused> {
         let mut rooms = self.rooms.lock();
         let bounds = self.bounds.clone();
         let local_arc = rooms
@@ -512,10 +580,10 @@ impl RoomRegistry {
     /// recovery pid.
     fn take_from(
         &self,
-        local: &mut LocalRoom,
+        local: &mut LocalRoom<R>,
         member: &MemberId,
-        still: impl FnOnce(&LocalMember) -> bool,
-    ) -> Option<LocalMember> {
+        still: impl FnOnce(&LocalMember<R>) -> bool,
+    ) -> Option<LocalMember<R>> {
         let index = local.members.iter().position(|m| &m.id == member)?;
         if !still(&local.members[index]) {
             return None;
@@ -542,7 +610,7 @@ impl RoomRegistry {
         room: &RoomId,
         member: &MemberId,
         make_event: impl FnOnce(u64, Pos) -> T,
-    ) -> Option<Removal> {
+    ) -> Option<Removal<R>> {
         self.remove_if(room, member, |_| true, |ts, pos, _| make_event(ts, pos))
     }
 
@@ -551,9 +619,9 @@ impl RoomRegistry {
         &self,
         room: &RoomId,
         member: &MemberId,
-        still: impl FnOnce(&LocalMember) -> bool,
-        make_event: impl FnOnce(u64, Pos, &LocalMember) -> T,
-    ) -> Option<Removal> {
+        still: impl FnOnce(&LocalMember<R>) -> bool,
+        make_event: impl FnOnce(u64, Pos, &LocalMember<R>) -> T,
+    ) -> Option<Removal<R>> {
         let mut rooms = self.rooms.lock();
         let local_arc = rooms.get(room)?.clone();
         let mut local = local_arc.lock();
@@ -586,7 +654,7 @@ impl RoomRegistry {
         audience: Audience<'_>,
         meta: LogMeta,
         make_event: impl FnOnce(u64, Pos) -> T,
-    ) -> Option<Delivery> {
+    ) -> Option<Delivery<R>> {
         let local = self.room(room)?;
         let mut local = local.lock();
         Some(local.deliver(event, audience, meta, make_event))
@@ -600,9 +668,9 @@ impl RoomRegistry {
         &self,
         room: &RoomId,
         member: &MemberId,
-        socket: &SocketRef,
+        socket: &R,
         reason: LeaveReason,
-    ) -> Option<(Delivery, Away)> {
+    ) -> Option<(Delivery<R>, Away)> {
         let local = self.room(room)?;
         let mut local = local.lock();
         local.absences += 1;
@@ -611,7 +679,7 @@ impl RoomRegistry {
         let m = local.members.iter_mut().find(|m| &m.id == member)?;
         // Only the connection that holds the member can leave it away (a resumed member
         // is held by its new connection; the old one's disconnect changes nothing).
-        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| s.id != socket.id) {
+        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| !s.same(socket)) {
             return None;
         }
         m.socket = None;
@@ -643,7 +711,7 @@ impl RoomRegistry {
 
     /// Ends an absence whose grace ran out: removes the member and announces its leave,
     /// with the time and reason of its drop. `None` if it came back (or left) meanwhile.
-    pub fn expire(&self, room: &RoomId, member: &MemberId, generation: u64) -> Option<Removal> {
+    pub fn expire(&self, room: &RoomId, member: &MemberId, generation: u64) -> Option<Removal<R>> {
         let removal = self.remove_if(
             room,
             member,
@@ -676,9 +744,9 @@ impl RoomRegistry {
         room: &RoomId,
         pid: &str,
         offset: Option<Pos>,
-        socket: &SocketRef,
+        socket: &R,
         adopt: impl FnOnce(&MemberId) -> bool,
-    ) -> Result<Resumed, ResumeError> {
+    ) -> Result<Resumed<R>, ResumeError> {
         let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
         let index = local
@@ -702,10 +770,10 @@ impl RoomRegistry {
         member: &MemberId,
         token: &str,
         place: &LogPlace,
-        socket: &SocketRef,
+        socket: &R,
         adopt: impl FnOnce(&MemberId) -> bool,
         ack: impl FnOnce(ResumeView),
-    ) -> Result<Resumed, ResumeError> {
+    ) -> Result<Resumed<R>, ResumeError> {
         let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
         let index = local
@@ -724,11 +792,11 @@ impl RoomRegistry {
     }
 }
 
-impl LocalRoom {
+impl<R: Receiver> LocalRoom<R> {
     /// Sends a returning member's replay to its new socket, which becomes the room's
     /// encoder.
-    fn replay_to(&mut self, socket: &SocketRef, frames: &[EncodedEvent]) -> Delivery {
-        let mut replayed = Delivery::default();
+    fn replay_to(&mut self, socket: &R, frames: &[R::Frame]) -> Delivery<R> {
+        let mut replayed = Delivery::<R>::default();
         for frame in frames {
             send(&mut replayed, socket, frame);
         }
@@ -745,11 +813,11 @@ impl LocalRoom {
         room: &RoomId,
         index: usize,
         pos: Pos,
-        socket: &SocketRef,
+        socket: &R,
         rotate: bool,
         adopt: impl FnOnce(&MemberId) -> bool,
         ack: impl FnOnce(ResumeView),
-    ) -> Result<Resumed, ResumeError> {
+    ) -> Result<Resumed<R>, ResumeError> {
         let local = self;
         local.log.evict(Instant::now());
         let member_id = local.members[index].id.clone();
@@ -757,7 +825,7 @@ impl LocalRoom {
             .log
             .replay_for(&member_id, pos)
             .map_err(|PlaceError::Future| ResumeError::FuturePosition)?;
-        let frames: Vec<EncodedEvent> = replay.frames.into_iter().cloned().collect();
+        let frames: Vec<R::Frame> = replay.frames.into_iter().cloned().collect();
         let missed = replay.missed;
         if !adopt(&member_id) {
             return Err(ResumeError::OtherMember);
@@ -782,7 +850,7 @@ impl LocalRoom {
             missed,
         });
         let replayed = local.replay_to(socket, &frames);
-        let mut delivery = Delivery::default();
+        let mut delivery = Delivery::<R>::default();
         if was_away.is_some() {
             let event = PresenceEvent::Back {
                 room: room.clone(),
@@ -804,13 +872,13 @@ impl LocalRoom {
         delivery.slow.extend(replayed.slow);
         Ok(Resumed {
             delivery,
-            previous: previous.filter(|p| p.id != socket.id),
+            previous: previous.filter(|p| !p.same(socket)),
             replayed: frames.len() as u64,
         })
     }
 }
 
-impl RoomRegistry {
+impl<R: Receiver> RoomRegistry<R> {
     /// True if `member` is in `room`, on this node or another.
     pub fn contains(&self, room: &RoomId, member: &MemberId) -> bool {
         let Some(local) = self.room(room) else {
@@ -860,13 +928,13 @@ impl std::fmt::Debug for Then {
 }
 
 /// What applying events from the cluster's log did here.
-#[derive(Debug, Default)]
-pub struct Applied {
+#[derive(Debug)]
+pub struct Applied<R: Receiver = SocketRef> {
     /// Each delivery and the sealed bytes it carried.
-    pub deliveries: Vec<(Delivery, usize)>,
+    pub deliveries: Vec<(Delivery<R>, usize)>,
     /// Connections that held a member another node took over (it resumed there): they
     /// no longer hold that room.
-    pub moved: Vec<SocketRef>,
+    pub moved: Vec<R>,
     /// The recovery pids of those members.
     moved_pids: Vec<Arc<str>>,
     /// What waited for its event to be delivered: run once the room's lock is released.
@@ -900,9 +968,9 @@ pub enum LoggedResumeError {
     Refused(ResumeError),
 }
 
-impl LocalRoom {
+impl<R: Receiver> LocalRoom<R> {
     /// Delivers, in position order, every pending event whose turn has come.
-    fn drain(&mut self, local_node: &str, applied: &mut Applied) {
+    fn drain(&mut self, local_node: &str, applied: &mut Applied<R>) {
         while let Some(entry) = self.pending.first_entry() {
             let pos = *entry.key();
             if pos <= self.log.last() {
@@ -931,7 +999,7 @@ impl LocalRoom {
     }
 
     /// Delivers one event at its turn: presence first updates who is where.
-    fn deliver_placed(&mut self, bus: BusEvent, local_node: &str, applied: &mut Applied) {
+    fn deliver_placed(&mut self, bus: BusEvent, local_node: &str, applied: &mut Applied<R>) {
         match bus.event {
             RoomEvent::Presence(p) => {
                 let member = p.member().clone();
@@ -1022,12 +1090,12 @@ impl LocalRoom {
 }
 
 /// Encodes an event read back from the cluster's log for `socket`, as it was delivered.
-fn encode_logged(socket: &SocketRef, bus: &BusEvent) -> Option<EncodedEvent> {
+fn encode_logged<R: Receiver>(socket: &R, bus: &BusEvent) -> Option<R::Frame> {
     let pos = bus.event.pos();
     let encoded = match &bus.event {
-        RoomEvent::Presence(p) => socket.encode_event(events::PRESENCE, &(p, Offset(pos))),
-        RoomEvent::Msg(m) => socket.encode_event(events::MSG, &(m, Offset(pos))),
-        RoomEvent::Chunk(c) => socket.encode_event(events::CHUNK, &(c, Offset(pos))),
+        RoomEvent::Presence(p) => socket.encode(events::PRESENCE, &(p, Offset(pos))),
+        RoomEvent::Msg(m) => socket.encode(events::MSG, &(m, Offset(pos))),
+        RoomEvent::Chunk(c) => socket.encode(events::CHUNK, &(c, Offset(pos))),
     };
     encoded.ok()
 }
@@ -1041,7 +1109,7 @@ fn is_for(bus: &BusEvent, member: &MemberId) -> bool {
     }
 }
 
-impl RoomRegistry {
+impl<R: Receiver> RoomRegistry<R> {
     /// With a cluster log: makes sure this node has `room`, waiting for its first place in
     /// the log. `Opening::New`: it was not here, and the caller subscribes to its events,
     /// then says so; `Opening::Known`: wait until this node hears them.
@@ -1088,14 +1156,14 @@ impl RoomRegistry {
 
     /// Applies an event placed in the cluster's log: delivered once, in position order,
     /// to this node's members (an event ahead of its turn waits for the ones before).
-    pub fn apply(&self, bus: BusEvent, local_node: &str) -> Applied {
+    pub fn apply(&self, bus: BusEvent, local_node: &str) -> Applied<R> {
         self.apply_then(bus, local_node, None)
     }
 
     /// `apply`, and `then` once the event is delivered here (at once if it was already,
     /// or the room is not here).
-    pub fn apply_then(&self, bus: BusEvent, local_node: &str, then: Option<Then>) -> Applied {
-        let mut applied = Applied::default();
+    pub fn apply_then(&self, bus: BusEvent, local_node: &str, then: Option<Then>) -> Applied<R> {
+        let mut applied = Applied::<R>::default();
         let Some(local) = self.room(&bus.room) else {
             applied.then.extend(then);
             return applied;
@@ -1127,8 +1195,8 @@ impl RoomRegistry {
     /// Runs `then` once position `pos` of `room` has been delivered here (at once if it
     /// was, or the room is not here or not yet placed): an answer that names `pos` then
     /// follows every earlier event on the connection.
-    pub fn when_delivered(&self, room: &RoomId, pos: Pos, then: Then) -> Applied {
-        let mut applied = Applied::default();
+    pub fn when_delivered(&self, room: &RoomId, pos: Pos, then: Then) -> Applied<R> {
+        let mut applied = Applied::<R>::default();
         let Some(local) = self.room(room) else {
             applied.then.push(then);
             return applied;
@@ -1142,7 +1210,7 @@ impl RoomRegistry {
         applied
     }
 
-    fn forget_moved(&self, applied: &Applied) {
+    fn forget_moved(&self, applied: &Applied<R>) {
         if !applied.moved_pids.is_empty() {
             let mut recoveries = self.recoveries.lock();
             for pid in &applied.moved_pids {
@@ -1154,7 +1222,7 @@ impl RoomRegistry {
     /// Rooms whose next event has been missing for longer than `wait`: the events to
     /// read from the log (`after < pos < before`).
     pub fn gaps(&self, wait: std::time::Duration) -> Vec<(RoomId, Pos, Pos)> {
-        let rooms: Vec<(RoomId, Arc<Mutex<LocalRoom>>)> = self
+        let rooms: Vec<(RoomId, Arc<Mutex<LocalRoom<R>>>)> = self
             .rooms
             .lock()
             .iter()
@@ -1181,8 +1249,8 @@ impl RoomRegistry {
         fetched: Fetched,
         before: Pos,
         local_node: &str,
-    ) -> (Applied, u64) {
-        let mut applied = Applied::default();
+    ) -> (Applied<R>, u64) {
+        let mut applied = Applied::<R>::default();
         let Some(local) = self.room(room) else {
             return (applied, 0);
         };
@@ -1216,14 +1284,14 @@ impl RoomRegistry {
     pub fn join_logged(
         &self,
         room: &RoomId,
-        joiner: LocalMember,
+        joiner: LocalMember<R>,
         placed: &Placed,
         members: &[(MemberInfo, String)],
         local_node: &str,
         since: Option<&LogPlace>,
         admitted: impl FnOnce(JoinView),
         join: BusEvent,
-    ) -> Result<Applied, JoinRefused> {
+    ) -> Result<Applied<R>, JoinRefused> {
         let local_arc = {
             let mut rooms = self.rooms.lock();
             let bounds = self.bounds.clone();
@@ -1263,8 +1331,8 @@ impl RoomRegistry {
             && let (Ok(replay), Some(socket)) =
                 (local.log.replay_for(&joiner.id, placed.pos), &joiner.socket)
         {
-            let frames: Vec<EncodedEvent> = replay.frames.into_iter().cloned().collect();
-            let mut d = Delivery::default();
+            let frames: Vec<R::Frame> = replay.frames.into_iter().cloned().collect();
+            let mut d = Delivery::<R>::default();
             for f in &frames {
                 send(&mut d, socket, f);
             }
@@ -1278,7 +1346,7 @@ impl RoomRegistry {
         }
         local.members.push(joiner);
         local.pending.insert(placed.pos, (join, None));
-        let mut applied = Applied::default();
+        let mut applied = Applied::<R>::default();
         local.drain(local_node, &mut applied);
         Ok(applied)
     }
@@ -1296,12 +1364,12 @@ impl RoomRegistry {
         members: &[(MemberInfo, String)],
         from: Pos,
         fetched: Option<(&Fetched, Pos)>,
-        socket: &SocketRef,
+        socket: &R,
         local_node: &str,
         adopt: impl FnOnce(&MemberId) -> bool,
         ack: impl FnOnce(ResumeView),
         back: BusEvent,
-    ) -> Result<(Applied, Option<SocketRef>, u64), LoggedResumeError> {
+    ) -> Result<(Applied<R>, Option<R>, u64), LoggedResumeError> {
         let local_arc = self
             .room(room)
             .ok_or(LoggedResumeError::Refused(ResumeError::UnknownSession))?;
@@ -1319,7 +1387,7 @@ impl RoomRegistry {
         } else {
             placed.pos
         };
-        let mut frames: Vec<EncodedEvent> = Vec::new();
+        let mut frames: Vec<R::Frame> = Vec::new();
         let mut missed = None;
         if from + 1 < first_known {
             let Some((f, _)) = fetched.filter(|(_, before)| *before >= first_known) else {
@@ -1387,14 +1455,14 @@ impl RoomRegistry {
             recovery: None,
         });
         local.pending.insert(placed.pos, (back, None));
-        let mut applied = Applied::default();
+        let mut applied = Applied::<R>::default();
         local.drain(local_node, &mut applied);
-        let mut slow = Delivery::default();
+        let mut slow = Delivery::<R>::default();
         slow.slow = replayed.slow;
         applied.deliveries.push((slow, 0));
         Ok((
             applied,
-            previous.filter(|p| p.id != socket.id),
+            previous.filter(|p| !p.same(socket)),
             frames.len() as u64,
         ))
     }
@@ -1406,8 +1474,8 @@ impl RoomRegistry {
         &self,
         room: &RoomId,
         member: &MemberId,
-        still: impl FnOnce(&LocalMember) -> bool,
-    ) -> Option<(LocalMember, bool)> {
+        still: impl FnOnce(&LocalMember<R>) -> bool,
+    ) -> Option<(LocalMember<R>, bool)> {
         let local = self.room(room)?;
         let mut local = local.lock();
         let removed = self.take_from(&mut local, member, still)?;
@@ -1420,7 +1488,7 @@ impl RoomRegistry {
         &self,
         room: &RoomId,
         member: &MemberId,
-        socket: &SocketRef,
+        socket: &R,
         reason: LeaveReason,
     ) -> Option<Away> {
         let local = self.room(room)?;
@@ -1428,7 +1496,7 @@ impl RoomRegistry {
         local.absences += 1;
         let generation = local.absences;
         let m = local.members.iter_mut().find(|m| &m.id == member)?;
-        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| s.id != socket.id) {
+        if m.away.is_some() || m.socket.as_ref().is_none_or(|s| !s.same(socket)) {
             return None;
         }
         m.socket = None;
@@ -1468,12 +1536,307 @@ mod tests {
     use crate::log::Budget;
     use streamchat_protocol::{Binary, MsgEvent};
 
-    fn registry() -> RoomRegistry {
+    fn registry() -> RoomRegistry<Fake> {
         RoomRegistry::new(Bounds {
             age: std::time::Duration::from_secs(120),
             bytes: 1 << 20,
             total: Budget::new(1 << 24),
         })
+    }
+
+    /// An in-memory receiver: what it was sent, as `(event, pos, payload)`, up to
+    /// `room` events (then `Full`), or `Closed`.
+    #[derive(Debug, Clone)]
+    struct Fake {
+        id: u32,
+        inbox: Arc<Mutex<Vec<(String, Pos, serde_json::Value)>>>,
+        room: usize,
+        closed: bool,
+    }
+
+    impl Fake {
+        fn new(id: u32) -> Self {
+            Self::with_room(id, usize::MAX)
+        }
+
+        fn with_room(id: u32, room: usize) -> Self {
+            Self {
+                id,
+                inbox: Arc::default(),
+                room,
+                closed: false,
+            }
+        }
+
+        fn got(&self) -> Vec<(String, Pos, serde_json::Value)> {
+            self.inbox.lock().clone()
+        }
+
+        /// The `n` of every `msg` received, in order.
+        fn msgs(&self) -> Vec<u64> {
+            self.got()
+                .iter()
+                .filter(|(e, _, _)| e == events::MSG)
+                .filter_map(|(_, _, p)| p["n"].as_u64())
+                .collect()
+        }
+    }
+
+    impl Receiver for Fake {
+        type Frame = Arc<str>;
+
+        fn same(&self, other: &Self) -> bool {
+            self.id == other.id
+        }
+
+        fn encode<T: Serialize>(&self, event: &str, payload: &T) -> Result<Arc<str>, String> {
+            serde_json::to_string(&(event, payload))
+                .map(Arc::from)
+                .map_err(|e| e.to_string())
+        }
+
+        fn send(&self, frame: &Arc<str>) -> Sent {
+            if self.closed {
+                return Sent::Closed;
+            }
+            let mut inbox = self.inbox.lock();
+            if inbox.len() >= self.room {
+                return Sent::Full;
+            }
+            let v: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
+            let pos = v[1][1].as_str().and_then(|p| p.parse().ok()).unwrap_or(0);
+            inbox.push((v[0].as_str().unwrap_or("").to_owned(), pos, v[1][0].clone()));
+            Sent::Queued
+        }
+    }
+
+    fn id(name: &str) -> MemberId {
+        MemberId::new(name).unwrap()
+    }
+
+    /// `who` joins the room on receiver `on`; returns its join view and token.
+    fn join(r: &RoomRegistry<Fake>, who: &str, on: &Fake) -> (JoinView, String) {
+        let token = new_token();
+        let joiner = LocalMember {
+            id: id(who),
+            socket: Some(on.clone()),
+            at: now_millis(),
+            profile: Arc::from("cHJvZmlsZQ"),
+            token: token.clone(),
+            away: None,
+            joined_pos: 0,
+            recovery: None,
+        };
+        let mut view = None;
+        r.join(
+            &room(),
+            joiner,
+            100,
+            None,
+            |v| view = Some(v),
+            |_, pos| serde_json::json!({"kind": "join", "member": who, "pos": pos}),
+        )
+        .unwrap();
+        (view.unwrap(), token)
+    }
+
+    /// `from` sends message `n` to the room (or to `to`), optionally with a client id.
+    fn send(
+        r: &RoomRegistry<Fake>,
+        from: &str,
+        n: u64,
+        to: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Delivery<Fake> {
+        let from = id(from);
+        let to = to.map(id);
+        let audience = to
+            .as_ref()
+            .map_or(Audience::AllExcept(&from), Audience::Only);
+        let dedup = client_id.map(|c| DedupKey::Msg(from.clone(), c.into()));
+        let meta = LogMeta::sent(Kind::Msg, &from, 8, dedup);
+        r.deliver(
+            &room(),
+            events::MSG,
+            audience,
+            meta,
+            |_, pos| serde_json::json!({"n": n, "pos": pos}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fan_out_reaches_every_member_but_the_sender_once_in_room_order() {
+        let r = registry();
+        let (a, b, c) = (Fake::new(1), Fake::new(2), Fake::new(3));
+        join(&r, "a", &a);
+        join(&r, "b", &b);
+        join(&r, "c", &c);
+        for n in 0..5 {
+            let d = send(&r, "a", n, None, None);
+            assert_eq!(d.delivered, 2, "b and c");
+            assert!(d.slow.is_empty());
+        }
+        assert_eq!(
+            a.msgs(),
+            Vec::<u64>::new(),
+            "the sender gets its own message only as its ack"
+        );
+        assert_eq!(b.msgs(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(c.msgs(), vec![0, 1, 2, 3, 4]);
+        for x in [&a, &b, &c] {
+            let positions: Vec<Pos> = x.got().iter().map(|(_, p, _)| *p).collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "room order: {positions:?}"
+            );
+        }
+        // Joins are announced to those already there, never to the joiner.
+        let joins = |x: &Fake| {
+            x.got()
+                .iter()
+                .filter(|(e, _, _)| e == events::PRESENCE)
+                .count()
+        };
+        assert_eq!((joins(&a), joins(&b), joins(&c)), (2, 1, 0));
+    }
+
+    #[test]
+    fn a_direct_message_reaches_only_its_recipient() {
+        let r = registry();
+        let (a, b, c) = (Fake::new(1), Fake::new(2), Fake::new(3));
+        join(&r, "a", &a);
+        join(&r, "b", &b);
+        join(&r, "c", &c);
+        assert_eq!(send(&r, "a", 7, Some("c"), None).delivered, 1);
+        assert_eq!((b.msgs(), c.msgs()), (vec![], vec![7]));
+    }
+
+    #[test]
+    fn a_full_receiver_is_reported_to_be_cut_off_and_the_others_still_get_everything() {
+        let r = registry();
+        let (a, c) = (Fake::new(1), Fake::new(3));
+        let b = Fake::with_room(2, 3);
+        join(&r, "a", &a);
+        join(&r, "b", &b);
+        join(&r, "c", &c);
+        let mut slow_at = None;
+        for n in 0..6 {
+            let d = send(&r, "a", n, None, None);
+            if d.slow.iter().any(|s| s.same(&b)) && slow_at.is_none() {
+                slow_at = Some(n);
+            }
+        }
+        // b held its join of c plus 2 messages: the third is the one it missed.
+        assert_eq!(
+            slow_at,
+            Some(2),
+            "b reported slow at the first event it missed"
+        );
+        assert_eq!(b.msgs(), vec![0, 1]);
+        assert_eq!(
+            c.msgs(),
+            vec![0, 1, 2, 3, 4, 5],
+            "nobody else slows down or loses anything"
+        );
+    }
+
+    #[test]
+    fn a_closing_receiver_is_neither_counted_nor_cut_off() {
+        let r = registry();
+        let a = Fake::new(1);
+        let b = Fake {
+            closed: true,
+            ..Fake::new(2)
+        };
+        join(&r, "a", &a);
+        join(&r, "b", &b);
+        let d = send(&r, "a", 1, None, None);
+        assert_eq!((d.delivered, d.slow.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_resend_is_recognised_and_not_delivered_again() {
+        let r = registry();
+        let (a, b) = (Fake::new(1), Fake::new(2));
+        join(&r, "a", &a);
+        join(&r, "b", &b);
+        let first = send(&r, "a", 1, None, Some("c1"));
+        let again = send(&r, "a", 1, None, Some("c1"));
+        assert!(!first.duplicate && again.duplicate);
+        assert_eq!(
+            (again.pos, again.ts),
+            (first.pos, first.ts),
+            "the first copy's place"
+        );
+        assert_eq!(again.delivered, 0);
+        // Another sender may use the same client id.
+        assert!(!send(&r, "b", 2, None, Some("c1")).duplicate);
+        assert_eq!(b.msgs(), vec![1]);
+    }
+
+    #[test]
+    fn a_member_that_resumes_gets_what_it_missed_then_live_traffic_in_order() {
+        let r = registry();
+        let (a, b) = (Fake::new(1), Fake::new(2));
+        join(&r, "a", &a);
+        let (view, token) = join(&r, "b", &b);
+        send(&r, "a", 0, None, None);
+        let seen = b.got().last().map(|(_, p, _)| *p).unwrap();
+        let (_, away) = r
+            .set_away(&room(), &id("b"), &b, LeaveReason::Disconnected)
+            .unwrap();
+        assert_eq!(away.reason, LeaveReason::Disconnected);
+        for n in 1..4 {
+            send(&r, "a", n, None, None);
+        }
+        let b2 = Fake::new(22);
+        let place = LogPlace {
+            epoch: view.epoch.to_string(),
+            pos: seen,
+        };
+        let mut acked = None;
+        let resumed = r
+            .resume(
+                &room(),
+                &id("b"),
+                &token,
+                &place,
+                &b2,
+                |_| true,
+                |v| acked = Some(v),
+            )
+            .unwrap();
+        assert_eq!(resumed.replayed, 3);
+        assert_ne!(acked.unwrap().token, token, "the token rotates");
+        send(&r, "a", 4, None, None);
+        assert_eq!(
+            b2.msgs(),
+            vec![1, 2, 3, 4],
+            "the replay, then live, nothing twice"
+        );
+        let kinds: Vec<_> = a
+            .got()
+            .iter()
+            .filter_map(|(_, _, p)| p["kind"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            kinds.iter().any(|k| k == "away") && kinds.iter().any(|k| k == "back"),
+            "{kinds:?}"
+        );
+        // The old token is spent.
+        assert!(
+            r.resume(
+                &room(),
+                &id("b"),
+                &token,
+                &place,
+                &Fake::new(23),
+                |_| true,
+                |_| {}
+            )
+            .is_err()
+        );
     }
 
     fn room() -> RoomId {
@@ -1498,7 +1861,7 @@ mod tests {
     }
 
     /// A room this node takes up at `base` (as its first joiner's place would).
-    fn based(r: &RoomRegistry, base: Pos) {
+    fn based(r: &RoomRegistry<Fake>, base: Pos) {
         let _ = r.open_logged(&room());
         let local = r.room(&room()).unwrap();
         let placed = Placed {
@@ -1510,7 +1873,7 @@ mod tests {
         local.lock().base_at(&placed, Vec::new());
     }
 
-    fn last(r: &RoomRegistry) -> Pos {
+    fn last(r: &RoomRegistry<Fake>) -> Pos {
         r.room(&room()).unwrap().lock().log.last()
     }
 
