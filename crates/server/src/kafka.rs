@@ -16,7 +16,8 @@
 //! (SIGSEGV in the metadata cache) when such a broker came back without their topic;
 //! fresh clients do not carry that stale cache.
 
-use crate::cluster::{BusEvent, Inbound};
+use crate::bus::Bus;
+use crate::cluster::{ClusterFuture, Inbound, Unavailable};
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -27,7 +28,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedPro
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use streamchat_protocol::RoomId;
 use tokio::sync::mpsc;
@@ -58,18 +59,17 @@ fn base_config(brokers: &str) -> ClientConfig {
 #[error("kafka: {0}")]
 pub struct KafkaSetupError(String);
 
-/// Counts failed deliveries (the health loop decides whether the broker is up).
-struct DeliveryTracker {
-    failed: Arc<AtomicU64>,
-}
+/// Notes failed deliveries (the health loop decides whether the broker is up; a node
+/// reads a lost event back from the room's log).
+struct DeliveryTracker;
 
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if result.is_err() {
-            self.failed.fetch_add(1, Ordering::Relaxed);
+        if let Err((e, _)) = result {
+            debug!(error = %e, "kafka delivery failed: the event is left to the log");
         }
     }
 }
@@ -91,8 +91,6 @@ pub struct KafkaBus {
     /// Rooms with local members: only their events are handed in.
     open_rooms: Mutex<HashSet<RoomId>>,
     up: AtomicBool,
-    /// Events that could not be queued or delivered.
-    dropped: Arc<AtomicU64>,
     inbound: mpsc::Sender<Inbound>,
 }
 
@@ -123,7 +121,6 @@ impl KafkaBus {
             clients: Mutex::new(None),
             open_rooms: Mutex::new(HashSet::new()),
             up: AtomicBool::new(true),
-            dropped: Arc::new(AtomicU64::new(0)),
             inbound,
         });
         bus.start_session().await?;
@@ -142,9 +139,7 @@ impl KafkaBus {
             .set("message.timeout.ms", "5000")
             .set("queue.buffering.max.kbytes", "65536")
             .set("queue.buffering.max.messages", "100000")
-            .create_with_context(DeliveryTracker {
-                failed: self.dropped.clone(),
-            })
+            .create_with_context(DeliveryTracker)
             .map_err(|e| KafkaSetupError(e.to_string()))?;
         let fetch_max = (4 * self.message_max.parse::<usize>().unwrap_or(1 << 21)).max(52_428_800);
         let consumer: StreamConsumer = base_config(&self.brokers)
@@ -249,34 +244,39 @@ impl KafkaBus {
                 .try_send(Inbound::Dependency { name: "kafka", up });
         }
     }
+}
 
-    /// Whether the broker answered lately.
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
+impl Bus for KafkaBus {
+    fn name(&self) -> &'static str {
+        "kafka"
     }
 
-    /// Starts handing in `room`'s events.
-    pub fn open(&self, room: &RoomId) {
+    /// Every node reads every partition already: opening a room only lets its events in.
+    fn open(&self, room: &RoomId) -> ClusterFuture<'_, Result<(), Unavailable>> {
         self.open_rooms.lock().insert(room.clone());
+        Box::pin(std::future::ready(Ok(())))
     }
 
-    /// Stops handing in `room`'s events.
-    pub fn close(&self, room: &RoomId) {
+    fn close(&self, room: &RoomId) {
         self.open_rooms.lock().remove(room);
     }
 
-    /// Queues an encoded event keyed by its room; never waits.
-    pub fn publish(&self, room: &RoomId, bytes: &[u8]) {
+    /// Queues the event keyed by its room (one partition per room, so its order holds).
+    fn publish(&self, room: &RoomId, bytes: Vec<u8>) {
         let clients = self.clients.lock().clone();
         let sent = clients.is_some_and(|c| {
             let record = BaseRecord::to(&self.topic)
                 .key(room.as_str())
-                .payload(bytes);
+                .payload(&bytes);
             c.producer.send(record).is_ok()
         });
         if !sent {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            debug!("kafka producer queue full or no session: the event is left to the log");
         }
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 }
 
@@ -296,18 +296,16 @@ async fn consume_loop(bus: Arc<KafkaBus>) {
                 let Some(payload) = message.payload() else {
                     continue;
                 };
-                match BusEvent::decode(payload) {
-                    // Every event, this node's own too: its echo is dropped by position
-                    // where it was applied already, and the reaper's reach this node this way.
-                    Ok(event) => {
-                        if !bus.open_rooms.lock().contains(&event.room) {
-                            continue;
-                        }
-                        if bus.inbound.try_send(Inbound::Event(event)).is_err() {
-                            bus.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "undecodable kafka record ignored"),
+                // Every event of an open room, this node's own too: its echo is dropped
+                // by position where it was applied already, and the reaper's reach this
+                // node this way. The key is the room: others are skipped undecoded.
+                let open = message
+                    .key()
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .and_then(|k| RoomId::new(k).ok())
+                    .is_some_and(|room| bus.open_rooms.lock().contains(&room));
+                if open {
+                    crate::bus::hand_in(&bus.inbound, payload, "kafka record");
                 }
             }
             Ok(Err(e)) => {

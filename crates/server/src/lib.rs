@@ -7,15 +7,18 @@
 
 mod accept;
 mod assets;
+mod bus;
 mod cluster;
 mod config;
 mod connection;
 mod error;
 mod http;
+#[cfg(feature = "kafka")]
 mod kafka;
 mod limits;
 mod log;
 mod metrics;
+#[cfg(feature = "redis")]
 mod redis;
 mod relay;
 mod sessions;
@@ -108,41 +111,79 @@ impl Server {
         config: &ServeConfig,
         inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
     ) -> std::io::Result<Arc<dyn Cluster>> {
-        let node = node_id();
-        let bus = match config.kafka_brokers() {
-            Some(brokers) => {
-                let largest = config.max_message_bytes.max(config.max_chunk_bytes);
-                let topic = config.kafka_topic();
-                Some(
-                    kafka::KafkaBus::connect(
-                        &brokers,
-                        &topic,
-                        node.clone(),
-                        largest,
-                        inbound_tx.clone(),
-                    )
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?,
-                )
-            }
-            None => None,
+        let Some(url) = config.redis_url() else {
+            return Ok(Arc::new(SingleNode));
         };
-        Ok(match config.redis_url() {
-            Some(url) => redis::RedisCluster::connect(
-                &url,
-                node,
-                inbound_tx,
-                bus,
-                redis::LogBounds {
-                    window_ms: config.resume_window_secs * 1000,
-                    bytes: config.resume_window_bytes,
-                    grace_ms: config.resume_grace_secs * 1000,
-                },
-            )
+        Self::connect_redis(config, &url, inbound_tx).await
+    }
+
+    #[cfg(feature = "redis")]
+    async fn connect_redis(
+        config: &ServeConfig,
+        url: &str,
+        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Arc<dyn Cluster>> {
+        let node = node_id();
+        let bus: Arc<dyn bus::Bus> = match config.kafka_brokers() {
+            Some(brokers) => {
+                Self::connect_kafka(config, &brokers, &node, inbound_tx.clone()).await?
+            }
+            None => redis::RedisBus::connect(url, inbound_tx.clone())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        };
+        let bounds = redis::LogBounds {
+            window_ms: config.resume_window_secs * 1000,
+            bytes: config.resume_window_bytes,
+            grace_ms: config.resume_grace_secs * 1000,
+        };
+        let cluster = redis::RedisCluster::connect(url, node, inbound_tx, bus, bounds)
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?,
-            None => Arc::new(SingleNode),
-        })
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(cluster)
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn connect_redis(
+        _: &ServeConfig,
+        _: &str,
+        _: tokio::sync::mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Arc<dyn Cluster>> {
+        Err(std::io::Error::other(
+            "this build has no Redis support (cargo feature `redis` of streamchat-server)",
+        ))
+    }
+
+    #[cfg(all(feature = "redis", feature = "kafka"))]
+    async fn connect_kafka(
+        config: &ServeConfig,
+        brokers: &str,
+        node: &str,
+        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Arc<dyn bus::Bus>> {
+        let largest = config.max_message_bytes.max(config.max_chunk_bytes);
+        let bus = kafka::KafkaBus::connect(
+            brokers,
+            &config.kafka_topic(),
+            node.to_owned(),
+            largest,
+            inbound_tx,
+        )
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(bus)
+    }
+
+    #[cfg(all(feature = "redis", not(feature = "kafka")))]
+    async fn connect_kafka(
+        _: &ServeConfig,
+        _: &str,
+        _: &str,
+        _: tokio::sync::mpsc::Sender<Inbound>,
+    ) -> std::io::Result<Arc<dyn bus::Bus>> {
+        Err(std::io::Error::other(
+            "this build has no Kafka support (cargo feature `kafka` of streamchat-server)",
+        ))
     }
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully.
@@ -234,6 +275,7 @@ const INBOUND_QUEUE: usize = 8192;
 
 /// A node id for the bus: unique enough among the nodes of one deployment (process id
 /// and start time), and meaningless outside it.
+#[cfg(feature = "redis")]
 fn node_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -15,19 +15,20 @@
 //! - `streamchat:nodes`: set of node ids, for the reaper.
 //! - `streamchat:reap:<node>`: short lock, so one node reaps a dead one.
 //!
-//! Channel `streamchat:room:<room>` carries `BusEvent`s (MessagePack).
+//! Channel `streamchat:room:<room>` carries `BusEvent`s (MessagePack) when Redis is also
+//! the bus ([`RedisBus`], one of the buses of `bus.rs`).
 //!
 //! Every write goes through one bounded queue and one task, in order. When Redis is
-//! down, writes fail fast (bounded command timeout), events for other nodes are counted
-//! as dropped, `/health` says 503, and clients get a `notice`. fred reconnects with
+//! down, writes fail fast (bounded command timeout), `/health` says 503, and clients get
+//! a `notice`. fred reconnects with
 //! bounded backoff; on reconnect this node registers its members again (a restarted
 //! Redis has lost them) and resyncs the rooms it serves.
 
+use crate::bus::Bus;
 use crate::cluster::{
     BusEvent, Cluster, ClusterFuture, Fetched, Inbound, LogDone, LogHint, LogOp, LogOutcome,
     Placed, RoomEvent, Unavailable,
 };
-use crate::kafka::KafkaBus;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
 use fred::types::{Expiration, SetOptions};
@@ -35,7 +36,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use streamchat_protocol::{LeaveReason, MemberId, MemberInfo, Pos, PresenceEvent, RoomId};
 use tokio::sync::mpsc;
@@ -47,7 +48,7 @@ const NODE_TTL: Duration = Duration::from_secs(6);
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Longest wait for one Redis command before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(1500);
-/// Pending writes (presence and events) before new ones are dropped and counted.
+/// Events waiting to be published before new ones are left to the log.
 const OUTGOING_QUEUE: usize = 8192;
 const PREFIX: &str = "streamchat";
 
@@ -115,25 +116,16 @@ struct StoredMember {
     profile: String,
 }
 
-enum Write {
-    Joined(RoomId, MemberInfo),
-    Publish(RoomId, Vec<u8>),
-}
-
 /// The Redis cluster backend.
 pub struct RedisCluster {
     node: String,
     client: Client,
-    subscriber: SubscriberClient,
-    writes: mpsc::Sender<Write>,
     /// What this node registered, to register again after Redis comes back empty.
     local: Mutex<HashMap<(RoomId, MemberId), MemberInfo>>,
     up: AtomicBool,
-    /// Events for other nodes that could not be queued or sent.
-    dropped: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
-    /// With Kafka configured, room events travel there instead of Redis pub/sub.
-    bus: Option<Arc<KafkaBus>>,
+    /// Carries placed events to the other nodes: Redis pub/sub or Kafka.
+    bus: Arc<dyn Bus>,
     /// Operations for the room logs, run one after the other in call order.
     log_jobs: mpsc::Sender<LogJob>,
     /// The log script's SHA1, once loaded.
@@ -154,56 +146,57 @@ impl std::fmt::Debug for RedisCluster {
 #[error("redis: {0}")]
 pub struct RedisSetupError(String);
 
+/// A client builder for `url`: fast failure, bounded reconnect backoff.
+fn builder(url: &str) -> Result<Builder, RedisSetupError> {
+    let config = Config::from_url(url).map_err(|e| RedisSetupError(e.to_string()))?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2000, 2))
+        .with_connection_config(|c| {
+            c.connection_timeout = COMMAND_TIMEOUT;
+            c.internal_command_timeout = COMMAND_TIMEOUT;
+            c.max_command_attempts = 1;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = COMMAND_TIMEOUT;
+            p.broadcast_channel_capacity = 4096;
+        });
+    Ok(builder)
+}
+
+/// Waits up to a few seconds for `init` (connecting to `url`).
+async fn connected(
+    url: &str,
+    init: impl std::future::Future<Output = Result<(), Error>>,
+) -> Result<(), RedisSetupError> {
+    tokio::time::timeout(Duration::from_secs(5), init)
+        .await
+        .map_err(|_| RedisSetupError(format!("no answer from {}", redacted(url))))?
+        .map_err(|e| RedisSetupError(e.to_string()))
+}
+
 impl RedisCluster {
     /// Connects (waiting up to a few seconds for Redis), starts the background tasks and
-    /// returns the cluster. Inbound events from other nodes go to `inbound`.
+    /// returns the cluster. Placed events travel on `bus`; the other nodes' arrive (from
+    /// the bus) in `inbound`, and so do changes of Redis's reachability.
     pub async fn connect(
         url: &str,
         node: String,
         inbound: mpsc::Sender<Inbound>,
-        bus: Option<Arc<KafkaBus>>,
+        bus: Arc<dyn Bus>,
         bounds: LogBounds,
     ) -> Result<Arc<Self>, RedisSetupError> {
-        let config = Config::from_url(url).map_err(|e| RedisSetupError(e.to_string()))?;
-        let mut builder = Builder::from_config(config);
-        builder
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2000, 2))
-            .with_connection_config(|c| {
-                c.connection_timeout = COMMAND_TIMEOUT;
-                c.internal_command_timeout = COMMAND_TIMEOUT;
-                c.max_command_attempts = 1;
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = COMMAND_TIMEOUT;
-                p.broadcast_channel_capacity = 4096;
-            });
-        let client = builder
+        let client = builder(url)?
             .build()
             .map_err(|e| RedisSetupError(e.to_string()))?;
-        let subscriber = builder
-            .build_subscriber_client()
-            .map_err(|e| RedisSetupError(e.to_string()))?;
-        let init = async {
-            client.init().await?;
-            subscriber.init().await?;
-            Ok::<_, Error>(())
-        };
-        tokio::time::timeout(Duration::from_secs(5), init)
-            .await
-            .map_err(|_| RedisSetupError(format!("no answer from {}", redacted(url))))?
-            .map_err(|e| RedisSetupError(e.to_string()))?;
-        let _resubscribe = subscriber.manage_subscriptions();
+        connected(url, async { client.init().await.map(|_| ()) }).await?;
 
-        let (writes, write_rx) = mpsc::channel(OUTGOING_QUEUE);
         let (log_jobs, log_rx) = mpsc::channel(LOG_QUEUE);
         let cluster = Arc::new(Self {
             node,
             client,
-            subscriber,
-            writes,
             local: Mutex::new(HashMap::new()),
             up: AtomicBool::new(true),
-            dropped: AtomicU64::new(0),
             inbound,
             bus,
             log_jobs,
@@ -211,9 +204,7 @@ impl RedisCluster {
             bounds,
         });
         cluster.heartbeat_once().await;
-        tokio::spawn(write_loop(cluster.clone(), write_rx));
         tokio::spawn(log_loop(cluster.clone(), log_rx));
-        tokio::spawn(listen_loop(cluster.clone()));
         tokio::spawn(heartbeat_loop(cluster.clone()));
         tokio::spawn(reconnect_loop(cluster.clone()));
         info!(node = %cluster.node, "joined the Redis cluster");
@@ -363,39 +354,27 @@ impl RedisCluster {
         });
     }
 
-    async fn write(&self, write: Write) -> Result<(), Error> {
-        match write {
-            Write::Joined(room, info) => {
-                let stored = StoredMember {
-                    node: self.node.clone(),
-                    at: info.at,
-                    profile: info.profile,
-                };
-                let json = serde_json::to_string(&stored)
-                    .map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
-                let _: () = self
-                    .client
-                    .hset(room_key(&room), (info.member.as_str(), json))
-                    .await?;
-                let _: () = self
-                    .client
-                    .sadd(
-                        node_members_key(&self.node),
-                        format!("{room} {}", info.member),
-                    )
-                    .await?;
-            }
-            Write::Publish(room, bytes) => {
-                let _: () = self.client.publish(room_key(&room), bytes).await?;
-            }
-        }
+    /// Registers a member of this node in its room's hash (after Redis lost it).
+    async fn register(&self, room: &RoomId, info: &MemberInfo) -> Result<(), Error> {
+        let stored = StoredMember {
+            node: self.node.clone(),
+            at: info.at,
+            profile: info.profile.clone(),
+        };
+        let json = serde_json::to_string(&stored)
+            .map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
+        let _: () = self
+            .client
+            .hset(room_key(room), (info.member.as_str(), json))
+            .await?;
+        let _: () = self
+            .client
+            .sadd(
+                node_members_key(&self.node),
+                format!("{room} {}", info.member),
+            )
+            .await?;
         Ok(())
-    }
-
-    fn enqueue(&self, write: Write) {
-        if self.writes.try_send(write).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// After Redis came back (maybe empty): register this node's members again.
@@ -407,7 +386,7 @@ impl RedisCluster {
             .map(|((room, _), info)| (room.clone(), info.clone()))
             .collect();
         for (room, info) in &local {
-            if let Err(e) = self.write(Write::Joined(room.clone(), info.clone())).await {
+            if let Err(e) = self.register(room, info).await {
                 warn!(error = %e, "re-registering presence failed");
                 return;
             }
@@ -576,10 +555,9 @@ impl RedisCluster {
             epoch: placed.epoch.to_string(),
             counted,
         };
-        match (bus.encode(), &self.bus) {
-            (Ok(bytes), Some(kafka)) => kafka.publish(room, &bytes),
-            (Ok(bytes), None) => self.enqueue(Write::Publish(room.clone(), bytes)),
-            (Err(e), _) => warn!(error = %e, "bus event not encodable"),
+        match bus.encode() {
+            Ok(bytes) => self.bus.publish(room, bytes),
+            Err(e) => warn!(error = %e, "bus event not encodable"),
         }
         Ok(match kind {
             "admit" => {
@@ -710,49 +688,6 @@ fn redacted(url: &str) -> String {
     }
 }
 
-async fn write_loop(cluster: Arc<RedisCluster>, mut rx: mpsc::Receiver<Write>) {
-    while let Some(write) = rx.recv().await {
-        let publish = matches!(write, Write::Publish(..));
-        match cluster.write(write).await {
-            Ok(()) => cluster.set_up(true),
-            Err(_) => {
-                if publish {
-                    cluster.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                cluster.set_up(false);
-            }
-        }
-    }
-}
-
-async fn listen_loop(cluster: Arc<RedisCluster>) {
-    let mut messages = cluster.subscriber.message_rx();
-    loop {
-        match messages.recv().await {
-            Ok(message) => {
-                let Some(bytes) = message.value.as_bytes() else {
-                    continue;
-                };
-                match BusEvent::decode(bytes) {
-                    // Every event, this node's own too: its echo is dropped by position
-                    // where it was applied already, and the reaper's reach this node this way.
-                    Ok(event) => {
-                        if cluster.inbound.try_send(Inbound::Event(event)).is_err() {
-                            cluster.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "undecodable bus message ignored"),
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                cluster.dropped.fetch_add(n, Ordering::Relaxed);
-                warn!(missed = n, "bus listener lagged");
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
 async fn heartbeat_loop(cluster: Arc<RedisCluster>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
@@ -777,10 +712,10 @@ async fn reconnect_loop(cluster: Arc<RedisCluster>) {
 
 impl Cluster for RedisCluster {
     fn backend(&self) -> &'static str {
-        if self.bus.is_some() {
-            "redis+kafka"
-        } else {
-            "redis"
+        match self.bus.name() {
+            "redis" => "redis",
+            "kafka" => "redis+kafka",
+            _ => "redis+memory",
         }
     }
 
@@ -789,29 +724,11 @@ impl Cluster for RedisCluster {
     }
 
     fn room_opened(&self, room: &RoomId) -> ClusterFuture<'_, Result<(), Unavailable>> {
-        if let Some(bus) = &self.bus {
-            bus.open(room);
-            return Box::pin(std::future::ready(Ok(())));
-        }
-        let channel = room_key(room);
-        Box::pin(async move {
-            self.subscriber
-                .subscribe(channel)
-                .await
-                .map_err(|_| Unavailable)
-        })
+        self.bus.open(room)
     }
 
     fn room_closed(&self, room: &RoomId) {
-        if let Some(bus) = &self.bus {
-            bus.close(room);
-            return;
-        }
-        let subscriber = self.subscriber.clone();
-        let channel = room_key(room);
-        tokio::spawn(async move {
-            let _ = subscriber.unsubscribe(channel).await;
-        });
+        self.bus.close(room);
     }
 
     fn logged(&self) -> bool {
@@ -850,26 +767,139 @@ impl Cluster for RedisCluster {
 
     fn dependencies(&self) -> Vec<(&'static str, bool)> {
         let mut deps = vec![("redis", self.up.load(Ordering::SeqCst))];
-        if let Some(bus) = &self.bus {
-            deps.push(("kafka", bus.is_up()));
+        if self.bus.name() != "redis" {
+            deps.push((self.bus.name(), self.bus.is_up()));
         }
         deps
     }
 
     fn shutdown(&self) -> ClusterFuture<'_, ()> {
         Box::pin(async move {
-            // Let queued leaves and events go out first (bounded wait).
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while self.writes.capacity() < self.writes.max_capacity()
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            // Let queued events go out first (bounded wait).
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.bus.flush()).await;
             // The members stay registered, away (the server marked them so before this):
             // once this node's liveness is gone, another node takes them over and they
             // leave when the grace runs out, unless they resumed elsewhere.
             let _: Result<(), _> = self.client.del(node_key(&self.node)).await;
         })
+    }
+}
+
+/// Redis pub/sub as the bus: one channel per room (`streamchat:room:<room>`), its own
+/// two connections (one publishes, in order, from a bounded queue; one subscribes).
+pub struct RedisBus {
+    subscriber: SubscriberClient,
+    publishes: mpsc::Sender<(RoomId, Vec<u8>)>,
+    up: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus").finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    /// Connects to `url` and hands the events of the rooms it opens in to `inbound`.
+    pub async fn connect(
+        url: &str,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> Result<Arc<Self>, RedisSetupError> {
+        let builder = builder(url)?;
+        let publisher = builder
+            .build()
+            .map_err(|e| RedisSetupError(e.to_string()))?;
+        let subscriber = builder
+            .build_subscriber_client()
+            .map_err(|e| RedisSetupError(e.to_string()))?;
+        connected(url, async {
+            publisher.init().await?;
+            subscriber.init().await?;
+            Ok(())
+        })
+        .await?;
+        let _resubscribe = subscriber.manage_subscriptions();
+        let (publishes, queue) = mpsc::channel(OUTGOING_QUEUE);
+        let up = Arc::new(AtomicBool::new(true));
+        tokio::spawn(publish_loop(publisher, queue, up.clone()));
+        tokio::spawn(listen_loop(subscriber.message_rx(), inbound));
+        Ok(Arc::new(Self {
+            subscriber,
+            publishes,
+            up,
+        }))
+    }
+}
+
+impl Bus for RedisBus {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn open(&self, room: &RoomId) -> ClusterFuture<'_, Result<(), Unavailable>> {
+        let channel = room_key(room);
+        Box::pin(async move {
+            self.subscriber
+                .subscribe(channel)
+                .await
+                .map_err(|_| Unavailable)
+        })
+    }
+
+    fn close(&self, room: &RoomId) {
+        let subscriber = self.subscriber.clone();
+        let channel = room_key(room);
+        tokio::spawn(async move {
+            let _ = subscriber.unsubscribe(channel).await;
+        });
+    }
+
+    fn publish(&self, room: &RoomId, bytes: Vec<u8>) {
+        if self.publishes.try_send((room.clone(), bytes)).is_err() {
+            tracing::debug!("redis publish queue full: an event is left to the log");
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    fn flush(&self) -> ClusterFuture<'_, ()> {
+        Box::pin(async move {
+            while self.publishes.capacity() < self.publishes.max_capacity() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    }
+}
+
+async fn publish_loop(
+    publisher: Client,
+    mut queue: mpsc::Receiver<(RoomId, Vec<u8>)>,
+    up: Arc<AtomicBool>,
+) {
+    while let Some((room, bytes)) = queue.recv().await {
+        let sent: Result<(), Error> = publisher.publish(room_key(&room), bytes).await;
+        up.store(sent.is_ok(), Ordering::SeqCst);
+    }
+}
+
+async fn listen_loop(
+    mut messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    loop {
+        match messages.recv().await {
+            Ok(message) => {
+                if let Some(bytes) = message.value.as_bytes() {
+                    crate::bus::hand_in(&inbound, bytes, "redis bus message");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "bus listener lagged: the log fills the gap");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

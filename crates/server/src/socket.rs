@@ -108,12 +108,21 @@ async fn on_connect(s: SocketRef, State(state): State<AppState>) {
     } else {
         debug!(sid = %s.id, "connected");
     }
-    let Ok(conn) = connection(&s) else {
+    start_recovery(&s, &state);
+}
+
+/// Starts the connection's Socket.IO recovery, if it asked for one and nobody started it
+/// yet. Called once the CONNECT packet is out: by the connect handler, or by the first
+/// `msg`, `chunk` or `leave` if that overtakes the handler (the connect handler runs on
+/// a task of its own; a client sends as soon as it reads CONNECT), so the request finds
+/// its member back rather than `not_member`.
+fn start_recovery(s: &SocketRef, state: &AppState) {
+    let Ok(conn) = connection(s) else {
         return;
     };
     let recovering = conn.recovering.lock().take();
     if let Some((room, offset)) = recovering {
-        recover(&s, &state, &conn, &room, offset);
+        recover(s, state, &conn, &room, offset);
     }
 }
 
@@ -310,6 +319,7 @@ where
         let Ok(reply) = Reply::from_message_parts(&s, &mut v, &ack_id);
         let Ok(TryData(data)) = TryData::<T>::from_message_parts(&s, &mut v, &ack_id);
         let s = SocketRef::from(s);
+        start_recovery(&s, &state);
         let mut reply = Some(reply);
         let result = (self.handle)(&s, &state, data, &mut reply);
         if let Some(reply) = reply {
