@@ -239,9 +239,13 @@ impl FrameCodec {
         self.in_buffer.resize(self.in_buffer.capacity().min(len + self.in_buf_max_read), 0);
         let size = stream.read(&mut self.in_buffer[len..]);
         self.in_buffer.truncate(len + size.as_ref().copied().unwrap_or(0));
-        // StreamChat patch: nothing arrived and nothing is half read: give the buffer
-        // back while the connection is idle (4 KiB of every idle connection otherwise).
-        if len == 0 && matches!(&size, Err(e) if e.kind() == IoErrorKind::WouldBlock) {
+        // StreamChat patch: nothing arrived and nothing is half read (no bytes buffered, no
+        // header waiting for its payload, whose room `read_frame` reserved once): give the
+        // buffer back while the connection is idle (4 KiB of every idle connection otherwise).
+        if len == 0
+            && self.header.is_none()
+            && matches!(&size, Err(e) if e.kind() == IoErrorKind::WouldBlock)
+        {
             self.in_buffer = BytesMut::new();
         }
         size
@@ -375,6 +379,76 @@ mod tests {
             sock.read(Some(5)),
             Err(Error::Capacity(CapacityError::MessageTooLong { size: 7, max_size: 5 }))
         ));
+    }
+
+    use super::coding::{Data, OpCode};
+
+    /// StreamChat patch: a stream that hands out its chunks one read at a time; `None`
+    /// stands for a read that would block.
+    struct Chunks(std::collections::VecDeque<Option<Vec<u8>>>);
+
+    impl std::io::Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.pop_front() {
+                Some(Some(chunk)) => {
+                    assert!(chunk.len() <= buf.len(), "read buffer too small for a chunk");
+                    buf[..chunk.len()].copy_from_slice(&chunk);
+                    Ok(chunk.len())
+                }
+                Some(None) => Err(std::io::ErrorKind::WouldBlock.into()),
+                None => Ok(0),
+            }
+        }
+    }
+
+    fn would_block<T: std::fmt::Debug>(res: crate::Result<T>) -> bool {
+        matches!(res, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// StreamChat patch: the read buffer is given back when a read finds nothing and
+    /// nothing is half read, and taken again for the next frame.
+    #[test]
+    fn idle_read_buffer_released() {
+        let chunks = vec![Some(vec![0x82, 0x01, 0x01]), None, Some(vec![0x82, 0x01, 0x02])];
+        let stream = Chunks(chunks.into());
+        let mut sock = FrameSocket::new(stream);
+        assert_eq!(sock.read(None).unwrap().unwrap().into_payload(), &[0x01][..]);
+        assert!(would_block(sock.read(None)));
+        assert_eq!(sock.codec.in_buffer.capacity(), 0, "an idle connection keeps no read buffer");
+        assert_eq!(sock.read(None).unwrap().unwrap().into_payload(), &[0x02][..]);
+    }
+
+    /// StreamChat patch: a header read without its payload keeps the room reserved for the
+    /// payload when the next read would block (the buffer was once given back here, and the
+    /// next read found no room: a panic in debug builds, a reset connection in release).
+    #[test]
+    fn header_then_would_block_then_payload() {
+        let chunks = vec![Some(vec![0x82, 0x03]), None, Some(vec![0x01, 0x02, 0x03])];
+        let stream = Chunks(chunks.into());
+        let mut sock = FrameSocket::new(stream);
+        assert!(would_block(sock.read(None)));
+        assert_eq!(sock.read(None).unwrap().unwrap().into_payload(), &[0x01, 0x02, 0x03][..]);
+    }
+
+    /// StreamChat patch: a half-read header is kept when the next read would block.
+    #[test]
+    fn partial_header_then_would_block() {
+        let chunks = vec![Some(vec![0x82]), None, Some(vec![0x02, 0x01, 0x02])];
+        let stream = Chunks(chunks.into());
+        let mut sock = FrameSocket::new(stream);
+        assert!(would_block(sock.read(None)));
+        assert_eq!(sock.read(None).unwrap().unwrap().into_payload(), &[0x01, 0x02][..]);
+    }
+
+    /// StreamChat patch: the write buffer is dropped once written.
+    #[test]
+    fn write_buffer_dropped_once_written() {
+        let mut sock = FrameSocket::new(Vec::new());
+        let binary = OpCode::Data(Data::Binary);
+        sock.send(Frame::message(vec![0u8; 60 * 1024], binary, true)).unwrap();
+        assert_eq!(sock.codec.out_buffer.capacity(), 0, "the written frame's buffer is kept");
+        let (buf, _) = sock.into_inner();
+        assert_eq!(buf.len(), 4 + 60 * 1024);
     }
 
     #[test]
