@@ -116,6 +116,46 @@ const eioError = (r) => { try { return JSON.parse(r.body); } catch { return {}; 
 
 const placeholder = (num) => `{"_placeholder":true,"num":${num}}`;
 
+/** The connection still answers: leaving a room it is not in is `not_member`. */
+async function assertAnswers(c) {
+  const [ack] = await c.request('leave', JSON.stringify({ room: roomId() }));
+  assertError(ack, 'not_member');
+}
+
+/** The server closes `c` within 3 s. */
+async function closedBy(c) {
+  assert.ok(await c.closesWithin(3000), 'closed');
+  return 'closed';
+}
+
+/** A row: 10,000 copies of an Engine.IO packet the server ignores. */
+function ignoredFlood(input, packet, expected) {
+  return {
+    input,
+    expected,
+    async run() {
+      const c = await raw();
+      for (let i = 0; i < 10_000; i++) c.sendText(packet);
+      await assertAnswers(c);
+      return 'ignored; still answering';
+    },
+  };
+}
+
+/** A row: a request Engine.IO refuses with HTTP 400 and its error `code`. */
+function engineIoRefusal(input, path, code, message) {
+  return {
+    input,
+    expected: `HTTP 400, Engine.IO error ${code} "${message}"`,
+    async run() {
+      const r = await request(path);
+      assert.equal(r.status, 400);
+      assert.deepEqual(eioError(r), { code, message });
+      return `HTTP 400 ${r.body}`;
+    },
+  };
+}
+
 /**
  * The rows: `input` (what is sent), `expected` (what must happen), `run` (does it and
  * asserts; returns a short observation for the table).
@@ -174,36 +214,9 @@ const ROWS = [
       return r.status ? `HTTP ${r.status}` : `connection cut (${r.error})`;
     },
   },
-  {
-    input: 'Engine.IO version 3 (`EIO=3`)',
-    expected: 'HTTP 400, Engine.IO error 5 "Unsupported protocol version"',
-    async run() {
-      const r = await request('/socket.io/?EIO=3&transport=polling');
-      assert.equal(r.status, 400);
-      assert.equal(eioError(r).code, '5');
-      return `HTTP 400 ${r.body}`;
-    },
-  },
-  {
-    input: 'an unknown transport (`transport=carrier-pigeon`)',
-    expected: 'HTTP 400, Engine.IO error 0 "Transport unknown"',
-    async run() {
-      const r = await request('/socket.io/?EIO=4&transport=carrier-pigeon');
-      assert.equal(r.status, 400);
-      assert.equal(eioError(r).code, '0');
-      return `HTTP 400 ${r.body}`;
-    },
-  },
-  {
-    input: 'long-polling with a made-up sid',
-    expected: 'HTTP 400, Engine.IO error 1 "Session ID unknown"',
-    async run() {
-      const r = await request(pollPath('AAAAAAAAAAAAAAAAAAAA'));
-      assert.equal(r.status, 400);
-      assert.equal(eioError(r).code, '1');
-      return `HTTP 400 ${r.body}`;
-    },
-  },
+  engineIoRefusal('Engine.IO version 3 (`EIO=3`)', '/socket.io/?EIO=3&transport=polling', '5', 'Unsupported protocol version'),
+  engineIoRefusal('an unknown transport (`transport=carrier-pigeon`)', '/socket.io/?EIO=4&transport=carrier-pigeon', '0', 'Transport unknown'),
+  engineIoRefusal('long-polling with a made-up sid', pollPath('AAAAAAAAAAAAAAAAAAAA'), '1', 'Session ID unknown'),
   {
     input: "polling with another session's sid while it polls (two GETs at once)",
     expected: 'the overlapping GET is refused (HTTP 400) and that one session is closed, as Engine.IO requires; no other session is touched',
@@ -258,8 +271,7 @@ const ROWS = [
     async run() {
       const c = await raw();
       c.ws.send(Buffer.from([0x34, 0x32, 0xff, 0xfe]), { binary: false });
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   {
@@ -268,8 +280,7 @@ const ROWS = [
     async run() {
       const c = await raw();
       c.sendText(`42["msg",{"room":"${'A'.repeat(LARGEST_PACKET + 1024)}"}]`);
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   {
@@ -279,8 +290,7 @@ const ROWS = [
       const c = await raw();
       c.sendText(`451-["msg",{"room":"${roomId()}","data":${placeholder(0)}}]`);
       c.ws.send(Buffer.alloc(LARGEST_PACKET + 1024), { binary: true });
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   {
@@ -334,41 +344,19 @@ const ROWS = [
       await sleep(500);
       assert.equal(c.isClosed, false);
       c.ws._socket.resume();
-      const [ack] = await c.request('leave', JSON.stringify({ room: roomId() }));
-      assertError(ack, 'not_member');
+      await assertAnswers(c);
       return 'still up and answering';
     },
   },
-  {
-    input: '10,000 Engine.IO ping packets (`2`) from the client',
-    expected: 'ignored (in Engine.IO 4 the server pings); the connection stays up',
-    async run() {
-      const c = await raw();
-      for (let i = 0; i < 10_000; i++) c.sendText('2');
-      const [ack] = await c.request('leave', JSON.stringify({ room: roomId() }));
-      assertError(ack, 'not_member');
-      return 'ignored; still answering';
-    },
-  },
-  {
-    input: '10,000 unsolicited Engine.IO pongs (`3`)',
-    expected: 'ignored; the connection stays up',
-    async run() {
-      const c = await raw();
-      for (let i = 0; i < 10_000; i++) c.sendText('3');
-      const [ack] = await c.request('leave', JSON.stringify({ room: roomId() }));
-      assertError(ack, 'not_member');
-      return 'ignored; still answering';
-    },
-  },
+  ignoredFlood('10,000 Engine.IO ping packets (`2`) from the client', '2', 'ignored (in Engine.IO 4 the server pings); the connection stays up'),
+  ignoredFlood('10,000 unsolicited Engine.IO pongs (`3`)', '3', 'ignored; the connection stays up'),
   {
     input: 'an unknown Engine.IO packet type (`9`)',
     expected: 'that connection closed',
     async run() {
       const c = await raw();
       c.sendText('9hello');
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   // --- Socket.IO packets ---------------------------------------------------------------
@@ -381,8 +369,7 @@ const ROWS = [
       const deadline = Date.now() + 3000;
       while (!c.packets.some((p) => p.startsWith('4/')) && Date.now() < deadline) await sleep(20);
       assert.ok(c.packets.some((p) => p.startsWith('4/')), 'CONNECT_ERROR');
-      const [ack] = await c.request('leave', JSON.stringify({ room: roomId() }));
-      assertError(ack, 'not_member');
+      await assertAnswers(c);
       return 'CONNECT_ERROR; still answering on /';
     },
   },
@@ -392,8 +379,7 @@ const ROWS = [
     async run() {
       const c = await raw();
       c.sendText(`451000000000000-["msg",{"data":${placeholder(0)}}]`);
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   {
@@ -432,8 +418,7 @@ const ROWS = [
     async run() {
       const c = await raw();
       c.request('x', '{}', { eventText: '123' }).catch(() => {});
-      assert.ok(await c.closesWithin(3000), 'closed');
-      return 'closed';
+      return closedBy(c);
     },
   },
   {

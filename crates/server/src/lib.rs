@@ -245,29 +245,31 @@ impl Server {
         let acceptor = accept::Acceptor(guard);
         match tls {
             None => {
-                let mut server = axum_server::from_tcp(listener.into_std()?)?
-                    .acceptor(acceptor)
-                    .handle(handle)
-                    .first_request_timeout(first_request);
-                server
-                    .http_builder()
-                    .http1()
-                    .header_read_timeout(first_request);
-                server.serve(service).await
+                let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(acceptor);
+                bounded(server, handle, first_request).serve(service).await
             }
             Some(tls) => {
-                let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-                    .map(|tls| tls.acceptor(acceptor))
-                    .handle(handle)
-                    .first_request_timeout(first_request);
-                server
-                    .http_builder()
-                    .http1()
-                    .header_read_timeout(first_request);
-                server.serve(service).await
+                let server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                    .map(|tls| tls.acceptor(acceptor));
+                bounded(server, handle, first_request).serve(service).await
             }
         }
     }
+}
+
+/// A server that shuts down through `handle`, and closes a connection that does not send
+/// its first request, or a request its headers, within `first_request`.
+fn bounded<A: axum_server::Address, Acc>(
+    server: axum_server::Server<A, Acc>,
+    handle: axum_server::Handle<A>,
+    first_request: Duration,
+) -> axum_server::Server<A, Acc> {
+    let mut server = server.handle(handle).first_request_timeout(first_request);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(first_request);
+    server
 }
 
 /// Items from other nodes waiting to be delivered here, before the bus counts drops.

@@ -749,11 +749,8 @@ impl<R: Receiver> RoomRegistry<R> {
     ) -> Result<Resumed<R>, ResumeError> {
         let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
-        let index = local
-            .members
-            .iter()
-            .position(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())
-            .ok_or(ResumeError::UnknownSession)?;
+        let index =
+            local.member_where(|m| m.recovery.as_deref() == Some(pid) && m.away.is_some())?;
         let pos = offset.unwrap_or(local.members[index].joined_pos);
         // The client hears of no new token on a recovery: it keeps the one it has.
         local.reattach(room, index, pos, socket, false, adopt, |_| {})
@@ -776,11 +773,7 @@ impl<R: Receiver> RoomRegistry<R> {
     ) -> Result<Resumed<R>, ResumeError> {
         let local = self.room(room).ok_or(ResumeError::UnknownSession)?;
         let mut local = local.lock();
-        let index = local
-            .members
-            .iter()
-            .position(|m| same_token(&m.token, token) && &m.id == member)
-            .ok_or(ResumeError::UnknownSession)?;
+        let index = local.member_where(|m| same_token(&m.token, token) && &m.id == member)?;
         if place.epoch != **local.log.epoch() {
             return Err(ResumeError::UnknownSession);
         }
@@ -793,6 +786,14 @@ impl<R: Receiver> RoomRegistry<R> {
 }
 
 impl<R: Receiver> LocalRoom<R> {
+    /// The index of the local member `which` picks: the one a recovery or resume returns.
+    fn member_where(&self, which: impl Fn(&LocalMember<R>) -> bool) -> Result<usize, ResumeError> {
+        self.members
+            .iter()
+            .position(which)
+            .ok_or(ResumeError::UnknownSession)
+    }
+
     /// Sends a returning member's replay to its new socket, which becomes the room's
     /// encoder.
     fn replay_to(&mut self, socket: &R, frames: &[R::Frame]) -> Delivery<R> {
@@ -1665,13 +1666,19 @@ mod tests {
         .unwrap()
     }
 
+    /// Members a, b and c join, in that order, each on its own receiver.
+    fn three(r: &RoomRegistry<Fake>) -> (Fake, Fake, Fake) {
+        let (a, b, c) = (Fake::new(1), Fake::new(2), Fake::new(3));
+        join(r, "a", &a);
+        join(r, "b", &b);
+        join(r, "c", &c);
+        (a, b, c)
+    }
+
     #[test]
     fn fan_out_reaches_every_member_but_the_sender_once_in_room_order() {
         let r = registry();
-        let (a, b, c) = (Fake::new(1), Fake::new(2), Fake::new(3));
-        join(&r, "a", &a);
-        join(&r, "b", &b);
-        join(&r, "c", &c);
+        let (a, b, c) = three(&r);
         for n in 0..5 {
             let d = send(&r, "a", n, None, None);
             assert_eq!(d.delivered, 2, "b and c");
@@ -1704,10 +1711,7 @@ mod tests {
     #[test]
     fn a_direct_message_reaches_only_its_recipient() {
         let r = registry();
-        let (a, b, c) = (Fake::new(1), Fake::new(2), Fake::new(3));
-        join(&r, "a", &a);
-        join(&r, "b", &b);
-        join(&r, "c", &c);
+        let (_, b, c) = three(&r);
         assert_eq!(send(&r, "a", 7, Some("c"), None).delivered, 1);
         assert_eq!((b.msgs(), c.msgs()), (vec![], vec![7]));
     }
