@@ -2,6 +2,7 @@
 // stdout is read as one JSON event per line, and tmux sessions on a private socket for the
 // full-screen UI. The server comes from ../harness.mjs (the release binary).
 import { spawn, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { binaryPath } from '../harness.mjs';
 
@@ -159,11 +160,15 @@ export class Tmux {
     return this.run('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1';
   }
 
+  /** Ends the tmux server and removes its socket file (tmux 3.3 leaves it behind). */
   kill() {
+    let socketPath;
     try {
+      socketPath = this.run('display-message', '-p', '#{socket_path}').trim();
       this.run('kill-server');
     } catch {
       // Already gone: nothing to clean up.
     }
+    if (socketPath) rmSync(socketPath, { force: true });
   }
 }
