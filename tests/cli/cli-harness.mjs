@@ -2,6 +2,7 @@
 // stdout is read as one JSON event per line, and tmux sessions on a private socket for the
 // full-screen UI. The server comes from ../harness.mjs (the release binary).
 import { spawn, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { binaryPath } from '../harness.mjs';
 
@@ -37,7 +38,9 @@ export function startBot(link, name, extraArgs = []) {
     events.push(event);
     for (const waiter of [...waiters]) waiter();
   });
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': 'exit' can come before the last of stdout and stderr has been
+  // read, and a caller that awaits `exited` then looks at `events` or `stderr()`.
+  const exited = new Promise((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
   let consumed = 0;
   const bot = {
     proc,
@@ -92,7 +95,9 @@ export function startBot(link, name, extraArgs = []) {
   return bot;
 }
 
-/** Runs `streamchat ARGS…` to completion; returns { code, stdout, stderr }. */
+/** Runs `streamchat ARGS…` to completion; returns { code, stdout, stderr }. Resolves on
+ * 'close' (the process has exited and its stdout and stderr are read to the end), not on
+ * 'exit', which can come first: a loaded machine then gave `room new` an empty link. */
 export function runCli(args) {
   return new Promise((resolve) => {
     const proc = spawn(binaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -100,7 +105,7 @@ export function runCli(args) {
     let stderr = '';
     proc.stdout.on('data', (d) => { stdout += d; });
     proc.stderr.on('data', (d) => { stderr += d; });
-    proc.once('exit', (code) => resolve({ code, stdout, stderr }));
+    proc.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -118,8 +123,10 @@ export class Tmux {
   start(name, command, { width = 140, height = 36, env = {} } = {}) {
     const quoted = command.map((a) => `'${String(a).replaceAll("'", "'\\''")}'`).join(' ');
     const vars = Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(' ');
-    this.run('new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), `env ${vars} ${quoted}`);
-    this.run('set-option', '-t', name, 'remain-on-exit', 'on');
+    // One tmux command list, so the pane is kept even when the program exits at once
+    // (`waitFor` then reports a dead pane, not a confusing "no such window").
+    this.run('new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), `env ${vars} ${quoted}`,
+      ';', 'set-option', '-t', name, 'remain-on-exit', 'on');
   }
 
   capture(name) {
@@ -153,11 +160,15 @@ export class Tmux {
     return this.run('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1';
   }
 
+  /** Ends the tmux server and removes its socket file (tmux 3.3 leaves it behind). */
   kill() {
+    let socketPath;
     try {
+      socketPath = this.run('display-message', '-p', '#{socket_path}').trim();
       this.run('kill-server');
     } catch {
       // Already gone: nothing to clean up.
     }
+    if (socketPath) rmSync(socketPath, { force: true });
   }
 }

@@ -1,12 +1,18 @@
 //! The `streamchat` binary: parses configuration, sets up logging, runs a subcommand.
-//! The subcommands live in libraries (`streamchat-server`, `streamchat-client`); this
-//! file only wires them to the command line.
+//! The server and the load generator live in libraries (`streamchat-server`,
+//! `streamchat-loadgen`), as does the client (`streamchat-client`); the terminal
+//! front-ends built on the client, the full-screen UI and the JSON mode, are here
+//! ([`chat`]), with the command line of each subcommand.
 
+mod bench;
+mod chat;
+
+use bench::BenchArgs;
+use chat::ChatArgs;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
-use streamchat_client::bench::BenchConfig;
-use streamchat_client::chat::ChatArgs;
+use streamchat_loadgen::BenchConfig;
 use streamchat_server::ServeConfig;
 
 /// StreamChat: ephemeral, end-to-end encrypted group chat.
@@ -37,7 +43,7 @@ enum Command {
     /// Loopback servers only (unless --allow-remote). For heavy runs, start the server
     /// with higher limits, e.g. `streamchat serve --max-connections-per-ip 100000
     /// --messages-per-second 1000 --message-burst 1000 --send-buffer-packets 4096`.
-    Bench(BenchConfig),
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +111,7 @@ fn main() -> ExitCode {
         Command::Room {
             command: RoomCommand::New { server },
         } => room_new(&server),
-        Command::Bench(config) => bench(&config),
+        Command::Bench(args) => bench(&args.into()),
     }
 }
 
@@ -129,7 +135,7 @@ fn chat(args: ChatArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(streamchat_client::chat::run(args)) {
+    match runtime.block_on(chat::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("streamchat: {e}");
@@ -155,7 +161,7 @@ fn room_new(server: &str) -> ExitCode {
 }
 
 fn bench(config: &BenchConfig) -> ExitCode {
-    match streamchat_client::bench::run(config) {
+    match streamchat_loadgen::run(config) {
         Ok(report) => match serde_json::to_string(&report) {
             Ok(line) => {
                 #[allow(clippy::print_stdout)] // The report line is this command's output.

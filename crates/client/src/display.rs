@@ -1,13 +1,16 @@
 //! Words and numbers as people read them in a terminal: server times in the local time
 //! zone ("14:30:45" and "2026-11-29"), presence alerts in the original StreamChat's form
-//! ("Alice joined the chat at 14:30:45 on 2026-11-29"), sizes, and text from others made
-//! safe to print. Pure functions, so tests pin every string.
+//! ("Alice joined the chat at 14:30:45 on 2026-11-29"), sizes, durations and the lines
+//! for a connection that came back ("Reconnected after 4 seconds.", "You were offline
+//! for 3 minutes: 41 messages could not be recovered."), and text from others made safe
+//! to print. Pure functions, so tests pin every string; every front-end says the same.
 //!
 //! Everything another member sends (names, messages, file names) is untrusted: a
 //! terminal would obey escape sequences hidden in it, so [`safe_text`] removes control
 //! and bidirectional-override characters before anything reaches the screen.
 
 use chrono::{DateTime, Local, TimeZone};
+use std::time::Duration;
 use streamchat_protocol::LeaveReason;
 
 /// A server timestamp (Unix ms) in the local time zone: `("14:30:45", "2026-11-29")`.
@@ -142,6 +145,43 @@ pub fn short_fingerprint(fingerprint: &str) -> String {
     fingerprint.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// A length of time as people say it: "45 seconds", "3 minutes", "2 hours".
+pub fn duration_words(d: Duration) -> String {
+    let secs = d.as_secs_f64().round() as u64;
+    let (n, unit) = if secs < 60 {
+        (secs.max(1), "second")
+    } else if secs < 3600 {
+        ((secs + 30) / 60, "minute")
+    } else {
+        ((secs + 1800) / 3600, "hour")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The line for messages that could not be recovered after a lost connection:
+/// "You were offline for 3 minutes: 41 messages could not be recovered."
+pub fn gap_text(messages: u64, exact: bool, offline_for: Duration) -> String {
+    let offline = duration_words(offline_for);
+    let plural = if messages == 1 { "" } else { "s" };
+    match (exact, messages) {
+        (true, 0) => format!("You were offline for {offline}: no messages were missed."),
+        (true, n) => {
+            format!("You were offline for {offline}: {n} message{plural} could not be recovered.")
+        }
+        (false, 0) => format!(
+            "You were offline for {offline}: messages sent meanwhile could not be recovered."
+        ),
+        (false, n) => format!(
+            "You were offline for {offline}: at least {n} message{plural} could not be recovered."
+        ),
+    }
+}
+
+/// The line for a connection that came back as the same member (what was missed follows).
+pub fn resumed_text(offline_for: Duration) -> String {
+    format!("Reconnected after {}.", duration_words(offline_for))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +236,38 @@ mod tests {
         assert_eq!(byte_size(1536), "1.5 KiB");
         assert_eq!(byte_size(300 * 1024 * 1024), "300 MiB");
         assert_eq!(short_fingerprint("d752 dbbc 61ca dc6e bdc1"), "d752 dbbc");
+    }
+
+    #[test]
+    fn gaps_and_durations_read_plainly() {
+        assert_eq!(duration_words(Duration::from_millis(200)), "1 second");
+        assert_eq!(duration_words(Duration::from_secs(45)), "45 seconds");
+        assert_eq!(duration_words(Duration::from_secs(170)), "3 minutes");
+        assert_eq!(duration_words(Duration::from_secs(7000)), "2 hours");
+        let three = Duration::from_secs(180);
+        assert_eq!(
+            gap_text(41, true, three),
+            "You were offline for 3 minutes: 41 messages could not be recovered."
+        );
+        assert_eq!(
+            gap_text(1, true, three),
+            "You were offline for 3 minutes: 1 message could not be recovered."
+        );
+        assert_eq!(
+            gap_text(0, false, three),
+            "You were offline for 3 minutes: messages sent meanwhile could not be recovered."
+        );
+        assert_eq!(
+            gap_text(7, false, three),
+            "You were offline for 3 minutes: at least 7 messages could not be recovered."
+        );
+        assert_eq!(
+            gap_text(0, true, three),
+            "You were offline for 3 minutes: no messages were missed."
+        );
+        assert_eq!(
+            resumed_text(Duration::from_secs(4)),
+            "Reconnected after 4 seconds."
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! StreamChat client library: a Socket.IO v5 client speaking protocol v1, end-to-end
-//! encrypted room sessions on top of it, and the programs built on them (the terminal
-//! UI, the JSON mode for scripts and bots, and the load generator).
+//! StreamChat client library: a Socket.IO v5 client speaking protocol v1, and end-to-end
+//! encrypted room sessions on top of it: connect, join, resume, send texts and files.
+//! No terminal or command-line code: the programs built on it live elsewhere (the
+//! terminal UI and the JSON mode in the `streamchat` binary, `crates/cli`; the load
+//! generator in `streamchat-loadgen`). Its configuration types are plain structs.
 //!
 //! Layers, bottom up:
 //! - [`packet`], [`transport`] and [`Client`]: Socket.IO over WebSocket over TCP or TLS.
@@ -12,11 +14,7 @@
 //!   and never shows a key to the layers above.
 //! - [`invite`] and [`display`]: invite links; times, alerts and untrusted text as a
 //!   terminal shows them.
-//! - [`chat`]: `streamchat chat`, the terminal UI and the JSON mode.
-//! - [`bench`]: `streamchat bench`, the load generator.
 
-pub mod bench;
-pub mod chat;
 mod client;
 pub mod display;
 pub mod invite;

@@ -4,55 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use clap::Parser;
 use std::time::Duration;
 use streamchat_client::{Client, ServerEvent};
 use streamchat_protocol::{
     ErrorCode, FileId, JoinAck, LeaveReason, LogPlace, PresenceEvent, ResumeRequest, RoomId,
 };
-use streamchat_server::ServeConfig;
-use tokio::sync::{mpsc, oneshot};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    serve: ServeConfig,
-}
-
-struct TestServer {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(args: &[&str]) -> Self {
-        let config = Cli::try_parse_from(["streamchat"].iter().chain(args))
-            .unwrap()
-            .serve;
-        config.validate().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(streamchat_server::run(listener, config, async move {
-            let _ = rx.await;
-        }));
-        Self {
-            url,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
-}
+use streamchat_testkit::TestServer;
+use tokio::sync::mpsc;
 
 fn room(n: u8) -> RoomId {
     // 21 free characters and a canonical last one.

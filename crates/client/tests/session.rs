@@ -4,16 +4,14 @@
 // Helpers of integration tests panic on failure: that is the report we want.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use bytes::Bytes;
-use common::TestServer;
 use std::time::Duration;
 use streamchat_client::{
     Client, ServerEvent, Session, SessionConfig, SessionEvent, session::protocol_room_id,
 };
 use streamchat_crypto::{IdentityKey, MemberId as CryptoMemberId, RoomSecret, encoding, seal};
 use streamchat_protocol::{LeaveReason, PresenceEvent};
+use streamchat_testkit::TestServer;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -884,7 +882,7 @@ async fn past_the_grace_the_session_joins_again_and_reports_the_gap() {
     assert_eq!((messages, exact), (3, true));
     assert!(offline_for >= Duration::from_secs(3), "{offline_for:?}");
     assert_eq!(
-        streamchat_client::chat::gap_text(messages, exact, offline_for)
+        streamchat_client::display::gap_text(messages, exact, offline_for)
             .split(": ")
             .nth(1),
         Some("3 messages could not be recovered.")

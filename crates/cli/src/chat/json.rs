@@ -35,17 +35,18 @@
 //! | `gap` | `messages`, `exact`, `offline_ms`, `text` ("You were offline for 3 minutes: 41 messages could not be recovered.") — messages lost while offline (`exact: false`: at least that many; 0 then means unknown) |
 //! | `closed` | `reason` — the last event |
 
+use super::ChatError;
 use super::command::{self, COMMANDS_HELP, Input};
 use super::files::{self, KeptFiles};
-use super::{ChatError, gap_text, resumed_text};
-use crate::display::{
-    PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
-};
-use crate::session::{Member, Session, SessionConfig, SessionEvent};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
+use streamchat_client::display::{
+    PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
+};
+use streamchat_client::display::{gap_text, resumed_text};
+use streamchat_client::session::{Member, Session, SessionConfig, SessionEvent};
 use streamchat_protocol::Limits;
 use tokio::io::AsyncBufReadExt;
 
@@ -165,7 +166,7 @@ impl State {
                 file,
                 data,
             } => {
-                let (number, dropped) = self.files.keep(from.clone(), ts, file.clone(), data);
+                let (number, dropped) = self.files.keep(file.clone(), data);
                 let (time, date) = clock_fields(ts);
                 json!({
                     "event": "file", "number": number, "from": member_json(&from), "ts": ts,
@@ -273,7 +274,7 @@ async fn handle_line(line: &str, session: &Session, state: &mut State, out: &Out
 /// Runs the JSON mode until stdin ends, `/quit`, or the session closes.
 pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
     let out = Out;
-    let room = super::super::session::protocol_room_id(&config.secret.room_keys()).to_string();
+    let room = streamchat_client::session::protocol_room_id(&config.secret.room_keys()).to_string();
     let (session, mut events) = match Session::start(config).await {
         Ok(started) => started,
         Err(e) => {

@@ -5,13 +5,13 @@
 
 use super::super::command::{self, COMMANDS_HELP, Input};
 use super::super::files::KeptFiles;
-use super::super::{gap_text, resumed_text};
-use crate::display::{
-    PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
-};
-use crate::session::{FileInfo, Member, SendId, SessionEvent};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::{HashMap, HashSet, VecDeque};
+use streamchat_client::display::{
+    PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
+};
+use streamchat_client::display::{gap_text, resumed_text};
+use streamchat_client::session::{FileInfo, Member, SendId, SessionEvent};
 use streamchat_protocol::{Limits, MemberId};
 
 /// Timeline entries kept, at most; older ones scroll away for good.
@@ -79,8 +79,6 @@ pub enum Connection {
 pub struct Model {
     /// This person.
     pub me: Member,
-    /// The invite link (to show with /who, so it can be passed on).
-    pub link: String,
     /// The connection.
     pub connection: Connection,
     /// The others present, in join order.
@@ -176,11 +174,10 @@ pub enum Effect {
 }
 
 impl Model {
-    /// A fresh model for `me` in the room behind `link`.
-    pub fn new(me: Member, link: String) -> Self {
+    /// A fresh model for `me`.
+    pub fn new(me: Member) -> Self {
         Self {
             me,
-            link,
             connection: Connection::Online,
             members: Vec::new(),
             away: HashSet::new(),
@@ -540,7 +537,7 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
             data,
         } => {
             let line = file_line(&from, &file);
-            let (number, dropped) = model.files.keep(from, ts, file, data);
+            let (number, dropped) = model.files.keep(file, data);
             model.alert(
                 format!(
                     "[file {number}] {line}: received and verified. /save {number} PATH to keep it."
@@ -637,7 +634,7 @@ pub(crate) mod tests {
 
     #[test]
     fn typing_a_line_sends_it_and_commands_become_effects() {
-        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let mut model = Model::new(member("Alice", "a", 1, true));
         let effects = type_line(&mut model, "hello");
         assert_eq!(
             effects,
@@ -666,7 +663,7 @@ pub(crate) mod tests {
 
     #[test]
     fn own_messages_move_from_sending_to_sent_with_the_server_time() {
-        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let mut model = Model::new(member("Alice", "a", 1, true));
         update(
             &mut model,
             Msg::TextQueued {
@@ -695,7 +692,7 @@ pub(crate) mod tests {
 
     #[test]
     fn presence_and_typing() {
-        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let mut model = Model::new(member("Alice", "a", 1, true));
         let bob = member("Bob", "b", 2, false);
         update(
             &mut model,
@@ -738,7 +735,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reconnections_mark_members_and_gaps_are_plain_lines() {
-        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let mut model = Model::new(member("Alice", "a", 1, true));
         let bob = member("Bob", "b", 2, false);
         update(
             &mut model,
@@ -807,7 +804,7 @@ pub(crate) mod tests {
 
     #[test]
     fn editing_keys() {
-        let mut model = Model::new(member("Alice", "a", 1, true), "link".into());
+        let mut model = Model::new(member("Alice", "a", 1, true));
         for c in "héllo".chars() {
             update(&mut model, key(KeyCode::Char(c)), 0);
         }

@@ -6,12 +6,12 @@
 //! wrapped here (not by the widget) so that scrolling counts real screen lines.
 
 use super::model::{Connection, Entry, Model, Status};
-use crate::display::{local_time_and_date, safe_line, safe_text, short_fingerprint};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
+use streamchat_client::display::{local_time_and_date, safe_line, safe_text, short_fingerprint};
 use unicode_width::UnicodeWidthChar;
 
 /// Width of the online list.
@@ -347,9 +347,9 @@ fn draw_input(model: &Model, frame: &mut Frame<'_>, area: Rect) {
 mod tests {
     use super::*;
     use crate::chat::tui::model::{Msg, tests::member, update};
-    use crate::session::SessionEvent;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use streamchat_client::session::SessionEvent;
 
     fn screen(model: &Model, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -369,7 +369,7 @@ mod tests {
     fn shows_status_members_fingerprints_and_messages_with_time_and_date() {
         let alice = member("Alice", "a", 1, true);
         let bob = member("Bob", "b", 2, false);
-        let mut model = Model::new(alice.clone(), "link".into());
+        let mut model = Model::new(alice.clone());
         update(
             &mut model,
             Msg::from(SessionEvent::MemberJoined {

@@ -6,11 +6,11 @@
 //! name a sender gave is only a suggestion: it is cleaned of path separators, and a save
 //! never replaces an existing file.
 
-use crate::session::{FileInfo, Member};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use streamchat_client::session::FileInfo;
 
 /// Received files kept in memory, at most.
 pub const MAX_KEPT_FILES: usize = 64;
@@ -22,10 +22,6 @@ pub const MAX_KEPT_BYTES: u64 = 1 << 30;
 pub struct KeptFile {
     /// Its number in this chat, from 1 (`/save N PATH`).
     pub number: usize,
-    /// Who sent it.
-    pub from: Member,
-    /// Server time of its announcement.
-    pub ts: u64,
     /// What the announcement said.
     pub info: FileInfo,
     /// The content.
@@ -43,13 +39,7 @@ pub struct KeptFiles {
 
 impl KeptFiles {
     /// Keeps a file; returns its number and the numbers dropped to make room.
-    pub fn keep(
-        &mut self,
-        from: Member,
-        ts: u64,
-        info: FileInfo,
-        data: Bytes,
-    ) -> (usize, Vec<usize>) {
+    pub fn keep(&mut self, info: FileInfo, data: Bytes) -> (usize, Vec<usize>) {
         self.next_number += 1;
         let number = self.next_number;
         let mut dropped = Vec::new();
@@ -63,24 +53,13 @@ impl KeptFiles {
             }
         }
         self.bytes += size;
-        self.files.push_back(KeptFile {
-            number,
-            from,
-            ts,
-            info,
-            data,
-        });
+        self.files.push_back(KeptFile { number, info, data });
         (number, dropped)
     }
 
     /// The file numbered `number`, if still kept.
     pub fn get(&self, number: usize) -> Option<&KeptFile> {
         self.files.iter().find(|f| f.number == number)
-    }
-
-    /// All kept files, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &KeptFile> {
-        self.files.iter()
     }
 }
 
@@ -208,22 +187,10 @@ pub fn mime_for(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use streamchat_crypto::IdentityKey;
-    use streamchat_protocol::MemberId;
 
     fn kept(name: &str, data: &'static [u8]) -> KeptFile {
-        let key = IdentityKey::from_seed(&[1; 32]).public_key();
         KeptFile {
             number: 1,
-            from: Member {
-                member: MemberId::new("m").unwrap(),
-                name: "Bob".into(),
-                fingerprint: key.fingerprint().to_string(),
-                key,
-                joined_at: 0,
-                is_self: false,
-            },
-            ts: 0,
             info: FileInfo {
                 id: "AAAAAAAAAAAAAAAA".into(),
                 name: name.into(),
@@ -253,9 +220,9 @@ mod tests {
         let mut files = KeptFiles::default();
         let f = kept("a", b"x");
         for _ in 0..MAX_KEPT_FILES {
-            files.keep(f.from.clone(), 0, f.info.clone(), f.data.clone());
+            files.keep(f.info.clone(), f.data.clone());
         }
-        let (number, dropped) = files.keep(f.from.clone(), 0, f.info.clone(), f.data.clone());
+        let (number, dropped) = files.keep(f.info.clone(), f.data.clone());
         assert_eq!(number, MAX_KEPT_FILES + 1);
         assert_eq!(dropped, vec![1]);
         assert!(files.get(1).is_none());

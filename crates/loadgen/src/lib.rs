@@ -1,4 +1,6 @@
-//! `streamchat bench`: a load generator built on the client library.
+//! The load generator behind `streamchat bench`, built on the client library
+//! (`streamchat-client`). The command line lives in the `streamchat` binary, which
+//! turns its arguments into a [`BenchConfig`] and prints the [`BenchReport`] of [`run`].
 //!
 //! N clients join R rooms (client `i` joins room `i mod R`); the first S clients send at
 //! a fixed rate each for a fixed time; every client counts what it receives. Payloads
@@ -25,8 +27,6 @@ pub mod histogram;
 pub mod payload;
 pub mod procstat;
 
-use crate::client::{Client, ClientError, ConnectOptions, ServerEvent};
-use crate::session::{now_ms, protocol_room_id};
 use bytes::Bytes;
 use histogram::Histogram;
 use payload::Stamp;
@@ -37,6 +37,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use streamchat_client::session::{now_ms, protocol_room_id};
+use streamchat_client::{Client, ClientError, ConnectOptions, ServerEvent};
 use streamchat_crypto::{IdentityKey, MemberId as CryptoMemberId, PublicKey, RoomKeys, RoomSecret};
 use streamchat_protocol::RoomId;
 use tokio::sync::{Semaphore, watch};
@@ -52,57 +54,65 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Source addresses used for spreading: 127.0.0.2 to 127.0.0.250.
 const SOURCE_ADDRESSES: u8 = 249;
 
-/// Arguments of `streamchat bench`.
-#[derive(Debug, Clone, clap::Args)]
+/// What to run: the options of `streamchat bench` (the same names, as flags there).
+/// [`Default`] gives the command line's defaults.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BenchConfig {
     /// The server, e.g. http://127.0.0.1:8000. Must be loopback unless --allow-remote.
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
     pub url: String,
     /// Clients to connect (at most 20000).
-    #[arg(long, default_value_t = 100)]
     pub clients: usize,
     /// Rooms to spread them over (client i joins room i mod ROOMS).
-    #[arg(long, default_value_t = 10)]
     pub rooms: usize,
     /// How many of the clients send (the first SENDERS, so spread over the rooms).
-    #[arg(long, default_value_t = 10)]
     pub senders: usize,
     /// Messages per second per sender (at most 1000).
-    #[arg(long, default_value_t = 5.0)]
     pub rate: f64,
     /// Payload bytes per message (before sealing).
-    #[arg(long, default_value_t = 256)]
     pub payload: usize,
     /// Length of the sending window, seconds (at most 600).
-    #[arg(long, default_value_t = 10)]
     pub duration: u64,
     /// Send real sealed, signed messages; receivers open and verify each one.
-    #[arg(long)]
     pub seal: bool,
     /// Worker threads of the benchmark's runtime.
-    #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// The server's PID, to report its CPU seconds and memory (read from /proc).
-    #[arg(long)]
     pub server_pid: Option<u32>,
     /// Allow a non-loopback server. Only for servers you run yourself.
-    #[arg(long)]
     pub allow_remote: bool,
     /// Connections being set up at once.
-    #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
     /// Longest time for connecting everyone, seconds; whoever is not in by then is left out.
-    #[arg(long, default_value_t = 120)]
     pub connect_timeout: u64,
     /// Do not spread client source addresses over 127.0.0.2–127.0.0.250.
-    #[arg(long)]
     pub no_spread: bool,
     /// How long to wait for deliveries after the sending window, seconds.
-    #[arg(long, default_value_t = 3)]
     pub drain: u64,
     /// Messages a sender may have awaiting their ack; a tick beyond is skipped (and counted).
-    #[arg(long, default_value_t = 64)]
     pub max_in_flight: usize,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8000".to_owned(),
+            clients: 100,
+            rooms: 10,
+            senders: 10,
+            rate: 5.0,
+            payload: 256,
+            duration: 10,
+            seal: false,
+            threads: 2,
+            server_pid: None,
+            allow_remote: false,
+            connect_concurrency: 64,
+            connect_timeout: 120,
+            no_spread: false,
+            drain: 3,
+            max_in_flight: 64,
+        }
+    }
 }
 
 /// The arguments do not describe a run this tool will do.
@@ -780,66 +790,75 @@ fn round6(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        bench: BenchConfig,
+    fn config(change: impl FnOnce(&mut BenchConfig)) -> BenchConfig {
+        let mut config = BenchConfig::default();
+        change(&mut config);
+        config
     }
 
-    fn config(args: &[&str]) -> BenchConfig {
-        Cli::try_parse_from(["bench"].iter().chain(args))
-            .unwrap()
-            .bench
+    fn at(url: &str) -> BenchConfig {
+        config(|c| c.url = url.to_owned())
     }
 
     #[test]
     fn loopback_only_unless_allowed() {
         assert_eq!(
-            config(&[]).validate().unwrap(),
+            BenchConfig::default().validate().unwrap(),
             ("http://127.0.0.1:8000".to_owned(), true)
         );
         assert_eq!(
-            config(&["--url", "http://localhost:9000/"])
-                .validate()
-                .unwrap(),
+            at("http://localhost:9000/").validate().unwrap(),
             ("http://127.0.0.1:9000".to_owned(), true)
         );
         assert_eq!(
-            config(&["--url", "http://[::1]:9000"]).validate().unwrap(),
+            at("http://[::1]:9000").validate().unwrap(),
             ("http://[::1]:9000".to_owned(), false)
         );
         assert!(matches!(
-            config(&["--url", "http://example.org:80"]).validate(),
+            at("http://example.org:80").validate(),
             Err(BenchError::Remote(_))
         ));
         assert!(matches!(
-            config(&["--url", "http://10.0.0.1:80"]).validate(),
+            at("http://10.0.0.1:80").validate(),
             Err(BenchError::Remote(_))
         ));
-        assert!(
-            config(&["--url", "http://10.0.0.1:80", "--allow-remote"])
-                .validate()
-                .is_ok()
-        );
-        assert!(config(&["--url", "https://127.0.0.1"]).validate().is_err());
+        let allowed = config(|c| {
+            c.url = "http://10.0.0.1:80".to_owned();
+            c.allow_remote = true;
+        });
+        assert!(allowed.validate().is_ok());
+        assert!(at("https://127.0.0.1").validate().is_err());
     }
 
     #[test]
     fn bounds() {
-        for args in [
-            &["--clients", "0"][..],
-            &["--clients", "20001"],
-            &["--rooms", "0"],
-            &["--clients", "5", "--rooms", "6"],
-            &["--clients", "5", "--rooms", "5", "--senders", "6"],
-            &["--rate", "0"],
-            &["--rate", "1001"],
-            &["--duration", "601"],
-            &["--threads", "0"],
-        ] {
-            assert!(config(args).validate().is_err(), "{args:?}");
+        let out_of_bounds = [
+            ("clients 0", config(|c| c.clients = 0)),
+            ("clients 20001", config(|c| c.clients = 20_001)),
+            ("rooms 0", config(|c| c.rooms = 0)),
+            (
+                "5 clients in 6 rooms",
+                config(|c| {
+                    c.clients = 5;
+                    c.rooms = 6;
+                }),
+            ),
+            (
+                "6 senders of 5 clients",
+                config(|c| {
+                    c.clients = 5;
+                    c.rooms = 5;
+                    c.senders = 6;
+                }),
+            ),
+            ("rate 0", config(|c| c.rate = 0.0)),
+            ("rate 1001", config(|c| c.rate = 1001.0)),
+            ("duration 601", config(|c| c.duration = 601)),
+            ("threads 0", config(|c| c.threads = 0)),
+        ];
+        for (what, config) in out_of_bounds {
+            assert!(config.validate().is_err(), "{what}");
         }
     }
 }

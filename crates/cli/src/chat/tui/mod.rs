@@ -12,12 +12,12 @@ pub mod view;
 
 use super::ChatError;
 use super::files;
-use crate::session::{Session, SessionConfig, SessionEvent, now_ms};
 use model::{Effect, Model, Msg, update};
 use ratatui::crossterm::event::{self, Event};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use streamchat_client::session::{Session, SessionConfig, SessionEvent, now_ms};
 use tokio::sync::mpsc;
 
 /// How long queued sends may take after `/quit`.
@@ -49,10 +49,10 @@ fn spawn_input_reader(tx: mpsc::Sender<Msg>, stop: Arc<AtomicBool>) {
 }
 
 /// Runs the terminal UI until the person quits.
-pub async fn run(config: SessionConfig, link: String) -> Result<(), ChatError> {
+pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
     // Join before taking over the screen, so a bad link or a full room is a plain error.
     let (session, mut events) = Session::start(config).await?;
-    let mut model = Model::new(session.me().clone(), link);
+    let mut model = Model::new(session.me().clone());
     let mut terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
         Err(e) => {

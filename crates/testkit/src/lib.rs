@@ -1,9 +1,11 @@
-//! The in-process test server shared by the session tests: the real server on
-//! 127.0.0.1 (port 0, or a given port to restart in place), stopped through its
-//! shutdown future.
+//! Test support, not part of StreamChat: the real server in process on 127.0.0.1 (port
+//! 0, or a given port to restart in place), configured with `streamchat serve`'s
+//! arguments and stopped through its shutdown future. The client library's integration
+//! tests use it; it lives here so that they can parse the server's command-line
+//! configuration without the client library depending on a command-line parser.
 
 // Helpers of integration tests panic on failure: that is the report we want.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use clap::Parser;
 use std::net::SocketAddr;
@@ -17,14 +19,19 @@ struct Cli {
     serve: ServeConfig,
 }
 
+/// A running server.
+#[derive(Debug)]
 pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// Where it listens.
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestServer {
+    /// Starts a server with `streamchat serve` arguments `args` on an OS-chosen port.
     pub async fn start(args: &[&str]) -> Self {
         Self::start_on("127.0.0.1:0", args).await
     }
@@ -61,6 +68,7 @@ impl TestServer {
         }
     }
 
+    /// Stops it and waits (at most 10 s) for it to finish.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), self.task)
