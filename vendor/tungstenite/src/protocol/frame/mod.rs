@@ -241,7 +241,12 @@ impl FrameCodec {
         self.in_buffer.truncate(len + size.as_ref().copied().unwrap_or(0));
         // StreamChat patch: nothing arrived and nothing is half read: give the buffer
         // back while the connection is idle (4 KiB of every idle connection otherwise).
-        if len == 0 && matches!(&size, Err(e) if e.kind() == IoErrorKind::WouldBlock) {
+        // A frame whose header has been read is half read even when the buffer is empty:
+        // its payload is still to come, into the room reserved for it.
+        if len == 0
+            && self.header.is_none()
+            && matches!(&size, Err(e) if e.kind() == IoErrorKind::WouldBlock)
+        {
             self.in_buffer = BytesMut::new();
         }
         size
