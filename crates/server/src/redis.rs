@@ -674,7 +674,10 @@ pub fn decode_log_reply(kind: &str, reply: &[Value]) -> LogReply {
         duplicate: status == "dup",
     };
     let pairs = |from: usize| -> Vec<(String, String)> {
-        let flat: Vec<String> = reply[from..].iter().filter_map(Value::as_string).collect();
+        // A reply shorter than the script writes lists nobody (slicing it would panic the
+        // log task, and with it every room's log on this node).
+        let rest = reply.get(from..).unwrap_or_default();
+        let flat: Vec<String> = rest.iter().filter_map(Value::as_string).collect();
         flat.chunks_exact(2)
             .map(|p| (p[0].clone(), p[1].clone()))
             .collect()
@@ -930,6 +933,45 @@ impl Cluster for RedisCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_log_replies_are_read_not_panicked_on() {
+        // Found by fuzz/cluster_events: `admit` with fewer than 4 values panicked.
+        for reply in [
+            vec![],
+            vec![Value::from("ok")],
+            vec![Value::from("ok"), Value::from("e"), Value::from(3)],
+        ] {
+            match decode_log_reply("admit", &reply) {
+                LogReply::Placed { members, .. } => assert!(members.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+        let stored = r#"{"node":"n","at":5,"profile":"cA"}"#;
+        let resume = vec![
+            Value::from("ok"),
+            Value::from("e"),
+            Value::from(3),
+            Value::from(4),
+            Value::from(stored),
+        ];
+        match decode_log_reply("resume", &resume) {
+            LogReply::Placed {
+                placed,
+                members,
+                resumed,
+            } => {
+                assert_eq!((placed.pos, placed.ts), (3, 4));
+                assert!(members.is_empty());
+                assert_eq!(resumed.map(|s| s.at), Some(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode_log_reply("admit", &[Value::from("full")]),
+            LogReply::Full
+        ));
+    }
 
     #[test]
     fn passwords_never_reach_messages() {
