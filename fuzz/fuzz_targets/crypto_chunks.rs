@@ -20,6 +20,10 @@
 
 #![no_main]
 
+#[path = "../common/reached.rs"]
+mod reached;
+use reached::reached;
+
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 use streamchat_crypto::{
@@ -125,6 +129,7 @@ fuzz_target!(|input: &[u8]| {
         let before = opener.received();
         match opener.open_chunk(seq, data) {
             Ok(p) => {
+                reached!("chunk opened");
                 assert_eq!(opener.received(), before + 1);
                 assert_eq!(seq, before, "chunks open only in order");
                 plaintext.extend_from_slice(&p);
@@ -138,6 +143,7 @@ fuzz_target!(|input: &[u8]| {
     }
     let complete = opener.is_complete();
     if opener.finish().is_ok() {
+        reached!("file finished");
         assert!(complete);
         let resealed = seal_file(cipher(), manifest.chunk_size(), &plaintext).expect("reseal");
         assert_eq!(resealed.manifest, manifest);

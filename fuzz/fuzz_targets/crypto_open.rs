@@ -19,6 +19,10 @@
 
 #![no_main]
 
+#[path = "../common/reached.rs"]
+mod reached;
+use reached::reached;
+
 use libfuzzer_sys::fuzz_target;
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -74,6 +78,7 @@ fuzz_target!(|input: &[u8]| {
     let verified = open_from(&ctx.room, &ctx.member, &key, sealed);
     match &opened {
         Ok(o) => {
+            reached!("opened");
             assert_eq!(o.member(), &ctx.member);
             assert_eq!(o.unverified_body().len(), sealed.len() - MIN_SEALED_LEN);
             // Two steps and one agree.
@@ -88,6 +93,7 @@ fuzz_target!(|input: &[u8]| {
         Err(_) => assert!(verified.is_err()),
     }
     if let Ok(v) = &verified {
+        reached!("verified");
         let iv: [u8; IV_LEN] = sealed[1..1 + IV_LEN].try_into().expect("length checked by open");
         let resealed = seal_with_iv(&ctx.room, &ctx.member, &ctx.identity, v.body(), &Iv::from_bytes(iv))
             .expect("a body that opened can be sealed");
@@ -95,6 +101,7 @@ fuzz_target!(|input: &[u8]| {
         parse_body(v.body());
     }
     if let Ok((profile, v)) = open_profile(&ctx.room, &ctx.member, sealed) {
+        reached!("profile");
         assert_eq!(&profile.key, v.sender());
         assert!(matches!(Body::from_json(v.body()), Ok(Body::Profile(p)) if p == profile));
     }
@@ -103,6 +110,7 @@ fuzz_target!(|input: &[u8]| {
     parse_body(sealed);
     if let Ok(text) = std::str::from_utf8(sealed) {
         if let Ok(secret) = RoomSecret::from_link(text) {
+            reached!("link");
             let trimmed = text.trim();
             let fragment = trimmed.split_once('#').map_or(trimmed, |(_, f)| f);
             assert_eq!(secret.link_fragment(), fragment, "one secret, one text form");
@@ -111,6 +119,7 @@ fuzz_target!(|input: &[u8]| {
             assert_eq!(again.as_bytes(), secret.as_bytes());
         }
         if let Ok(key) = PublicKey::from_base64url(text) {
+            reached!("public key");
             assert_eq!(key.to_base64url(), text, "one key, one text form");
         }
     }
@@ -120,6 +129,7 @@ fn parse_body(bytes: &[u8]) {
     let Ok(body) = Body::from_json(bytes) else {
         return;
     };
+    reached!("body");
     let _ = body.sent_at();
     if let Body::File(offer) = body {
         // A signed but hostile file offer: any sizes, any counts.

@@ -38,7 +38,10 @@ export type Body = ProfileBody | TextBody | TypingBody | FileBody | FileCancelBo
 
 /** Removes control and bidi-override characters and surrounding space from a name, and bounds its length. */
 export function cleanName(name: string, maxChars: number = MAX_NAME_CHARS): string {
-  return name.replace(/[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '').trim().slice(0, maxChars);
+  const cleaned = name.replace(/[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '').trim();
+  // Whole characters (never half of a surrogate pair), as the Rust client counts them;
+  // the cut may end on a space, which goes too.
+  return Array.from(cleaned).slice(0, maxChars).join('').trimEnd();
 }
 
 export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody): Bytes {

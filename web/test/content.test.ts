@@ -64,6 +64,10 @@ describe('bodies', () => {
   it('cleans names and file names of control and bidi characters, and bounds them', () => {
     expect(cleanName('  Ali\u202ece\u0007 ')).toBe('Alice');
     expect(cleanName('x'.repeat(100))).toHaveLength(64);
+    // Found by web_content: the cut came after the trim, so it could end on a space or
+    // split an emoji's surrogate pair.
+    expect(cleanName(`${'y'.repeat(63)} z`)).toBe('y'.repeat(63));
+    expect(cleanName(`${'a'.repeat(63)}👋🏽`)).toBe(`${'a'.repeat(63)}👋`);
     const file = decodeBody(utf8(`{"type":"file","id":"AAAAAAAAAAAAAAAA","name":"../../etc/passwd","mime":"text/html; x","size":1,"chunk_size":256,"chunks":1,"sha256":"${KEY}","key":"${KEY}","nonce_prefix":"AAAAAAAAAA","sent_at":1}`));
     expect(file).toMatchObject({ name: '.._.._etc_passwd', mime: 'application/octet-stream' });
   });

@@ -307,16 +307,7 @@ impl Client {
         attachments: Vec<Bytes>,
     ) -> Result<Acked<T>, ClientError> {
         let ack = self.emit_raw(event, payload, attachments).await?;
-        if ack.get("ok") == Some(&Value::Bool(true)) {
-            serde_json::from_value(ack)
-                .map(Ok)
-                .map_err(|e| ClientError::Payload(e.to_string()))
-        } else {
-            let error = ack.get("error").cloned().unwrap_or(Value::Null);
-            serde_json::from_value(error)
-                .map(Err)
-                .map_err(|e| ClientError::Payload(e.to_string()))
-        }
+        decode_ack(ack)
     }
 
     /// `join`: enters `room` with a sealed profile (base64url).
@@ -437,53 +428,107 @@ async fn read_loop(
     events_tx: mpsc::Sender<ServerEvent>,
     pending: PendingAcks,
 ) {
-    let mut partial: Option<(packet::Packet, Vec<Bytes>)> = None;
+    let mut reader = FrameReader::default();
     while let Some(frame) = stream.next().await {
-        let complete = match frame {
-            Ok(Message::Text(t)) => match t.as_bytes().first() {
-                Some(b'2') => {
-                    let _ = out.send(Message::text("3")).await;
-                    None
-                }
-                Some(b'1') => break,
-                Some(b'4') => match packet::decode(&t[1..]) {
-                    Ok(p) if p.attachments > 0 => {
-                        partial = Some((p, Vec::new()));
-                        None
-                    }
-                    Ok(p) => Some((p, Vec::new())),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dropping malformed packet");
-                        None
-                    }
-                },
-                _ => None,
-            },
-            Ok(Message::Binary(b)) => match partial.take() {
-                Some((p, mut bins)) => {
-                    bins.push(b);
-                    if bins.len() == p.attachments {
-                        Some((p, bins))
-                    } else {
-                        partial = Some((p, bins));
-                        None
-                    }
-                }
-                None => None,
-            },
+        let incoming = match frame {
+            Ok(Message::Text(t)) => reader.text(&t),
+            Ok(Message::Binary(b)) => reader.binary(b),
             Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => None,
+            Ok(_) => Incoming::Nothing,
         };
-        let Some((mut p, bins)) = complete else {
-            continue;
-        };
+        match incoming {
+            Incoming::Nothing => {}
+            Incoming::Ping => {
+                let _ = out.send(Message::text("3")).await;
+            }
+            Incoming::Close => break,
+            Incoming::Ack(id, first) => {
+                let waiter = id.and_then(|id| pending.lock().ok().and_then(|mut m| m.remove(&id)));
+                if let Some(tx) = waiter {
+                    let _ = tx.send(first);
+                }
+            }
+            Incoming::Event(event) => {
+                if events_tx.send(event).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = events_tx.send(ServerEvent::Disconnected).await;
+}
+
+/// What one WebSocket frame from the server comes to, once decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// Nothing yet: an attachment is awaited, or the frame was ignored or malformed.
+    Nothing,
+    /// An Engine.IO ping, to be answered with a pong.
+    Ping,
+    /// The server closes the session (Engine.IO close or Socket.IO disconnect).
+    Close,
+    /// An acknowledgement: its id and its first argument.
+    Ack(Option<u64>, Value),
+    /// An event.
+    Event(ServerEvent),
+}
+
+/// The server's frames decoded, sans I/O: Engine.IO packets in text frames, Socket.IO
+/// packets in Engine.IO messages, and binary attachments in the binary frames that follow
+/// their packet. The connection's reader feeds it every frame in order; so does the fuzz
+/// target `client_events`, since the server is not trusted.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    /// A binary packet waiting for its attachments.
+    partial: Option<(packet::Packet, Vec<Bytes>)>,
+}
+
+impl FrameReader {
+    /// A text frame.
+    pub fn text(&mut self, t: &str) -> Incoming {
+        match t.as_bytes().first() {
+            Some(b'2') => Incoming::Ping,
+            Some(b'1') => Incoming::Close,
+            Some(b'4') => match packet::decode(&t[1..]) {
+                Ok(p) if p.attachments > 0 => {
+                    self.partial = Some((p, Vec::new()));
+                    Incoming::Nothing
+                }
+                Ok(p) => Self::complete(p, Vec::new()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping malformed packet");
+                    Incoming::Nothing
+                }
+            },
+            _ => Incoming::Nothing,
+        }
+    }
+
+    /// A binary frame.
+    pub fn binary(&mut self, b: Bytes) -> Incoming {
+        match self.partial.take() {
+            Some((p, mut bins)) => {
+                bins.push(b);
+                if bins.len() == p.attachments {
+                    Self::complete(p, bins)
+                } else {
+                    self.partial = Some((p, bins));
+                    Incoming::Nothing
+                }
+            }
+            None => Incoming::Nothing,
+        }
+    }
+
+    /// A packet with all its attachments.
+    fn complete(mut p: packet::Packet, bins: Vec<Bytes>) -> Incoming {
         let filled = packet::fill_placeholders(&mut p.data, &mut |n| {
             // A marker string stands for the bytes until the typed decode takes them.
             bins.get(n as usize)
                 .map(|_| Value::String(format!("\u{0}bin:{n}")))
         });
         if filled.is_err() {
-            continue;
+            return Incoming::Nothing;
         }
         match p.kind {
             PacketType::Ack | PacketType::BinaryAck => {
@@ -491,23 +536,30 @@ async fn read_loop(
                     Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
                     other => other,
                 };
-                let waiter =
-                    p.id.and_then(|id| pending.lock().ok().and_then(|mut m| m.remove(&id)));
-                if let Some(tx) = waiter {
-                    let _ = tx.send(first);
-                }
+                Incoming::Ack(p.id, first)
             }
             PacketType::Event | PacketType::BinaryEvent => {
-                let event = decode_event(p.data, &bins);
-                if events_tx.send(event).await.is_err() {
-                    break;
-                }
+                Incoming::Event(decode_event(p.data, &bins))
             }
-            PacketType::Disconnect => break,
-            _ => {}
+            PacketType::Disconnect => Incoming::Close,
+            _ => Incoming::Nothing,
         }
     }
-    let _ = events_tx.send(ServerEvent::Disconnected).await;
+}
+
+/// An acknowledgement's first argument as `T` when it says `ok: true`, else as the
+/// error it carries.
+pub fn decode_ack<T: DeserializeOwned>(ack: Value) -> Result<Acked<T>, ClientError> {
+    if ack.get("ok") == Some(&Value::Bool(true)) {
+        serde_json::from_value(ack)
+            .map(Ok)
+            .map_err(|e| ClientError::Payload(e.to_string()))
+    } else {
+        let error = ack.get("error").cloned().unwrap_or(Value::Null);
+        serde_json::from_value(error)
+            .map(Err)
+            .map_err(|e| ClientError::Payload(e.to_string()))
+    }
 }
 
 /// Takes the binary field `key` (filled as a marker string) out of `obj`.

@@ -33,11 +33,17 @@ impl Invite {
         let link = link.trim();
         let secret = RoomSecret::from_link(link)?;
         let base = link.split_once('#').map_or(link, |(base, _)| base);
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let server_url = base.trim_end_matches('/');
+        // The scheme and at least something after it: `http://#…` names no server (and
+        // trimming its slashes would leave `http:`).
+        let host = server_url
+            .strip_prefix("http://")
+            .or_else(|| server_url.strip_prefix("https://"));
+        if host.is_none_or(str::is_empty) {
             return Err(InviteError::NoServer);
         }
         Ok(Self {
-            server_url: base.trim_end_matches('/').to_owned(),
+            server_url: server_url.to_owned(),
             secret,
         })
     }
@@ -77,6 +83,16 @@ mod tests {
         ));
         assert!(Invite::parse("http://127.0.0.1:8000/").is_err());
         assert!(Invite::parse(&format!("ftp://x/#{FRAGMENT}")).is_err());
+        // Found by fuzz/client_links: a scheme and no host gave the server URL `http:`.
+        for empty in ["http://", "https://", "http:///", "https:////"] {
+            assert!(
+                matches!(
+                    Invite::parse(&format!("{empty}#{FRAGMENT}")),
+                    Err(InviteError::NoServer)
+                ),
+                "{empty}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub mod packet;
 pub mod session;
 pub mod transport;
 
-pub use client::{Acked, Client, ClientError, ConnectOptions, ServerEvent, websocket_url};
+pub use client::{
+    Acked, Client, ClientError, ConnectOptions, FrameReader, Incoming, ServerEvent, decode_ack,
+    websocket_url,
+};
 pub use invite::{Invite, InviteError, new_room_link};
 pub use session::{
     FileInfo, Member, SendId, Session, SessionClosed, SessionConfig, SessionError, SessionEvent,

@@ -30,6 +30,16 @@ pub use config::{ConfigError, ServeConfig};
 pub use http::CONTENT_SECURITY_POLICY;
 pub use state::AppState;
 
+/// The server's pure decoders of bytes from clients and from other nodes, for the fuzz
+/// targets in `fuzz/` (docs/security.md, "Fuzzing"). Not an API: nothing else uses it.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::cluster::Placed;
+    pub use crate::http::compact_socket_io_request;
+    pub use crate::redis::{LogReply, StoredMember, decode_log_entry, decode_log_reply};
+    pub use crate::sessions::{Proxies, client_ip};
+}
+
 use socketioxide::{ParserConfig, SocketIo};
 use std::future::Future;
 use std::net::SocketAddr;

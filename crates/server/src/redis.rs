@@ -110,10 +110,13 @@ fn node_members_key(node: &str) -> String {
 
 /// A member as stored in a room's hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredMember {
-    node: String,
-    at: u64,
-    profile: String,
+pub struct StoredMember {
+    /// The node that holds it.
+    pub node: String,
+    /// When it joined (server ms).
+    pub at: u64,
+    /// Its sealed profile (base64url).
+    pub profile: String,
 }
 
 /// The Redis cluster backend.
@@ -520,20 +523,14 @@ impl RedisCluster {
         ];
         args.extend(extra);
         let reply = self.eval_log(log_keys(room, &self.node), args).await?;
-        let text = |i: usize| reply.get(i).and_then(|v| v.as_string()).unwrap_or_default();
-        let number = |i: usize| text(i).parse::<u64>().unwrap_or(0);
-        let status = text(0);
-        if status == "full" {
-            return Ok(LogOutcome::Full);
-        }
-        if status == "refused" {
-            return Ok(LogOutcome::Refused);
-        }
-        let placed = Placed {
-            epoch: Arc::from(text(1).as_str()),
-            pos: number(2),
-            ts: number(3),
-            duplicate: status == "dup",
+        let (placed, members, resumed) = match decode_log_reply(kind, &reply) {
+            LogReply::Full => return Ok(LogOutcome::Full),
+            LogReply::Refused => return Ok(LogOutcome::Refused),
+            LogReply::Placed {
+                placed,
+                members,
+                resumed,
+            } => (placed, members, resumed),
         };
         if placed.duplicate {
             return Ok(LogOutcome::Placed(placed));
@@ -560,21 +557,13 @@ impl RedisCluster {
             Err(e) => warn!(error = %e, "bus event not encodable"),
         }
         Ok(match kind {
-            "admit" => {
-                let flat: Vec<String> = reply[4..].iter().filter_map(Value::as_string).collect();
-                let pairs: Vec<(String, String)> = flat
-                    .chunks_exact(2)
-                    .map(|p| (p[0].clone(), p[1].clone()))
-                    .collect();
-                LogOutcome::Admitted(placed, self.all_members(pairs))
-            }
+            "admit" => LogOutcome::Admitted(placed, members),
             "resume" => {
-                let stored: Option<StoredMember> = serde_json::from_str(&text(4)).ok();
                 let member = match &bus.event {
                     RoomEvent::Presence(p) => Some(p.member().clone()),
                     _ => None,
                 };
-                match (stored, member) {
+                match (resumed, member) {
                     (Some(s), Some(member)) => {
                         let info = MemberInfo {
                             member,
@@ -584,39 +573,13 @@ impl RedisCluster {
                         self.local
                             .lock()
                             .insert((room.clone(), info.member.clone()), info.clone());
-                        let flat: Vec<String> =
-                            reply[5..].iter().filter_map(Value::as_string).collect();
-                        let pairs: Vec<(String, String)> = flat
-                            .chunks_exact(2)
-                            .map(|p| (p[0].clone(), p[1].clone()))
-                            .collect();
-                        LogOutcome::Resumed(placed, info, self.all_members(pairs))
+                        LogOutcome::Resumed(placed, info, members)
                     }
                     _ => LogOutcome::Refused,
                 }
             }
             _ => LogOutcome::Placed(placed),
         })
-    }
-
-    /// Every member in a room hash's entries with the node holding it, in join order.
-    fn all_members(&self, stored: Vec<(String, String)>) -> Vec<(MemberInfo, String)> {
-        let mut members: Vec<(MemberInfo, String)> = stored
-            .into_iter()
-            .filter_map(|(member, json)| {
-                let s: StoredMember = serde_json::from_str(&json).ok()?;
-                Some((
-                    MemberInfo {
-                        member: MemberId::new(member).ok()?,
-                        at: s.at,
-                        profile: s.profile,
-                    },
-                    s.node,
-                ))
-            })
-            .collect();
-        members.sort_by_key(|(m, _)| m.at);
-        members
     }
 
     async fn fetch_now(&self, room: &RoomId, after: Pos, before: Pos) -> Result<Fetched, Error> {
@@ -643,24 +606,118 @@ impl RedisCluster {
             )
             .await?;
         for (id, fields) in entries {
-            let pos: Pos = id
-                .split('-')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            let ts: u64 = fields.get("t").and_then(Value::as_u64).unwrap_or(0);
-            let Some(bytes) = fields.get("e").and_then(Value::as_bytes) else {
-                continue;
-            };
-            let Ok(mut bus) = BusEvent::decode(bytes) else {
-                continue;
-            };
-            bus.event.place(pos, ts);
-            bus.epoch = fetched.epoch.clone();
-            fetched.events.push(bus);
+            if let Some(bus) = decode_log_entry(&id, &fields, &fetched.epoch) {
+                fetched.events.push(bus);
+            }
         }
         Ok(fetched)
     }
+}
+
+/// The log script's answer to an operation, decoded: what `run_log` acts on.
+#[derive(Debug)]
+pub enum LogReply {
+    /// `full`: the room is full (admission).
+    Full,
+    /// `refused`: no such member or session.
+    Refused,
+    /// Placed (`ok`), or found in the log already (`dup`).
+    Placed {
+        /// Where.
+        placed: Placed,
+        /// `admit` and `resume`: the room's members, in join order, each with its node.
+        members: Vec<(MemberInfo, String)>,
+        /// `resume`: the resumed member's entry in the room hash, if it reads.
+        resumed: Option<StoredMember>,
+    },
+}
+
+/// Decodes the log script's reply to an operation of `kind` (`event`, `admit`, `away`,
+/// `remove`, `resume`; see `lua/log.lua`). Pure, so the fuzz target runs it on any reply:
+/// the store is shared with other nodes, and what it hands back is not taken on trust.
+pub fn decode_log_reply(kind: &str, reply: &[Value]) -> LogReply {
+    let text = |i: usize| reply.get(i).and_then(|v| v.as_string()).unwrap_or_default();
+    let number = |i: usize| text(i).parse::<u64>().unwrap_or(0);
+    let status = text(0);
+    if status == "full" {
+        return LogReply::Full;
+    }
+    if status == "refused" {
+        return LogReply::Refused;
+    }
+    let placed = Placed {
+        epoch: Arc::from(text(1).as_str()),
+        pos: number(2),
+        ts: number(3),
+        duplicate: status == "dup",
+    };
+    let pairs = |from: usize| -> Vec<(String, String)> {
+        // A reply shorter than the script writes lists nobody (slicing it would panic the
+        // log task, and with it every room's log on this node).
+        let rest = reply.get(from..).unwrap_or_default();
+        let flat: Vec<String> = rest.iter().filter_map(Value::as_string).collect();
+        flat.chunks_exact(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect()
+    };
+    let (members, resumed) = if placed.duplicate {
+        (Vec::new(), None)
+    } else {
+        match kind {
+            "admit" => (all_members(pairs(4)), None),
+            "resume" => match serde_json::from_str::<StoredMember>(&text(4)).ok() {
+                Some(stored) => (all_members(pairs(5)), Some(stored)),
+                None => (Vec::new(), None),
+            },
+            _ => (Vec::new(), None),
+        }
+    };
+    LogReply::Placed {
+        placed,
+        members,
+        resumed,
+    }
+}
+
+/// Every member in a room hash's entries with the node holding it, in join order.
+fn all_members(stored: Vec<(String, String)>) -> Vec<(MemberInfo, String)> {
+    let mut members: Vec<(MemberInfo, String)> = stored
+        .into_iter()
+        .filter_map(|(member, json)| {
+            let s: StoredMember = serde_json::from_str(&json).ok()?;
+            Some((
+                MemberInfo {
+                    member: MemberId::new(member).ok()?,
+                    at: s.at,
+                    profile: s.profile,
+                },
+                s.node,
+            ))
+        })
+        .collect();
+    members.sort_by_key(|(m, _)| m.at);
+    members
+}
+
+/// One entry of a room's log stream (id `<pos>-<n>`, fields `t`: time, `e`: the encoded
+/// event) as the event it holds, placed at its position in `epoch`; `None` if it holds
+/// none. Pure, for `fetch_now` and the fuzz target.
+pub fn decode_log_entry(
+    id: &str,
+    fields: &HashMap<String, Value>,
+    epoch: &str,
+) -> Option<BusEvent> {
+    let pos: Pos = id
+        .split('-')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let ts: u64 = fields.get("t").and_then(Value::as_u64).unwrap_or(0);
+    let bytes = fields.get("e").and_then(Value::as_bytes)?;
+    let mut bus = BusEvent::decode(bytes).ok()?;
+    bus.event.place(pos, ts);
+    bus.epoch = epoch.to_owned();
+    Some(bus)
 }
 
 async fn log_loop(cluster: Arc<RedisCluster>, mut jobs: mpsc::Receiver<LogJob>) {
@@ -906,6 +963,45 @@ async fn listen_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_log_replies_are_read_not_panicked_on() {
+        // Found by fuzz/cluster_events: `admit` with fewer than 4 values panicked.
+        for reply in [
+            vec![],
+            vec![Value::from("ok")],
+            vec![Value::from("ok"), Value::from("e"), Value::from(3)],
+        ] {
+            match decode_log_reply("admit", &reply) {
+                LogReply::Placed { members, .. } => assert!(members.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+        let stored = r#"{"node":"n","at":5,"profile":"cA"}"#;
+        let resume = vec![
+            Value::from("ok"),
+            Value::from("e"),
+            Value::from(3),
+            Value::from(4),
+            Value::from(stored),
+        ];
+        match decode_log_reply("resume", &resume) {
+            LogReply::Placed {
+                placed,
+                members,
+                resumed,
+            } => {
+                assert_eq!((placed.pos, placed.ts), (3, 4));
+                assert!(members.is_empty());
+                assert_eq!(resumed.map(|s| s.at), Some(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode_log_reply("admit", &[Value::from("full")]),
+            LogReply::Full
+        ));
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

@@ -315,6 +315,32 @@ impl Driver {
         }
     }
 
+    /// A driver already in the room as `member` at `pos` of `epoch`, with `limits`, as
+    /// after a join ack listing nobody: for the fuzz target's harness (`super::fuzzing`),
+    /// which hands it server events one at a time with [`Driver::handle`].
+    pub(crate) fn in_room(
+        shared: Arc<Shared>,
+        events: mpsc::Sender<SessionEvent>,
+        link: watch::Sender<LinkState>,
+        joined: (MemberId, u64, Limits),
+        place: (String, Pos),
+    ) -> Self {
+        let (member, at, limits) = joined;
+        let mut driver = Self::new(shared, events, link, false);
+        driver
+            .roster
+            .replace_all(vec![driver.shared.member_view(&member, at)]);
+        driver.limits = Some(limits);
+        driver.place = Some(Place {
+            member: member.clone(),
+            epoch: place.0,
+            pos: place.1,
+            token: String::new(),
+        });
+        driver.member = Some(member);
+        driver
+    }
+
     /// Hands an event to the UI. A UI that stopped listening is quitting: the session
     /// goes on (queued sends still go out) until the handle leaves or is dropped.
     async fn emit(&mut self, event: SessionEvent) {
@@ -654,7 +680,8 @@ impl Driver {
         fresh
     }
 
-    async fn handle(&mut self, event: ServerEvent) {
+    /// Handles one event from the server, in the order the server sent them.
+    pub(crate) async fn handle(&mut self, event: ServerEvent) {
         let pos = position(&event);
         if pos != 0 && !self.see(pos) {
             // The server replays only what came after the place given; never show twice.

@@ -34,6 +34,8 @@
 //! wants done goes through the [`Session`] handle.
 
 mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
 mod incoming;
 mod outgoing;
 mod replay;
