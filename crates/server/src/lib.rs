@@ -36,6 +36,7 @@ pub use state::AppState;
 pub mod fuzzing {
     pub use crate::cluster::Placed;
     pub use crate::http::compact_socket_io_request;
+    #[cfg(feature = "redis")]
     pub use crate::redis::{LogReply, StoredMember, decode_log_entry, decode_log_reply};
     pub use crate::sessions::{Proxies, client_ip};
 }
