@@ -1,7 +1,8 @@
 // web_protocol: every parser of server payloads in src/protocol.ts, on the values
 // socket.io-client hands over (JSON, with binary attachments as ArrayBuffer or a view).
 // The server is untrusted: a parser returns null or an error ack, never throws, and what
-// it accepts is well-formed, whatever the input.
+// it accepts is well-formed, whatever the input (a server time, for one, is one the UI
+// can show: a Date holds it).
 import { expect, it } from 'vitest';
 import {
   ERROR_CODES, LEAVE_REASONS, type Ack, isMemberId, isRoomId, isTimestamp, parseIncomingChunk, parseIncomingMsg,
@@ -35,6 +36,7 @@ const SEEDS: unknown[] = [
     missed: { messages: 0, exact: false }, limits: LIMITS,
   },
   { ok: true, ts: 1767225600000, pos: 4, duplicate: true },
+  { ok: true, ts: 8_640_000_000_000_000, pos: 4 },
   { ok: true },
   { ok: false, error: { code: 'rate_limited', message: 'slow down', retry_ms: 1500 } },
   { ok: false, error: { code: 'resume_failed', message: 'no such session' } },
@@ -48,6 +50,11 @@ const KEYS = [
 ];
 
 const count = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** A server time the client can show: a Date holds it (the UI formats every one). */
+function showable(ts: number): boolean {
+  return !Number.isNaN(new Date(ts).getTime());
+}
 
 function checkError(ack: ErrorAck, input: unknown): void {
   expect([...ERROR_CODES, 'unknown']).toContain(ack.code);
@@ -88,6 +95,7 @@ function run(input: unknown, outcomes: Outcomes): void {
   const presence = parsePresence(input);
   if (presence !== null) {
     expect(isRoomId(presence.room) && isMemberId(presence.member) && isTimestamp(presence.at) && count(presence.pos)).toBe(true);
+    expect(showable(presence.at)).toBe(true);
     if (presence.kind === 'join') expect(/^[A-Za-z0-9_-]+$/.test(presence.profile)).toBe(true);
     if (presence.kind === 'leave') expect([...LEAVE_REASONS, 'unknown']).toContain(presence.reason);
     outcomes.hit(`presence:${presence.kind}`);
@@ -95,6 +103,7 @@ function run(input: unknown, outcomes: Outcomes): void {
   const msg = parseIncomingMsg(input);
   if (msg !== null) {
     expect(isRoomId(msg.room) && isMemberId(msg.from) && isTimestamp(msg.ts) && count(msg.pos)).toBe(true);
+    expect(showable(msg.ts)).toBe(true);
     expect(msg.to === null || isMemberId(msg.to)).toBe(true);
     expect(msg.data).toBeInstanceOf(Uint8Array);
     // A copy: the bytes kept are not the caller's buffer.
@@ -116,8 +125,10 @@ function run(input: unknown, outcomes: Outcomes): void {
   }
   ack('joinAck', parseJoinAck(input), input, outcomes, (v) => {
     expect(isMemberId(v.member) && isTimestamp(v.at) && count(v.graceMs) && count(v.windowMs)).toBe(true);
+    expect(showable(v.at)).toBe(true);
     for (const m of v.members) {
       expect(isMemberId(m.member) && isTimestamp(m.at) && /^[A-Za-z0-9_-]+$/.test(m.profile)).toBe(true);
+      expect(showable(m.at)).toBe(true);
       expect(m.member).not.toBe(v.member);
     }
     checkLimits(v.limits);
@@ -125,13 +136,13 @@ function run(input: unknown, outcomes: Outcomes): void {
     checkMissed(v.missed);
   });
   ack('resumeAck', parseResumeAck(input), input, outcomes, (v) => {
-    expect(isMemberId(v.member) && isTimestamp(v.at) && count(v.replayed)).toBe(true);
+    expect(isMemberId(v.member) && isTimestamp(v.at) && count(v.replayed) && showable(v.at)).toBe(true);
     checkSession(v.session);
     checkLimits(v.limits);
     checkMissed(v.missed);
   });
   ack('msgAck', parseMsgAck(input), input, outcomes, (v) => {
-    expect(isTimestamp(v.ts) && count(v.pos) && typeof v.duplicate === 'boolean').toBe(true);
+    expect(isTimestamp(v.ts) && showable(v.ts) && count(v.pos) && typeof v.duplicate === 'boolean').toBe(true);
   });
   ack('okAck', parseOkAck(input), input, outcomes, () => {});
 }

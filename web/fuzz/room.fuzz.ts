@@ -175,8 +175,17 @@ class Ui implements RoomListener {
   }
   constructor(readonly outcomes: Outcomes) {}
 
+  /** What broke an invariant. Kept, not thrown: a listener that throws would break the
+   * session's own queue, and the failure would surface as an unhandled rejection. */
+  readonly failures: unknown[] = [];
+
   #check(run: () => void): void {
-    if (!this.closed) run();
+    if (this.closed) return;
+    try {
+      run();
+    } catch (e: unknown) {
+      this.failures.push(e);
+    }
   }
   connection(state: { kind: string }): void {
     this.#check(() => {
@@ -292,6 +301,7 @@ async function run(input: Input, outcomes: Outcomes): Promise<void> {
     const before = ui.barrierAlerts;
     socket.server('msg', { room: ROOM, from: BARRIER, ts: 1, data: new Uint8Array([1]).buffer, pos: 0 });
     expect(await settle(ui, () => ui.barrierAlerts > before, 5000), 'the session got through its queue').toBe(true);
+    if (ui.failures.length > 0) throw ui.failures[0];
   } finally {
     ui.closed = true;
     session?.leaveNow();

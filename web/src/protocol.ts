@@ -174,9 +174,12 @@ export function isMemberId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_MEMBER_CHARS;
 }
 
-/** A server time: non-negative integer milliseconds. */
+/** The latest time a Date holds (ms): a later one cannot be shown, and formatting it throws. */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+
+/** A server time: non-negative integer milliseconds, within what a Date holds. */
 export function isTimestamp(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_TIME_MS;
 }
 
 export function isMessageId(value: unknown): value is string {

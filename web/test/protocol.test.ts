@@ -86,6 +86,11 @@ describe('server events', () => {
     expect(parsePresence({ room: 'short', kind: 'join', member: 'a', at: 1, profile: 'AQID' })).toBeNull();
     expect(parsePresence({ room: ROOM, kind: 'join', member: 'a', at: 1, profile: '<script>' })).toBeNull();
     expect(parsePresence({ room: ROOM, kind: 'wave', member: 'a', at: 1 })).toBeNull();
+    // Found by web_room: a time past what a Date holds made the presence alert throw
+    // ("Invalid time value") inside the session. It is refused like any malformed time.
+    expect(parsePresence({ room: ROOM, kind: 'away', member: 'a', at: 8_640_000_000_000_000 })).not.toBeNull();
+    expect(parsePresence({ room: ROOM, kind: 'away', member: 'a', at: 8_640_000_000_000_001 })).toBeNull();
+    expect(parseMsgAck({ ok: true, ts: 2 ** 53 - 1 }).ok).toBe(false);
   });
 
   it('parses messages and chunks with binary data in any Socket.IO form', () => {
