@@ -160,7 +160,12 @@ impl KafkaBus {
             let mut list = TopicPartitionList::new();
             for t in metadata.topics().iter().filter(|t| t.name() == topic) {
                 for p in t.partitions() {
-                    list.add_partition_offset(&topic, p.id(), Offset::End)
+                    // The end as it is now, not as the first fetch finds it later:
+                    // every event published once the bus is up is read.
+                    let start = consumer
+                        .fetch_watermarks(&topic, p.id(), METADATA_TIMEOUT)
+                        .map_or(Offset::End, |(_, high)| Offset::Offset(high));
+                    list.add_partition_offset(&topic, p.id(), start)
                         .map_err(|e| KafkaSetupError(e.to_string()))?;
                 }
             }
