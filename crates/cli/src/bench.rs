@@ -61,42 +61,25 @@ pub struct BenchArgs {
 }
 
 impl From<BenchArgs> for BenchConfig {
-    fn from(args: BenchArgs) -> Self {
-        let BenchArgs {
-            url,
-            clients,
-            rooms,
-            senders,
-            rate,
-            payload,
-            duration,
-            seal,
-            threads,
-            server_pid,
-            allow_remote,
-            connect_concurrency,
-            connect_timeout,
-            no_spread,
-            drain,
-            max_in_flight,
-        } = args;
+    fn from(a: BenchArgs) -> Self {
+        // Every field by name: a field added to BenchConfig and not here fails to build.
         Self {
-            url,
-            clients,
-            rooms,
-            senders,
-            rate,
-            payload,
-            duration,
-            seal,
-            threads,
-            server_pid,
-            allow_remote,
-            connect_concurrency,
-            connect_timeout,
-            no_spread,
-            drain,
-            max_in_flight,
+            url: a.url,
+            clients: a.clients,
+            rooms: a.rooms,
+            senders: a.senders,
+            rate: a.rate,
+            payload: a.payload,
+            duration: a.duration,
+            seal: a.seal,
+            threads: a.threads,
+            server_pid: a.server_pid,
+            allow_remote: a.allow_remote,
+            connect_concurrency: a.connect_concurrency,
+            connect_timeout: a.connect_timeout,
+            no_spread: a.no_spread,
+            drain: a.drain,
+            max_in_flight: a.max_in_flight,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! The server and the load generator live in libraries (`streamchat-server`,
 //! `streamchat-loadgen`), as does the client (`streamchat-client`); the terminal
 //! front-ends built on the client, the full-screen UI and the JSON mode, are here
-//! ([`chat`]), with the command line of each subcommand.
+//! ([`chat`](mod@chat)), with the command line of each subcommand.
 
 mod bench;
 mod chat;

@@ -1,7 +1,7 @@
 //! A session's handling of server events without a connection, for the fuzz target
 //! `client_events` (docs/security.md, "Fuzzing"). Not an API: nothing else uses it.
 //!
-//! The harness is a session's [`Driver`] already in a room (as after a join ack listing
+//! The harness is a session's `Driver` (`session/driver.rs`) already in a room (as after a join ack listing
 //! nobody), fed one [`ServerEvent`] at a time exactly as the session's task feeds it
 //! what the connection decoded; what it hands back is what the UI would hear.
 

@@ -1,4 +1,4 @@
-//! A person's end-to-end encrypted session in one room, on top of [`Client`]: the
+//! A person's end-to-end encrypted session in one room, on top of [`Client`](crate::Client): the
 //! layer the terminal UI, the JSON mode and tests talk to. It never hands out a key.
 //!
 //! What it does, in the order a session meets it:
@@ -6,16 +6,16 @@
 //!   "sent_at"}`, docs/crypto.md §6) for the member id the server gave this connection, and joins
 //!   with it as base64url.
 //! - **Roster.** Opens every member's profile for *that* member id (the aad and the
-//!   signature bind it) and verifies it with the key it announces ([`roster`]). A member
+//!   signature bind it) and verifies it with the key it announces (`session/roster.rs`). A member
 //!   whose profile fails is not shown, and their messages are dropped with a warning.
 //! - **Text.** Seals and signs outgoing text; opens incoming text and verifies it with the
 //!   sender's profile key. Anything that fails to decrypt or verify becomes a
-//!   [`SessionEvent::Warning`], never a message. Replays are dropped ([`replay`]).
+//!   [`SessionEvent::Warning`], never a message. Replays are dropped (`session/replay.rs`).
 //! - **Files.** Announces a file with a sealed `file` body, then sends its STREAM-encrypted
 //!   chunks (`seq` = chunk index, 256 KiB of plaintext each, larger only when a file would
 //!   otherwise need more chunks than the server relays) paced by acks with a small window
-//!   ([`outgoing`]); receives, reorders within a small window, decrypts, checks the SHA-256
-//!   and hands the whole file over in memory ([`incoming`]).
+//!   (`session/outgoing.rs`); receives, reorders within a small window, decrypts, checks the SHA-256
+//!   and hands the whole file over in memory (`session/incoming.rs`).
 //! - **Presence and reconnection.** A lost connection is retried with backoff. The new
 //!   connection first *resumes* (docs/protocol.md, "Resumable sessions"): the session keeps
 //!   the room's epoch, the last position it saw and its resume token, and comes back as
@@ -23,7 +23,7 @@
 //!   live. If the server refuses (the grace ran out, the server restarted), the new socket
 //!   id is a new member id: the profile is sealed again, the room is joined with `since`,
 //!   the roster is reconciled, and a [`SessionEvent::Gap`] says what could not be
-//!   recovered ([`driver`]). Others who reconnect are [`SessionEvent::MemberAway`] then
+//!   recovered (`session/driver.rs`). Others who reconnect are [`SessionEvent::MemberAway`] then
 //!   [`SessionEvent::MemberBack`], never a leave and a join.
 //! - **Exactly once.** Every outgoing message carries a client id; what was not
 //!   acknowledged when the connection dropped is resent with the same id once the session

@@ -690,8 +690,8 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn presence_and_typing() {
+    /// Alice's model once Bob has joined, and Bob.
+    fn alice_sees_bob_join() -> (Model, Member) {
         let mut model = Model::new(member("Alice", "a", 1, true));
         let bob = member("Bob", "b", 2, false);
         update(
@@ -702,6 +702,12 @@ pub(crate) mod tests {
             }),
             0,
         );
+        (model, bob)
+    }
+
+    #[test]
+    fn presence_and_typing() {
+        let (mut model, bob) = alice_sees_bob_join();
         assert_eq!(model.members.len(), 1);
         match model.timeline.back() {
             Some(Entry::Alert { text, .. }) => {
@@ -735,16 +741,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reconnections_mark_members_and_gaps_are_plain_lines() {
-        let mut model = Model::new(member("Alice", "a", 1, true));
-        let bob = member("Bob", "b", 2, false);
-        update(
-            &mut model,
-            Msg::from(SessionEvent::MemberJoined {
-                member: bob.clone(),
-                returning: false,
-            }),
-            0,
-        );
+        let (mut model, bob) = alice_sees_bob_join();
         let lines = model.timeline.len();
         update(
             &mut model,
