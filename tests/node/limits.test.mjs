@@ -279,6 +279,58 @@ describe('a receiver that stops reading for a while', { timeout: 120_000 }, () =
   });
 });
 
+describe('a file sent faster than a receiver reads', { timeout: 60_000 }, () => {
+  // 1 MiB chunks, 8 in flight, each sent as soon as an ack frees its place (as the
+  // clients do), to a receiver that reads in bursts: its queue may hold 16 MiB (the
+  // default), which the sender fills in well under one of its pauses. The server holds a
+  // chunk's ack while a receiver has more than a quarter of its bound queued, so the
+  // sender slows to that receiver's pace: nobody is cut off and nothing is lost. (Acked
+  // as soon as queued, the chunks outran it and it was cut off as too slow.)
+  const env = serverFor(['--bytes-per-second', 1000000000000, '--byte-burst', 1000000000000]);
+
+  it('slows the sender to the slowest receiver; every chunk reaches everyone, in order', async () => {
+    const room = roomId();
+    const [sender, reader, bursty] = await env().connectMany(3, { dataPrefix: 8 });
+    for (const p of [sender, reader, bursty]) await p.join(room);
+    const before = await env().metrics();
+    const tcp = bursty.socket.io.engine.transport.ws._socket;
+    let sending = true;
+    const reading = (async () => {
+      while (sending) {
+        tcp.pause();
+        await sleep(300);
+        tcp.resume();
+        await sleep(100);
+      }
+    })();
+    const CHUNK = 1024 * 1024;
+    const N = 96;
+    const file = fileId();
+    const acks = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < N) {
+        const k = next++;
+        acks[k] = await sender.call('chunk', { room, file, seq: k, data: indexed(k, CHUNK) });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, lane));
+    sending = false;
+    await reading;
+    tcp.resume();
+    acks.forEach((ack, k) => assertOk(ack, `chunk ${k}`));
+    for (const p of [reader, bursty]) {
+      const got = await p.waitCount('chunk', N, (c) => c.room === room, { ms: 20_000 });
+      assert.deepEqual(got.map((c) => indexOf(c.data)), Array.from({ length: N }, (_, k) => k), 'every chunk, in order');
+    }
+    assert.equal(reader.events('presence', (x) => x.kind === 'leave').length, 0, 'nobody left');
+    assert.ok(bursty.connected && reader.connected && sender.connected, 'everyone still connected');
+    const after = await env().metrics();
+    assert.equal(metric(after, 'streamchat_slow_receiver_disconnects_total'), metric(before, 'streamchat_slow_receiver_disconnects_total'), 'nobody cut off');
+    assert.ok(metric(after, 'streamchat_chunk_acks_held_total') > metric(before, 'streamchat_chunk_acks_held_total'), 'the sender was held back');
+  });
+});
+
 describe('heartbeat', { timeout: 60_000 }, () => {
   const env = serverFor(['--ping-interval-secs', 1, '--ping-timeout-secs', 1, '--resume-grace-secs', 1]);
 

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub messages_relayed: Counter,
     /// `chunk` events accepted.
     pub chunks_relayed: Counter,
+    /// Chunk acks held until the room's receivers caught up.
+    pub chunk_acks_held: Counter,
     /// Sealed bytes queued to receivers (messages and chunks).
     pub bytes_relayed: Counter,
     /// Events queued to receivers.
@@ -75,6 +77,7 @@ impl Metrics {
             members: Gauge::default(),
             messages_relayed: Counter::default(),
             chunks_relayed: Counter::default(),
+            chunk_acks_held: Counter::default(),
             bytes_relayed: Counter::default(),
             deliveries: Counter::default(),
             rejections: Family::default(),
@@ -151,6 +154,11 @@ impl Metrics {
             "chunks_relayed",
             "chunk events accepted",
             m.chunks_relayed.clone(),
+        );
+        registry.register(
+            "chunk_acks_held",
+            "Chunk acks held until the room's receivers caught up",
+            m.chunk_acks_held.clone(),
         );
         registry.register(
             "bytes_relayed",

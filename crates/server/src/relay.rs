@@ -94,6 +94,8 @@ pub trait Receiver: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn encode<T: Serialize>(&self, event: &str, payload: &T) -> Result<Self::Frame, String>;
     /// Queues an encoded event on this connection.
     fn send(&self, frame: &Self::Frame) -> Sent;
+    /// Payload bytes waiting in its send queue.
+    fn backlog(&self) -> usize;
 }
 
 /// What queueing an event on a receiver did.
@@ -124,6 +126,10 @@ impl Receiver for SocketRef {
             Err(SocketError::InternalChannelFull) => Sent::Full,
             Err(SocketError::Closed) => Sent::Closed,
         }
+    }
+
+    fn backlog(&self) -> usize {
+        self.queued_bytes()
     }
 }
 
@@ -912,6 +918,23 @@ impl<R: Receiver> RoomRegistry<R> {
         local.lock().log.last()
     }
 
+    /// This node's members of `room`, but `except`, whose send queue holds more than
+    /// `limit` bytes: the receivers a file's sender waits for.
+    pub fn behind(&self, room: &RoomId, except: &MemberId, limit: usize) -> Vec<R> {
+        let Some(local) = self.room(room) else {
+            return Vec::new();
+        };
+        let local = local.lock();
+        local
+            .members
+            .iter()
+            .filter(|m| &m.id != except)
+            .filter_map(|m| m.socket.as_ref())
+            .filter(|s| s.backlog() > limit)
+            .cloned()
+            .collect()
+    }
+
     /// Rooms with at least one local member.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().len()
@@ -1553,6 +1576,8 @@ mod tests {
         inbox: Arc<Mutex<Vec<(String, Pos, serde_json::Value)>>>,
         room: usize,
         closed: bool,
+        /// Bytes of the frames it got and has not "read" (see `read_all`).
+        unread: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl Fake {
@@ -1566,7 +1591,13 @@ mod tests {
                 inbox: Arc::default(),
                 room,
                 closed: false,
+                unread: Arc::default(),
             }
+        }
+
+        /// Its client reads everything queued for it.
+        fn read_all(&self) {
+            self.unread.store(0, std::sync::atomic::Ordering::Relaxed);
         }
 
         fn got(&self) -> Vec<(String, Pos, serde_json::Value)> {
@@ -1607,7 +1638,13 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
             let pos = v[1][1].as_str().and_then(|p| p.parse().ok()).unwrap_or(0);
             inbox.push((v[0].as_str().unwrap_or("").to_owned(), pos, v[1][0].clone()));
+            self.unread
+                .fetch_add(frame.len(), std::sync::atomic::Ordering::Relaxed);
             Sent::Queued
+        }
+
+        fn backlog(&self) -> usize {
+            self.unread.load(std::sync::atomic::Ordering::Relaxed)
         }
     }
 
@@ -1757,6 +1794,28 @@ mod tests {
         join(&r, "b", &b);
         let d = send(&r, "a", 1, None, None);
         assert_eq!((d.delivered, d.slow.len()), (0, 0));
+    }
+
+    #[test]
+    fn behind_lists_the_receivers_whose_backlog_passes_the_limit_never_the_sender() {
+        let r = registry();
+        let (a, b, c) = three(&r);
+        for n in 0..5 {
+            send(&r, "a", n, None, None);
+        }
+        send(&r, "b", 9, None, None);
+        c.read_all();
+        let behind = r.behind(&room(), &id("a"), 10);
+        assert_eq!(
+            behind.len(),
+            1,
+            "b, who read nothing; not c, who read all; never a"
+        );
+        assert!(behind[0].same(&b));
+        assert!(a.backlog() > 10, "a's own backlog does not hold a's files");
+        b.read_all();
+        assert!(r.behind(&room(), &id("a"), 10).is_empty());
+        assert!(r.behind(&room(), &id("a"), usize::MAX).is_empty());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use socketioxide::{ParserError, SendError, SocketError, SocketIo};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use streamchat_protocol::{
     ChunkEvent, ChunkRequest, JoinAck, JoinRequest, LeaveReason, LeaveRequest, LogPlace, MemberId,
     MemberInfo, MsgAck, MsgEvent, MsgRequest, Notice, OkAck, PresenceEvent, ResumeAck,
@@ -872,11 +873,14 @@ fn msg(
         });
         // Without a client id there is nothing to recognise a resend by.
         let key = req.id.as_ref().map(|id| format!("m:{from}:{id}"));
-        log_sent(s, state, &req.room, event, key, reply, |p| MsgAck {
-            ok: true,
-            ts: p.ts,
-            pos: p.pos,
-            duplicate: p.duplicate,
+        log_sent(s, state, &req.room, event, key, reply, |st, s, reply, p| {
+            let ack = MsgAck {
+                ok: true,
+                ts: p.ts,
+                pos: p.pos,
+                duplicate: p.duplicate,
+            };
+            reply.send(&s, st, Ok(ack));
         });
         return Ok(None);
     }
@@ -960,9 +964,22 @@ fn chunk(
     {
         let key = Some(format!("c:{from}:{}:{}", event.file, event.seq));
         let room = event.room.clone();
-        log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, |_| {
-            OkAck::OK
-        });
+        log_sent(
+            s,
+            state,
+            &room.clone(),
+            RoomEvent::Chunk(event),
+            key,
+            reply,
+            {
+                move |st, s, reply, _| {
+                    let st2 = st.clone();
+                    ack_when_caught_up(st, &room, &from, move || {
+                        reply.send(&s, &st2, Ok(OkAck::OK));
+                    });
+                }
+            },
+        );
         return Ok(None);
     }
     let dedup = DedupKey::Chunk(from.clone(), event.file.clone(), event.seq);
@@ -990,7 +1007,88 @@ fn chunk(
     state.metrics.chunks_relayed.inc();
     count_delivery(state, &delivery, size);
     cut_off_slow(state, delivery);
-    Ok(Some(OkAck::OK))
+    let Some(reply) = reply.take() else {
+        return Ok(Some(OkAck::OK));
+    };
+    let (s, st) = (s.clone(), state.clone());
+    ack_when_caught_up(state, &room, &from, move || {
+        reply.send(&s, &st, Ok(OkAck::OK));
+    });
+    Ok(None)
+}
+
+/// The longest a chunk's ack waits for the room's receivers to catch up: under the
+/// clients' ack timeouts (10 s), so a held ack never looks lost.
+const CATCH_UP_MAX: Duration = Duration::from_secs(3);
+/// How often the receivers a file's sender waits on are looked at.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+
+/// Acknowledges a chunk (calls `ack`) once every receiver of the room on this node has
+/// at most a quarter of its byte bound (`--max-queued-bytes-per-connection`) queued: at
+/// once when none is behind. A sender paces its file by these acks, so its window of
+/// chunks in flight bounds every receiver's backlog, and a fast sender slows to the pace
+/// of the slowest receiver instead of filling its queue until it is cut off
+/// (docs/reliability.md, "Files follow the slowest receiver"). After `CATCH_UP_MAX` the
+/// ack goes anyway; a receiver whose backlog did not shrink at all meanwhile is cut off
+/// as too slow first (its leave says `timeout`).
+fn ack_when_caught_up(
+    state: &AppState,
+    room: &RoomId,
+    from: &MemberId,
+    ack: impl FnOnce() + Send + 'static,
+) {
+    let limit = state.config.max_queued_bytes_per_connection / 4;
+    let behind = state.rooms.behind(room, from, limit);
+    if behind.is_empty() {
+        return ack();
+    }
+    state.metrics.chunk_acks_held.inc();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let stalled = caught_up(behind, limit).await;
+        if !stalled.is_empty() {
+            cut_off_slow(
+                &state,
+                Delivery {
+                    slow: stalled,
+                    ..Delivery::default()
+                },
+            );
+        }
+        ack();
+    });
+}
+
+/// Waits until each of `behind` has at most `limit` bytes queued or is gone, for at most
+/// `CATCH_UP_MAX`; returns those still behind whose backlog never shrank.
+async fn caught_up(behind: Vec<SocketRef>, limit: usize) -> Vec<SocketRef> {
+    let deadline = Instant::now() + CATCH_UP_MAX;
+    // Each receiver, with its backlog when the wait began and whether it has shrunk.
+    let mut waiting: Vec<_> = behind
+        .into_iter()
+        .map(|s| {
+            let q = s.queued_bytes();
+            (s, q, false)
+        })
+        .collect();
+    loop {
+        waiting.retain_mut(|(s, first, shrank)| {
+            let q = s.queued_bytes();
+            *shrank |= q < *first;
+            s.connected() && q > limit
+        });
+        if waiting.is_empty() {
+            return Vec::new();
+        }
+        if Instant::now() >= deadline {
+            return waiting
+                .into_iter()
+                .filter(|(_, _, shrank)| !shrank)
+                .map(|(s, _, _)| s)
+                .collect();
+        }
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    }
 }
 
 async fn on_disconnect(s: SocketRef, reason: DisconnectReason, State(state): State<AppState>) {
@@ -1061,15 +1159,15 @@ fn placed_event(
 }
 
 /// Puts a member's message or chunk in the log; once placed, it is applied here and
-/// acknowledged with `ack`. The reply waits for the log.
-fn log_sent<R: Serialize + Send + 'static>(
+/// `answer` replies. The reply waits for the log.
+fn log_sent(
     s: &SocketRef,
     state: &AppState,
     room: &RoomId,
     event: RoomEvent,
     dedup: Option<String>,
     reply: Reply,
-    ack: fn(&Placed) -> R,
+    answer: impl FnOnce(&AppState, SocketRef, Reply, &Placed) + Send + 'static,
 ) {
     let (s, st, r) = (s.clone(), state.clone(), room.clone());
     let kept = event.clone();
@@ -1085,9 +1183,8 @@ fn log_sent<R: Serialize + Send + 'static>(
                 // The ack waits for its position's turn here (the event's own, or a
                 // resend's first copy's), so it follows every earlier event of the room on
                 // the sender's connection.
-                let (s2, st2) = (s.clone(), st.clone());
-                let answer = ack(&placed);
-                let then = crate::relay::Then(Box::new(move || reply.send(&s2, &st2, Ok(answer))));
+                let (s2, st2, p2) = (s.clone(), st.clone(), placed.clone());
+                let then = crate::relay::Then(Box::new(move || answer(&st2, s2, reply, &p2)));
                 let applied = if placed.duplicate {
                     st.metrics.duplicates_dropped.inc();
                     st.rooms.when_delivered(&r, placed.pos, then)
@@ -1102,8 +1199,8 @@ fn log_sent<R: Serialize + Send + 'static>(
                 };
                 after_apply(&st, &r, applied);
             }
-            Ok(_) => reply.send::<R>(&s, &st, Err(RequestError::NotMember)),
-            Err(_) => reply.send::<R>(&s, &st, Err(RequestError::StoreUnavailable)),
+            Ok(_) => reply.send::<()>(&s, &st, Err(RequestError::NotMember)),
+            Err(_) => reply.send::<()>(&s, &st, Err(RequestError::StoreUnavailable)),
         }),
     );
 }

@@ -500,6 +500,12 @@ where
         (self.close_fn)(self.id, reason);
     }
 
+    /// StreamChat patch: the payload bytes waiting in this session's queue now (packets
+    /// written straight to the websocket are not counted: they are the kernel's).
+    pub fn queued_bytes(&self) -> usize {
+        self.direct.queued_bytes.load(Ordering::Acquire)
+    }
+
     /// Returns true if the socket is closed
     /// It means that no more packets can be sent to the client
     pub fn is_closed(&self) -> bool {

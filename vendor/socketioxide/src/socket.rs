@@ -537,6 +537,12 @@ impl<A: Adapter> Socket<A> {
         ))
     }
 
+    /// StreamChat patch: the payload bytes waiting in this connection's send queue
+    /// (engineioxide's `Socket::queued_bytes`).
+    pub fn queued_bytes(&self) -> usize {
+        self.esocket.queued_bytes()
+    }
+
     /// StreamChat patch: sends an event made by [`Socket::encode_event`] on a socket of
     /// the same namespace. Errors as [`Socket::emit`] does.
     pub fn emit_encoded(&self, event: &EncodedEvent) -> Result<(), SocketError> {
