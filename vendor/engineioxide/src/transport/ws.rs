@@ -132,6 +132,8 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
+    // StreamChat patch: whether the session came from polling (its heartbeat task runs).
+    let upgraded = sid;
     let (socket, ws) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
@@ -170,9 +172,14 @@ where
         // task, which lives as long as the connection, is not sized for them.
         let mut ws = Box::pin(ws_init()).await;
         Box::pin(init_handshake(socket.id, &mut ws, &engine.config)).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        // StreamChat patch: a v4 session that starts on the websocket has its heartbeat
+        // run by its writer task (`forward_to_socket_beating`) instead of a task of its
+        // own (about 1.3 KiB per connection); v3 and upgraded sessions keep the task.
+        if socket.protocol != ProtocolVersion::V4 {
+            socket
+                .clone()
+                .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        }
         (socket, ws)
     };
     // StreamChat patch: the websocket is shared with direct senders (`crate::direct`)
@@ -180,7 +187,9 @@ where
     socket.direct.set_io(Some(Box::new(ws)));
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H>(socket.clone()));
+    let heartbeat = (upgraded.is_none() && socket.protocol == ProtocolVersion::V4)
+        .then_some((engine.config.ping_interval, engine.config.ping_timeout));
+    tokio::spawn(forward_to_socket_beating::<H>(socket.clone(), heartbeat));
 
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, &socket)
@@ -272,7 +281,19 @@ async fn forward_to_handler<H: EngineIoHandler>(
 /// StreamChat patch: the websocket is shared with direct senders (`crate::direct`); the
 /// writer lowers `queued` once a queued packet is in the websocket's buffer, and flushes
 /// what a direct write left when the flush waker says the socket is writable again.
+#[cfg(test)]
 async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
+    forward_to_socket_beating::<H>(socket, None).await
+}
+
+/// StreamChat patch: [`forward_to_socket`], also running the session's v4 heartbeat
+/// when given its `(interval, timeout)`: a ping every interval, and the session closed
+/// (`HeartbeatTimeout`) when its pong does not come within the timeout, as
+/// `Socket::heartbeat_job_v4` does in a task of its own.
+async fn forward_to_socket_beating<H: EngineIoHandler>(
+    socket: Arc<Socket<H::Data>>,
+    mut heartbeat: Option<(std::time::Duration, std::time::Duration)>,
+) {
     // A polling request that was in progress during the upgrade may still hold the lock.
     let lock = socket.internal_rx.lock();
     let Some(mut internal_rx) = lock
@@ -293,6 +314,15 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
     let token = &socket.cancellation_token;
     let cancelled = socket.cancellation_token.cancelled();
     tokio::pin!(cancelled);
+    // StreamChat patch: the heartbeat's one timer: the next ping, or the pong's deadline.
+    // (Without a heartbeat the timer is never polled; a day keeps its deadline valid.)
+    let interval = heartbeat.map_or(std::time::Duration::from_secs(86_400), |(i, _)| i);
+    let mut next_ping = tokio::time::Instant::now() + interval;
+    let beat = tokio::time::sleep_until(next_ping);
+    tokio::pin!(beat);
+    let mut awaiting_pong = false;
+    // Some clients send the pong packet in first. If that happens, we should consume it.
+    let _ = futures_util::FutureExt::now_or_never(socket.heartbeat.notified());
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
@@ -325,6 +355,26 @@ async fn forward_to_socket<H: EngineIoHandler>(socket: Arc<Socket<H::Data>>) {
                     }
                 }
             },
+            () = &mut beat, if heartbeat.is_some() => {
+                let Some((interval, timeout)) = heartbeat else { continue };
+                if awaiting_pong || socket.enqueue(smallvec![Packet::Ping]).is_err() {
+                    // The session ends: its cancellation stops this loop.
+                    heartbeat = None;
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                    continue;
+                }
+                awaiting_pong = true;
+                next_ping += interval;
+                beat.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+            _ = socket.heartbeat.notified(), if awaiting_pong => {
+                awaiting_pong = false;
+                let now = tokio::time::Instant::now();
+                while next_ping <= now {
+                    next_ping += interval;
+                }
+                beat.as_mut().reset(next_ping);
+            }
         }
 
         #[cfg(feature = "tracing")]
@@ -561,6 +611,38 @@ mod tests {
             WebSocketStream::from_raw_socket(server, Role::Server, None).await,
             WebSocketStream::from_raw_socket(client, Role::Client, None).await,
         )
+    }
+
+    /// StreamChat patch: the writer runs a websocket session's heartbeat: a ping each
+    /// interval, and the session closed when a pong does not come in time.
+    #[tokio::test]
+    async fn the_writer_pings_and_closes_the_session_without_a_pong() {
+        let (tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+        let socket = Arc::new(Socket::<()>::new(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            &EngineIoConfig::default(),
+            Request::<()>::default().into_parts().0,
+            Box::new(move |_, reason| {
+                let _ = tx.send(reason);
+            }),
+            false,
+        ));
+        let (server, mut client) = ws_pair().await;
+        socket.direct.set_io(Some(Box::new(server)));
+        let beat = Some((Duration::from_millis(50), Duration::from_millis(100)));
+        tokio::spawn(forward_to_socket_beating::<StubHandler>(socket.clone(), beat));
+        for _ in 0..3 {
+            let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(msg, Message::text("2"), "a ping");
+            // What the reader does when the client's pong arrives.
+            socket.heartbeat.notify_one();
+        }
+        assert!(closed.try_recv().is_err(), "answered pings keep the session");
+        let msg = tokio::time::timeout(TIMEOUT, client.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(msg, Message::text("2"), "a ping, not answered");
+        let reason = tokio::time::timeout(TIMEOUT, closed.recv()).await.unwrap().unwrap();
+        assert!(matches!(reason, DisconnectReason::HeartbeatTimeout), "{reason:?}");
     }
 
     /// A polling request can still hold the lock at the end of an upgrade.
