@@ -359,6 +359,19 @@ impl Frame {
         Ok(())
     }
 
+    /// StreamChat patch: formats only the header into `buf` and hands the payload back
+    /// as it is (shared, not copied), for an unmasked frame; gives the frame back
+    /// otherwise.
+    pub(crate) fn format_header_into_buf(
+        self,
+        buf: &mut Vec<u8>,
+    ) -> std::result::Result<Result<Bytes>, Self> {
+        if self.header.mask.is_some() {
+            return Err(self);
+        }
+        Ok(self.header.format(self.payload.len() as u64, buf).map(|()| self.payload))
+    }
+
     pub(crate) fn format_into_buf(mut self, buf: &mut Vec<u8>) -> Result<()> {
         self.header.format(self.payload.len() as u64, buf)?;
 

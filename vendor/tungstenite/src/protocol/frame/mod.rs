@@ -99,12 +99,19 @@ where
     }
 }
 
+/// StreamChat patch: the smallest payload written from its own buffer rather than copied
+/// into the write buffer (below it, a copy costs less than a second write).
+const CHAIN_PAYLOAD_MIN: usize = 16 * 1024;
+
 /// A codec for WebSocket frames.
 #[derive(Debug)]
 pub(super) struct FrameCodec {
     /// Buffer to read data from the stream.
     in_buffer: BytesMut,
     in_buf_max_read: usize,
+    /// StreamChat patch: what goes to the network before `out_buffer`, in order: large
+    /// payloads as they were given (shared, not copied) and the bytes buffered before them.
+    out_chain: std::collections::VecDeque<bytes::Bytes>,
     /// Buffer to send packets to the network.
     out_buffer: Vec<u8>,
     /// Capacity limit for `out_buffer`.
@@ -125,6 +132,7 @@ impl FrameCodec {
         Self {
             in_buffer: BytesMut::with_capacity(in_buf_len),
             in_buf_max_read: in_buf_len.max(FrameHeader::MAX_SIZE),
+            out_chain: <_>::default(),
             out_buffer: <_>::default(),
             max_out_buffer_len: usize::MAX,
             out_buffer_write_len: 0,
@@ -139,11 +147,17 @@ impl FrameCodec {
         Self {
             in_buffer,
             in_buf_max_read: min_in_buf_len.max(FrameHeader::MAX_SIZE),
+            out_chain: <_>::default(),
             out_buffer: <_>::default(),
             max_out_buffer_len: usize::MAX,
             out_buffer_write_len: 0,
             header: None,
         }
+    }
+
+    /// StreamChat patch: the bytes waiting to be written, chained and buffered.
+    fn out_len(&self) -> usize {
+        self.out_chain.iter().map(|b| b.len()).sum::<usize>() + self.out_buffer.len()
     }
 
     /// Sets a maximum size for the out buffer.
@@ -262,16 +276,35 @@ impl FrameCodec {
     where
         Stream: Write,
     {
-        if frame.len() + self.out_buffer.len() > self.max_out_buffer_len {
+        if frame.len() + self.out_len() > self.max_out_buffer_len {
             return Err(Error::WriteBufferFull(Message::Frame(frame).into()));
         }
 
         trace!("writing frame {frame}");
 
-        self.out_buffer.reserve(frame.len());
-        frame.format_into_buf(&mut self.out_buffer).expect("Bug: can't write to vector");
+        // StreamChat patch: a large unmasked payload (a server's file chunk) is not copied
+        // into the buffer: the header is, and the payload follows it in `out_chain`, shared
+        // with every other connection it is sent to.
+        let frame = if frame.payload().len() >= CHAIN_PAYLOAD_MIN {
+            match frame.format_header_into_buf(&mut self.out_buffer) {
+                Ok(payload) => {
+                    let payload = payload.expect("Bug: can't write to vector");
+                    let head = std::mem::take(&mut self.out_buffer);
+                    self.out_chain.push_back(head.into());
+                    self.out_chain.push_back(payload);
+                    None
+                }
+                Err(frame) => Some(frame),
+            }
+        } else {
+            Some(frame)
+        };
+        if let Some(frame) = frame {
+            self.out_buffer.reserve(frame.len());
+            frame.format_into_buf(&mut self.out_buffer).expect("Bug: can't write to vector");
+        }
 
-        if self.out_buffer.len() > self.out_buffer_write_len {
+        if self.out_len() > self.out_buffer_write_len {
             self.write_out_buffer(stream)
         } else {
             Ok(())
@@ -285,6 +318,22 @@ impl FrameCodec {
     where
         Stream: Write,
     {
+        // StreamChat patch: what is chained goes first.
+        while let Some(front) = self.out_chain.front_mut() {
+            if front.is_empty() {
+                self.out_chain.pop_front();
+                continue;
+            }
+            let len = stream.write(front)?;
+            if len == 0 {
+                return Err(IoError::new(
+                    IoErrorKind::ConnectionReset,
+                    "Connection reset while sending",
+                )
+                .into());
+            }
+            bytes::Buf::advance(front, len);
+        }
         while !self.out_buffer.is_empty() {
             let len = stream.write(&self.out_buffer)?;
             if len == 0 {
@@ -382,6 +431,64 @@ mod tests {
     }
 
     use super::coding::{Data, OpCode};
+
+    /// StreamChat patch: a sink that takes at most `take` bytes per write and would block
+    /// on every other call, as a kernel socket buffer does under load.
+    struct Trickle {
+        out: Vec<u8>,
+        take: usize,
+        block: bool,
+    }
+
+    impl std::io::Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.block = !self.block;
+            if self.block {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.take);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// StreamChat patch: a large payload goes out from its own buffer, chained after what
+    /// was buffered before it and before what comes after; the bytes on the wire are those
+    /// of plain formatting, whatever the writes take at a time.
+    #[test]
+    fn large_payloads_are_chained_in_order_across_partial_writes() {
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let frames = || {
+            vec![
+                Frame::message(bytes::Bytes::from_static(b"before"), OpCode::Data(Data::Text), true),
+                Frame::message(bytes::Bytes::from(big.clone()), OpCode::Data(Data::Binary), true),
+                Frame::message(bytes::Bytes::from_static(b"after"), OpCode::Data(Data::Text), true),
+                Frame::message(bytes::Bytes::from(big[..20_000].to_vec()), OpCode::Data(Data::Binary), true),
+            ]
+        };
+        let mut expected = Vec::new();
+        for f in frames() {
+            f.format_into_buf(&mut expected).unwrap();
+        }
+        let mut codec = super::FrameCodec::new(4096);
+        codec.set_out_buffer_write_len(usize::MAX); // buffer everything, then write
+        let mut sink = Trickle { out: Vec::new(), take: 7_777, block: false };
+        for f in frames() {
+            codec.buffer_frame(&mut sink, f).unwrap();
+        }
+        assert_eq!(codec.out_chain.len(), 4, "two headers-with-what-came-before and two payloads");
+        let mut attempts = 0;
+        while codec.write_out_buffer(&mut sink).is_err() {
+            attempts += 1;
+            assert!(attempts < 1_000);
+        }
+        assert_eq!(sink.out.len(), expected.len());
+        assert!(sink.out == expected, "the bytes of plain formatting, in order");
+        assert_eq!(codec.out_len(), 0);
+    }
 
     /// StreamChat patch: a stream that hands out its chunks one read at a time; `None`
     /// stands for a read that would block.
