@@ -9,7 +9,10 @@ send is what the kernel charges a server for each delivery: tcp_sendmsg plus, on
 loopback, the receiving socket's TCP processing and the reader's wake-up. Its user time
 is Python's and is reported apart.
 
-    python3 bench/kernel-floor.py [--conns 1000] [--bursts 40] [--seconds 6] [--payload 330]
+    python3 bench/kernel-floor.py [--conns 1000] [--bursts 40] [--seconds 6] [--payload 330] [--pin]
+
+--pin puts the sender on CPU 1 and the reader on CPU 0, as scripts/bench pins a server and
+its load generator.
 
 Loopback only (127.0.0.1), bounded in time; it ends the reader it started.
 """
@@ -51,6 +54,7 @@ def main():
     ap.add_argument("--bursts", type=float, default=40, help="messages per second to all connections")
     ap.add_argument("--seconds", type=float, default=6)
     ap.add_argument("--payload", type=int, default=330, help="bytes per frame (a 256-byte msg event as a websocket frame)")
+    ap.add_argument("--pin", action="store_true", help="sender on CPU 1, reader on CPU 0")
     a = ap.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -73,6 +77,8 @@ def main():
     stop_r, stop_w = os.pipe()
     out_r, out_w = os.pipe()
     pid = os.fork()
+    if a.pin:
+        os.sched_setaffinity(0, {0} if pid == 0 else {1})
     if pid == 0:
         os.dup2(out_w, 1)
         for s in servers:
@@ -104,7 +110,7 @@ def main():
     sys_s = r1.ru_stime - r0.ru_stime
     user_s = r1.ru_utime - r0.ru_utime
     print(json.dumps({
-        "conns": a.conns, "bursts_per_s": a.bursts, "payload": a.payload,
+        "conns": a.conns, "bursts_per_s": a.bursts, "payload": a.payload, "pinned": a.pin,
         "sends": sends, "sends_per_s": round(sends / wall),
         "kernel_us_per_send": round(sys_s / sends * 1e6, 2),
         "python_user_us_per_send": round(user_s / sends * 1e6, 2),
