@@ -239,3 +239,14 @@ export function failureText(ack: ErrorAck): string {
       return ack.message;
   }
 }
+
+/**
+ * Why a text cannot be sent as it is, or null when it can: "This message is 20,000
+ * characters long; the limit is 16,000. Shorten it or split it into several messages."
+ * Counted in UTF-16 code units, as the limit is (`MAX_TEXT_CHARS`).
+ */
+export function textTooLongText(length: number, max: number): string | null {
+  if (length <= max) return null;
+  const n = (value: number): string => value.toLocaleString('en-US');
+  return `Not sent: this message is ${n(length)} characters long; the limit is ${n(max)}. Shorten it or split it into several messages.`;
+}

@@ -223,12 +223,13 @@ export class RoomSession {
     const typedAt = this.#now();
     this.#typing.resetSent();
     const item: ChatItem = {
-      kind: 'text', id, author: this.self, text: trimmed.slice(0, MAX_TEXT_CHARS), ts: typedAt,
+      // Never cut: a text over the limit is shown whole as not sent (the composer refuses it first).
+      kind: 'text', id, author: this.self, text: trimmed, ts: typedAt,
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
     };
     this.#add(item);
     if (trimmed.length > MAX_TEXT_CHARS) {
-      this.#listener.updated({ ...item, status: { kind: 'failed', reason: `longer than ${MAX_TEXT_CHARS} characters` } });
+      this.#listener.updated({ ...item, status: { kind: 'failed', reason: `${trimmed.length} characters, longer than the limit of ${MAX_TEXT_CHARS}` } });
       return;
     }
     this.#outbox.push({ itemId: id, wireId: newWireId(), text: item.text, typedAt, sealed: null, notMemberTries: 0 });

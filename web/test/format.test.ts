@@ -2,7 +2,8 @@
 // know from the original StreamChat, and the small strings around them.
 import { describe, expect, it } from 'vitest';
 import {
-  atTime, byteSize, clock, connectionStatusText, durationText, gapText, linkSegments, presenceAlertText, shortFingerprint, tabTitle, typingText,
+  atTime, byteSize, clock, connectionStatusText, durationText, gapText, linkSegments, presenceAlertText, shortFingerprint, tabTitle,
+  textTooLongText, typingText,
 } from '../src/format';
 
 // 2026-11-29T14:30:45.123Z
@@ -127,5 +128,15 @@ describe('after a gap', () => {
 
   it('has a line for coming back as the same member', () => {
     expect(presenceAlertText({ kind: 'self-resume', at: TS }, 'UTC')).toBe('You reconnected at 14:30:45 on 2026-11-29');
+  });
+});
+
+describe('a text over the limit', () => {
+  it('is refused with its length and the limit, never cut', () => {
+    expect(textTooLongText(16_000, 16_000)).toBeNull();
+    expect(textTooLongText(0, 16_000)).toBeNull();
+    expect(textTooLongText(20_003, 16_000)).toBe(
+      'Not sent: this message is 20,003 characters long; the limit is 16,000. Shorten it or split it into several messages.');
+    expect(textTooLongText(16_001, 16_000)).toMatch(/16,001 characters.*limit is 16,000/);
   });
 });

@@ -4,7 +4,8 @@
 //! it never touches the socket or a key. Every piece of text from others goes in as text.
 
 import type { ConnectionState } from '../connection';
-import { clock, connectionStatusText, linkSegments, shortFingerprint } from '../format';
+import { MAX_TEXT_CHARS } from '../content';
+import { clock, connectionStatusText, linkSegments, shortFingerprint, textTooLongText } from '../format';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
 import { Attention } from './attention';
 import { h, replaceChildren } from './dom';
@@ -39,6 +40,8 @@ export class ChatView implements RoomListener {
   readonly #aside: HTMLElement;
   readonly #typingLine: HTMLElement;
   readonly #input: HTMLTextAreaElement;
+  /** Why the composer's text was not sent (too long), shown under it; empty when nothing is wrong. */
+  readonly #composerError: HTMLElement;
   readonly #copyButton: HTMLButtonElement;
   readonly #notifyButton: HTMLButtonElement;
   readonly #fingerprintDialog: HTMLDialogElement;
@@ -81,12 +84,17 @@ export class ChatView implements RoomListener {
     this.#typingLine = h('div', { class: 'typing', attrs: { 'aria-live': 'polite' } });
     this.#input = h('textarea', {
       class: 'composer-input',
-      attrs: { id: 'composer-input', rows: '1', maxlength: '16000', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint' },
+      // No `maxlength`: the browser would cut a longer paste silently. #send refuses it instead.
+      attrs: { id: 'composer-input', rows: '1', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint composer-error' },
       on: {
         keydown: (event) => this.#onKeyDown(event),
-        input: () => { if (this.#input.value.trim().length > 0) this.#session?.typing(); },
+        input: () => {
+          if (this.#input.value.trim().length > 0) this.#session?.typing();
+          if (this.#composerError.textContent !== '' && textTooLongText(this.#input.value.length, MAX_TEXT_CHARS) === null) this.#showComposerError(null);
+        },
       },
     });
+    this.#composerError = h('p', { class: 'composer-error', attrs: { id: 'composer-error', role: 'alert', hidden: true } });
     this.#input.addEventListener('paste', (event) => {
       const files = Array.from(event.clipboardData?.files ?? []);
       if (files.length > 0 && this.#filesHandler !== null) {
@@ -108,7 +116,8 @@ export class ChatView implements RoomListener {
       h('label', { class: 'visually-hidden', attrs: { for: 'composer-input' }, text: 'Message' }),
       this.#input,
       h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Send' }),
-      h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }));
+      h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }),
+      this.#composerError);
 
     this.#fingerprintDialog = h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'fingerprint-title' } });
     this.#e2eDialog = e2eDialog();
@@ -315,9 +324,19 @@ export class ChatView implements RoomListener {
   #send(): void {
     const text = this.#input.value;
     if (text.trim().length === 0 || this.#session === null) return;
+    // Never cut a text: one over the limit stays in the composer, with why.
+    const tooLong = textTooLongText(text.length, MAX_TEXT_CHARS);
+    this.#showComposerError(tooLong);
+    if (tooLong !== null) return;
     this.#session.sendText(text);
     this.#input.value = '';
     this.#input.focus();
+  }
+
+  #showComposerError(text: string | null): void {
+    this.#composerError.textContent = text ?? '';
+    this.#composerError.hidden = text === null;
+    this.#input.toggleAttribute('aria-invalid', text !== null);
   }
 
   async #copyInvite(): Promise<void> {
