@@ -46,3 +46,52 @@ test('a pasted text over 16,000 characters is never cut: it stays in the compose
   assertNoErrors(alice, 'Alice');
   await alice.context.close();
 });
+
+test('Hebrew and Arabic messages and names are laid out right to left, names isolated from the text around them', async () => {
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const sara = await newPerson(env.browser);
+  const hebrewName = 'שרה';
+  await enterRoom(sara, alice.page.url(), hebrewName);
+  await waitForMembers(alice.page, 2);
+
+  // "X joined the chat at …": the name is a <bdi>, so the sentence keeps its order.
+  await waitForAlert(alice.page, `${hebrewName} joined the chat`);
+  const joined = alice.page.locator('li.alert').filter({ hasText: `${hebrewName} joined the chat` }).first();
+  const joinedName = joined.locator('bdi');
+  assert.equal(await joinedName.textContent(), hebrewName);
+  assert.equal(await joinedName.evaluate((el) => getComputedStyle(el).unicodeBidi), 'isolate');
+  assert.equal(await joinedName.evaluate((el) => getComputedStyle(el).direction), 'rtl');
+
+  // The typing line isolates the name too.
+  await composer(sara.page).pressSequentially('שלו');
+  const typing = alice.page.locator('.typing bdi', { hasText: hebrewName });
+  await typing.waitFor();
+  assert.equal(await typing.evaluate((el) => getComputedStyle(el).unicodeBidi), 'isolate');
+
+  const hebrew = 'שלום עולם, מה שלומך?';
+  const arabic = 'مرحبا بالعالم';
+  await say(sara.page, hebrew);
+  await say(sara.page, arabic);
+  await say(alice.page, 'Hello in English');
+  for (const text of [hebrew, arabic]) {
+    const message = await waitForMessage(alice.page, hebrewName, text);
+    const body = message.locator('.text');
+    assert.equal(await body.getAttribute('dir'), 'auto');
+    assert.equal(await body.evaluate((el) => getComputedStyle(el).direction), 'rtl', `${text} is laid out right to left`);
+    const author = message.locator('.author bdi');
+    assert.equal(await author.textContent(), hebrewName);
+    assert.equal(await author.evaluate((el) => getComputedStyle(el).direction), 'rtl');
+    assert.equal(await author.evaluate((el) => getComputedStyle(el).unicodeBidi), 'isolate');
+  }
+  const english = await waitForMessage(alice.page, 'Alice', 'Hello in English');
+  assert.equal(await english.locator('.text').evaluate((el) => getComputedStyle(el).direction), 'ltr');
+  // In the online list too.
+  const listed = alice.page.locator('.member-list .member-name bdi', { hasText: hebrewName });
+  assert.equal(await listed.evaluate((el) => getComputedStyle(el).direction), 'rtl');
+
+  assertNoErrors(alice, 'Alice');
+  assertNoErrors(sara, 'Sara');
+  await alice.context.close();
+  await sara.context.close();
+});

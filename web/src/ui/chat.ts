@@ -5,7 +5,7 @@
 
 import type { ConnectionState } from '../connection';
 import { MAX_TEXT_CHARS } from '../content';
-import { clock, connectionStatusText, linkSegments, shortFingerprint, textTooLongText } from '../format';
+import { clock, connectionStatusText, linkSegments, nameSegments, shortFingerprint, textTooLongText } from '../format';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
 import { Attention } from './attention';
 import { h, replaceChildren } from './dom';
@@ -85,7 +85,7 @@ export class ChatView implements RoomListener {
     this.#input = h('textarea', {
       class: 'composer-input',
       // No `maxlength`: the browser would cut a longer paste silently. #send refuses it instead.
-      attrs: { id: 'composer-input', rows: '1', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint composer-error' },
+      attrs: { id: 'composer-input', rows: '1', dir: 'auto', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint composer-error' },
       on: {
         keydown: (event) => this.#onKeyDown(event),
         input: () => {
@@ -200,7 +200,7 @@ export class ChatView implements RoomListener {
           class: 'member', attrs: { type: 'button', 'aria-haspopup': 'dialog', 'data-member': member.member },
           on: { click: () => this.#showFingerprint(member) },
         },
-        h('span', { class: 'member-name' }, member.name, member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
+        h('span', { class: 'member-name' }, h('bdi', { attrs: { dir: 'auto' }, text: member.name }), member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
           member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
   }
@@ -241,8 +241,8 @@ export class ChatView implements RoomListener {
     this.#timeline.append(li);
   }
 
-  typing(text: string): void {
-    this.#typingLine.textContent = text;
+  typing(text: string, names: readonly string[] = []): void {
+    replaceChildren(this.#typingLine, ...withIsolatedNames(text, names));
   }
 
   /** Whether the timeline is scrolled (nearly) to the bottom, e.g. before a card grows a preview. */
@@ -269,11 +269,11 @@ export class ChatView implements RoomListener {
   #render(item: ChatItem): HTMLLIElement {
     if (item.kind === 'alert') {
       return h('li', { class: ['alert', item.tone === 'warning' && 'warning'], attrs: { 'data-id': item.id } },
-        h('span', { class: 'alert-text', text: item.text }),
+        h('span', { class: 'alert-text' }, ...withIsolatedNames(item.text, item.names)),
         item.count > 1 ? h('span', { class: 'count', text: ` ×${item.count}` }) : null);
     }
     const status = item.status;
-    const text = h('div', { class: 'text' });
+    const text = h('div', { class: 'text', attrs: { dir: 'auto' } });
     for (const segment of linkSegments(item.text)) {
       text.append(segment.kind === 'text'
         ? segment.text
@@ -411,10 +411,15 @@ function isPending(item: ChatItem): boolean {
 export function messageMeta(author: Author, ts: number, direct: boolean): HTMLElement {
   const { time, date, iso } = clock(ts);
   return h('div', { class: 'meta' },
-    h('span', { class: 'author', text: author.self ? `${author.name} (you)` : author.name }),
+    h('span', { class: 'author' }, h('bdi', { attrs: { dir: 'auto' }, text: author.name }), author.self ? ' (you)' : null),
     h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}` }, text: shortFingerprint(author.fingerprint) }),
     h('time', { attrs: { datetime: iso }, text: `${time} · ${date}` }),
     direct ? h('span', { class: 'direct', text: 'direct' }) : null);
+}
+
+/** `text` with each of `names` in a `<bdi dir="auto">`, so a right-to-left name keeps the rest of the line in order. */
+function withIsolatedNames(text: string, names: readonly string[]): (string | HTMLElement)[] {
+  return nameSegments(text, names).map((segment) => segment.kind === 'text' ? segment.text : h('bdi', { attrs: { dir: 'auto' }, text: segment.text }));
 }
 
 /** A long label for wide screens and a short one for phones; CSS shows one of them. */
