@@ -95,3 +95,60 @@ test('Hebrew and Arabic messages and names are laid out right to left, names iso
   await alice.context.close();
   await sara.context.close();
 });
+
+test('on a phone in dark mode the encryption dialog opens at its title, and the drawer closes on Escape and on a tap outside', async () => {
+  const alice = await newPerson(env.browser, { viewport: { width: 360, height: 640 }, colorScheme: 'dark' });
+  await enterRoom(alice, env.server.url, 'Alice');
+  const { page } = alice;
+
+  await page.getByRole('button', { name: /encrypted/ }).click();
+  const dialog = page.locator('dialog[open]');
+  await dialog.waitFor();
+  const scroll = await dialog.evaluate((el) => ({ top: el.scrollTop, height: el.scrollHeight, visible: el.clientHeight }));
+  assert.ok(scroll.height > scroll.visible, `the dialog is taller than the screen (${scroll.height} > ${scroll.visible}), so where it opens matters`);
+  assert.equal(scroll.top, 0, 'the dialog opens at its top');
+  const title = dialog.getByRole('heading', { name: 'Messages are end-to-end encrypted' });
+  const [titleBox, dialogBox] = [await title.boundingBox(), await dialog.boundingBox()];
+  assert.ok(titleBox.y >= dialogBox.y, 'the title is in view');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+
+  const toggle = page.getByRole('button', { name: /^Online/ });
+  const drawer = page.locator('aside.members');
+  await toggle.click();
+  await drawer.waitFor({ state: 'visible' });
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+  await page.keyboard.press('Escape');
+  await drawer.waitFor({ state: 'hidden' });
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+
+  await toggle.click();
+  await drawer.waitFor({ state: 'visible' });
+  // A tap inside the drawer keeps it open; one outside (on the conversation) closes it.
+  await drawer.locator('h2').click();
+  assert.ok(await drawer.isVisible(), 'a tap inside keeps it open');
+  const box = await drawer.boundingBox();
+  await page.mouse.click(box.x + box.width + 20, box.y + box.height / 2);
+  await drawer.waitFor({ state: 'hidden' });
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+  assertNoErrors(alice, 'Alice');
+  await alice.context.close();
+});
+
+test('at 800 px wide (and every width down to the phone layout) the header stays on one line', async () => {
+  const alice = await newPerson(env.browser, { viewport: { width: 800, height: 700 } });
+  await enterRoom(alice, env.server.url, 'Alice');
+  for (const width of [800, 721, 900, 1101, 1280]) {
+    await alice.page.setViewportSize({ width, height: 700 });
+    const rows = await alice.page.locator('header.topbar').evaluate((header) => {
+      const boxes = [...header.children].map((child) => child.getBoundingClientRect()).filter((box) => box.width > 0);
+      const centers = boxes.map((box) => box.top + box.height / 2);
+      return { spread: Math.max(...centers) - Math.min(...centers), height: header.getBoundingClientRect().height, scrollWidth: header.scrollWidth, width: header.clientWidth };
+    });
+    assert.ok(rows.spread < 4, `${width} px: every part of the header is on one line (centres ${rows.spread.toFixed(1)} px apart)`);
+    assert.ok(rows.height < 64, `${width} px: the header is one line high (${rows.height} px)`);
+    assert.ok(rows.scrollWidth <= rows.width, `${width} px: nothing overflows it`);
+  }
+  assertNoErrors(alice, 'Alice');
+  await alice.context.close();
+});

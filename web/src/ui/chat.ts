@@ -67,6 +67,17 @@ export class ChatView implements RoomListener {
       class: 'button subtle members-toggle', attrs: { type: 'button', 'aria-controls': 'members', 'aria-expanded': 'false' }, text: 'Online',
       on: { click: () => this.#toggleMembers() },
     });
+    // The drawer (narrow screens) closes on Escape and on a tap outside it.
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.#drawerOpen() && document.querySelector('dialog[open]') === null) {
+        this.#closeMembers();
+        this.#membersToggle.focus();
+      }
+    });
+    document.addEventListener('pointerdown', (event) => {
+      const target = event.target instanceof Node ? event.target : null;
+      if (this.#drawerOpen() && !this.#aside.contains(target) && !this.#membersToggle.contains(target)) this.#closeMembers();
+    });
     const leaveButton = h('button', { class: 'button danger', attrs: { type: 'button' }, text: 'Leave', on: { click: () => void this.#leave() } });
     const e2eButton = h('button', {
       class: 'e2e', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
@@ -377,6 +388,16 @@ export class ChatView implements RoomListener {
     this.#membersToggle.setAttribute('aria-expanded', String(open));
   }
 
+  /** Whether the online list is open as a drawer (only on narrow screens; wide ones always show it). */
+  #drawerOpen(): boolean {
+    return this.#aside.classList.contains('open') && getComputedStyle(this.#membersToggle).display !== 'none';
+  }
+
+  #closeMembers(): void {
+    this.#aside.classList.remove('open');
+    this.#membersToggle.setAttribute('aria-expanded', 'false');
+  }
+
   async #leave(): Promise<void> {
     await this.#session?.leave();
     this.#hooks.left();
@@ -429,7 +450,9 @@ function labels(long: string, short: string): HTMLElement[] {
 
 function e2eDialog(): HTMLDialogElement {
   return h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'e2e-title' } },
-    h('h2', { attrs: { id: 'e2e-title' }, text: 'Messages are end-to-end encrypted' }),
+    // The title takes the focus when it opens, so a long dialog on a small screen opens at its
+    // top (an autofocused Close button at the bottom would scroll it past the title).
+    h('h2', { attrs: { id: 'e2e-title', tabindex: '-1', autofocus: true }, text: 'Messages are end-to-end encrypted' }),
     h('p', { text: 'Messages, names and files are encrypted in your browser with a key made from the invite link. The part of the link after “#” never leaves your browser, so the server never has the key.' }),
     h('h3', { text: 'The server cannot see' }),
     h('ul', {},
@@ -444,5 +467,5 @@ function e2eDialog(): HTMLDialogElement {
       h('li', { text: 'IP addresses' })),
     h('p', { text: 'The server could drop, delay or replay messages (replays are detected and dropped here), and it serves this page’s code: a malicious server could serve bad code. Compare fingerprints with the people you talk to, and remember that anyone with the invite link can join.' }),
     h('p', { text: 'Nothing is stored: no history is kept, and a room disappears when its last member leaves.' }),
-    h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit', autofocus: true }, text: 'Close' })));
+    h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Close' })));
 }
