@@ -152,3 +152,35 @@ test('at 800 px wide (and every width down to the phone layout) the header stays
   assertNoErrors(alice, 'Alice');
   await alice.context.close();
 });
+
+test('a message that can never fit offers no Retry: it says why, and offers Edit and Remove', async () => {
+  const server = await startServer(['--max-message-bytes', '4096']);
+  const alice = await newPerson(env.browser);
+  try {
+    await enterRoom(alice, server.url, 'Alice');
+    const { page } = alice;
+    const big = 'x'.repeat(5_000);
+    await say(page, big);
+    const message = page.locator('li.msg.own').filter({ has: page.locator('.text', { hasText: 'xxxx' }) });
+    const status = message.locator('.status.failed');
+    await status.waitFor();
+    assert.match(await status.textContent(), /Not sent: too large for this server.*limit is 4096/);
+    assert.equal(await message.getByRole('button', { name: /retry|try again/i }).count(), 0, 'no Retry');
+    assert.equal(await message.getByRole('button').count(), 2, 'only Edit and Remove');
+
+    await message.getByRole('button', { name: 'Edit' }).click();
+    assert.equal(await composer(page).inputValue(), big, 'Edit puts the whole text back in the composer');
+    await message.waitFor({ state: 'detached' });
+    assert.ok(await composer(page).evaluate((el) => el === document.activeElement));
+
+    await composer(page).press('Enter');
+    await status.waitFor();
+    await message.getByRole('button', { name: 'Remove' }).click();
+    await message.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('li.msg').count(), 0);
+    assertNoErrors(alice, 'Alice');
+  } finally {
+    await alice.context.close();
+    await server.stop();
+  }
+});

@@ -315,7 +315,7 @@ export class RoomSession {
         }
         if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
           this.#outbox.shift();
-          this.#setStatus(next, { kind: 'failed', reason: 'too long for this server' }, next.typedAt);
+          this.#setStatus(next, { kind: 'failed', reason: `too large for this server (${next.sealed.data.length} bytes encrypted, its limit is ${this.#limits.maxMessageBytes}); it can never be sent as it is` }, next.typedAt);
           continue;
         }
         const ack = await this.#connection.sendMsg(next.sealed.data, { id: next.wireId });

@@ -290,11 +290,15 @@ export class ChatView implements RoomListener {
         ? segment.text
         : h('a', { text: segment.text, attrs: { href: segment.href, rel: 'noopener noreferrer nofollow', target: '_blank', referrerpolicy: 'no-referrer' } }));
     }
-    // Pending texts go out by themselves; a failed one could never go, so there is no retry.
+    // Pending texts go out by themselves; a failed one could never go as it is, so there is
+    // no retry: it says why, and offers what can work (edit it in the composer, or remove it).
     const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
       status.kind === 'queued' ? 'Sending… Waiting for the connection; it goes out by itself when it is back.'
         : status.kind === 'sending' ? 'Sending…'
-        : `Not sent: ${status.reason}`);
+        : `Not sent: ${status.reason}`,
+      status.kind === 'failed' ? h('span', { class: 'status-actions' },
+        h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Edit', on: { click: () => this.#editFailed(item.id, item.text) } }),
+        h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Remove', on: { click: () => this.#removeItem(item.id) } })) : null);
     return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending'], attrs: { 'data-id': item.id } },
       messageMeta(item.author, item.ts, item.direct),
       text,
@@ -348,6 +352,24 @@ export class ChatView implements RoomListener {
     this.#composerError.textContent = text ?? '';
     this.#composerError.hidden = text === null;
     this.#input.toggleAttribute('aria-invalid', text !== null);
+  }
+
+  /** A failed text goes back to the composer (before what is there) and leaves the timeline. */
+  #editFailed(id: string, text: string): void {
+    const current = this.#input.value;
+    this.#input.value = current.trim().length === 0 ? text : `${text}\n${current}`;
+    this.#removeItem(id);
+    this.#input.focus();
+    this.#input.setSelectionRange(text.length, text.length);
+  }
+
+  #removeItem(id: string): void {
+    const li = this.#items.get(id);
+    li?.remove();
+    this.#items.delete(id);
+    this.#pending.delete(id);
+    this.#evictedHandler?.(id);
+    this.#input.focus();
   }
 
   async #copyInvite(): Promise<void> {
