@@ -184,3 +184,35 @@ test('a message that can never fit offers no Retry: it says why, and offers Edit
     await server.stop();
   }
 });
+
+test('a screen reader does not hear a hex fingerprint beside each message; the full one stays in the member dialog', async () => {
+  const alice = await newPerson(env.browser);
+  await enterRoom(alice, env.server.url, 'Alice');
+  const bob = await newPerson(env.browser);
+  await enterRoom(bob, alice.page.url(), 'Bob');
+  const [, bobListed] = (await waitForMembers(alice.page, 2)).sort((a, b) => Number(b.self) - Number(a.self));
+  await say(bob.page, 'Can you hear me?');
+  const message = await waitForMessage(alice.page, 'Bob', 'Can you hear me?');
+
+  // The badge is still shown…
+  const badge = message.locator('.badge');
+  assert.match(await badge.textContent(), /^[0-9a-f]{4} [0-9a-f]{4}$/);
+  assert.ok(await badge.isVisible());
+  // …but not read out.
+  const heard = await message.ariaSnapshot();
+  assert.doesNotMatch(heard, /[0-9a-f]{4} [0-9a-f]{4}/, `no hex in what is read:\n${heard}`);
+  assert.match(heard, /Bob/);
+  assert.match(heard, /Can you hear me\?/);
+  const timeline = await alice.page.getByRole('log', { name: 'Messages' }).ariaSnapshot();
+  assert.doesNotMatch(timeline, /[0-9a-f]{4} [0-9a-f]{4}/, 'nowhere in the timeline');
+
+  // Where people compare keys, the whole fingerprint is there to hear.
+  await alice.page.locator('.member-list .member', { hasText: 'Bob' }).click();
+  const dialog = alice.page.getByRole('dialog');
+  assert.equal(await dialog.locator('.fingerprint-large').textContent(), bobListed.fingerprint);
+  assert.match(await dialog.ariaSnapshot(), new RegExp(bobListed.fingerprint));
+  assertNoErrors(alice, 'Alice');
+  assertNoErrors(bob, 'Bob');
+  await alice.context.close();
+  await bob.context.close();
+});

@@ -455,7 +455,9 @@ export function messageMeta(author: Author, ts: number, direct: boolean): HTMLEl
   const { time, date, iso } = clock(ts);
   return h('div', { class: 'meta' },
     h('span', { class: 'author' }, h('bdi', { attrs: { dir: 'auto' }, text: author.name }), author.self ? ' (you)' : null),
-    h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}` }, text: shortFingerprint(author.fingerprint) }),
+    // The badge is for eyes (a screen reader would read hex at every message); the full
+    // fingerprint is in the member's dialog, where people compare keys.
+    h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}`, 'aria-hidden': 'true' }, text: shortFingerprint(author.fingerprint) }),
     h('time', { attrs: { datetime: iso }, text: `${time} · ${date}` }),
     direct ? h('span', { class: 'direct', text: 'direct' }) : null);
 }
