@@ -4,7 +4,7 @@
 import { after, before } from 'node:test';
 import { startServer } from '../harness.mjs';
 import { mkdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,7 @@ export function artifactPath(name) {
  */
 export async function newPerson(browser, { viewport = { width: 1280, height: 800 }, colorScheme = 'light' } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, timezoneId: 'UTC', locale: 'en-GB' });
+  if (process.env.STREAMCHAT_WEB_DIST) await serveWebDist(context, process.env.STREAMCHAT_WEB_DIST);
   const page = await context.newPage();
   const errors = [];
   page.on('console', (message) => {
@@ -51,6 +52,48 @@ export async function newPerson(browser, { viewport = { width: 1280, height: 800
   page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
   page.setDefaultTimeout(15_000);
   return { context, page, errors };
+}
+
+/**
+ * With $STREAMCHAT_WEB_DIST (a `web/dist` directory), the page's scripts and styles come
+ * from that build instead of the one embedded in the binary, so a web change can be
+ * tested without rebuilding the server. The page itself still comes from the server (a
+ * page fulfilled by the test would lose its loopback origin, and Chromium's local network
+ * checks would then block its WebSocket), so the build must keep the embedded
+ * `index.html`'s entry points: `/assets/index-HASH.js` is answered with the build's
+ * `assets/index-*.js`, likewise for CSS, and other files by path. Each answer keeps the
+ * server's headers (CSP and all) and only swaps the body.
+ */
+async function serveWebDist(context, distDir) {
+  const root = path.resolve(distDir);
+  const built = await readdir(path.join(root, 'assets'));
+  await context.route(() => true, async (route) => {
+    const request = route.request();
+    const url = new URL(request.url());
+    if (request.method() !== 'GET' || request.resourceType() === 'document' || !url.protocol.startsWith('http')) return route.fallback();
+    const file = await builtFile(root, built, decodeURIComponent(url.pathname));
+    if (file === null) return route.fallback();
+    // The server's own answer, for its headers. (Node fetches it, so a host name that only
+    // the browser resolves, as in safety.test.mjs, fails here: the browser then asks itself.)
+    const response = await route.fetch().catch(() => null);
+    if (response === null || response.status() !== 200) return route.fallback();
+    const headers = { ...response.headers() };
+    delete headers['content-length'];
+    await route.fulfill({ status: 200, headers, body: await readFile(file) });
+  });
+}
+
+/** The file of the build at `root` that answers `pathname`, or null. */
+async function builtFile(root, built, pathname) {
+  const hashed = pathname.match(/^\/assets\/([A-Za-z0-9_]+)-[A-Za-z0-9_-]+\.(js|css)$/);
+  if (hashed !== null) {
+    const [, name, ext] = hashed;
+    const matches = built.filter((file) => file.startsWith(`${name}-`) && file.endsWith(`.${ext}`));
+    return matches.length === 1 ? path.join(root, 'assets', matches[0]) : null;
+  }
+  const file = path.resolve(root, pathname.replace(/^\/+/, ''));
+  if (!file.startsWith(root + path.sep)) return null;
+  return (await stat(file).then((s) => s.isFile(), () => false)) ? file : null;
 }
 
 /** Opens `url`, enters `name` and creates or joins the room; resolves when connected. */

@@ -239,3 +239,37 @@ export function failureText(ack: ErrorAck): string {
       return ack.message;
   }
 }
+
+/** A piece of a line of text: plain text, or a person's name (shown bidi-isolated). */
+export type NamedSegment = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'name'; readonly text: string };
+
+/**
+ * Splits `text` into plain text and the `names` in it (each name's first occurrence after
+ * the previous one, in the order given), so that the UI can isolate each name: a Hebrew or
+ * Arabic name must not reorder the words around it ("שרה joined the chat at …").
+ */
+export function nameSegments(text: string, names: readonly string[]): NamedSegment[] {
+  const segments: NamedSegment[] = [];
+  let rest = 0;
+  for (const name of names) {
+    if (name.length === 0) continue;
+    const at = text.indexOf(name, rest);
+    if (at < 0) continue;
+    if (at > rest) segments.push({ kind: 'text', text: text.slice(rest, at) });
+    segments.push({ kind: 'name', text: name });
+    rest = at + name.length;
+  }
+  if (rest < text.length) segments.push({ kind: 'text', text: text.slice(rest) });
+  return segments;
+}
+
+/**
+ * Why a text cannot be sent as it is, or null when it can: "This message is 20,000
+ * characters long; the limit is 16,000. Shorten it or split it into several messages."
+ * Counted in UTF-16 code units, as the limit is (`MAX_TEXT_CHARS`).
+ */
+export function textTooLongText(length: number, max: number): string | null {
+  if (length <= max) return null;
+  const n = (value: number): string => value.toLocaleString('en-US');
+  return `Not sent: this message is ${n(length)} characters long; the limit is ${n(max)}. Shorten it or split it into several messages.`;
+}

@@ -75,7 +75,7 @@ async function enter(secret: Bytes, name: string): Promise<void> {
       members: (members) => view.members(members),
       added: (item) => view.added(item),
       updated: (item) => view.updated(item),
-      typing: (text) => view.typing(text),
+      typing: (text, names) => view.typing(text, names),
       file: (event) => files.handle(event),
     });
   } catch (e: unknown) {

@@ -58,14 +58,19 @@ export type ChatItem =
       readonly status: OutgoingStatus;
       readonly direct: boolean;
     }
-  | { readonly kind: 'alert'; readonly id: string; readonly text: string; readonly ts: number; readonly tone: 'info' | 'warning'; readonly count: number };
+  | {
+      readonly kind: 'alert'; readonly id: string; readonly text: string; readonly ts: number; readonly tone: 'info' | 'warning'; readonly count: number;
+      /** People's names in `text`, in order, for the UI to isolate (bidi). */
+      readonly names: readonly string[];
+    };
 
 export interface RoomListener {
   connection(state: ConnectionState): void;
   members(members: readonly MemberView[]): void;
   added(item: ChatItem): void;
   updated(item: ChatItem): void;
-  typing(text: string): void;
+  /** The typing line, and the names in it (in order) for the UI to isolate. */
+  typing(text: string, names: readonly string[]): void;
   /** A file announcement, chunk or cancellation, for the file-transfer module. */
   file?(event: FileEvent): void;
 }
@@ -162,8 +167,10 @@ export class RoomSession {
     this.name = options.name;
     this.#listener = listener;
     this.#now = options.now ?? Date.now;
-    this.#typing = new TypingTracker((members) => this.#listener.typing(typingText(
-      members.map((member) => this.#members.get(member)?.view.name).filter((name): name is string => name !== undefined))));
+    this.#typing = new TypingTracker((members) => {
+      const names = members.map((member) => this.#members.get(member)?.view.name).filter((name): name is string => name !== undefined);
+      this.#listener.typing(typingText(names), names.length <= 2 ? names : []);
+    });
     this.#connection = new Connection(
       {
         roomId: keys.roomId,
@@ -223,12 +230,13 @@ export class RoomSession {
     const typedAt = this.#now();
     this.#typing.resetSent();
     const item: ChatItem = {
-      kind: 'text', id, author: this.self, text: trimmed.slice(0, MAX_TEXT_CHARS), ts: typedAt,
+      // Never cut: a text over the limit is shown whole as not sent (the composer refuses it first).
+      kind: 'text', id, author: this.self, text: trimmed, ts: typedAt,
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
     };
     this.#add(item);
     if (trimmed.length > MAX_TEXT_CHARS) {
-      this.#listener.updated({ ...item, status: { kind: 'failed', reason: `longer than ${MAX_TEXT_CHARS} characters` } });
+      this.#listener.updated({ ...item, status: { kind: 'failed', reason: `${trimmed.length} characters, longer than the limit of ${MAX_TEXT_CHARS}` } });
       return;
     }
     this.#outbox.push({ itemId: id, wireId: newWireId(), text: item.text, typedAt, sealed: null, notMemberTries: 0 });
@@ -307,7 +315,7 @@ export class RoomSession {
         }
         if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
           this.#outbox.shift();
-          this.#setStatus(next, { kind: 'failed', reason: 'too long for this server' }, next.typedAt);
+          this.#setStatus(next, { kind: 'failed', reason: `too large for this server (${next.sealed.data.length} bytes encrypted, its limit is ${this.#limits.maxMessageBytes}); it can never be sent as it is` }, next.typedAt);
           continue;
         }
         const ack = await this.#connection.sendMsg(next.sealed.data, { id: next.wireId });
@@ -527,11 +535,11 @@ export class RoomSession {
       signature = toBase64Url(envelope.signature);
     } catch (e: unknown) {
       if (!(e instanceof OpenError)) throw e;
-      this.#alert(`A message from ${sender.view.name} failed ${e.kind === 'signature' ? 'signature verification' : 'decryption'} and was not shown.`, 'warning');
+      this.#alert(`A message from ${sender.view.name} failed ${e.kind === 'signature' ? 'signature verification' : 'decryption'} and was not shown.`, 'warning', this.#now(), [sender.view.name]);
       return;
     }
     if (body === null || body.type === 'profile') {
-      this.#alert(`A malformed message from ${sender.view.name} was not shown.`, 'warning');
+      this.#alert(`A malformed message from ${sender.view.name} was not shown.`, 'warning', this.#now(), [sender.view.name]);
       return;
     }
     if (!this.#replay.accept(replayKey(sender.keyText, body.sentAt, signature))) return;
@@ -634,18 +642,18 @@ export class RoomSession {
   }
 
   #presenceAlert(alert: PresenceAlert): void {
-    this.#alert(presenceAlertText(alert), 'info', alert.at);
+    this.#alert(presenceAlertText(alert), 'info', alert.at, 'name' in alert ? [alert.name] : []);
   }
 
   /** Adds a system alert; the same warning repeated in a row is counted, not repeated. */
-  #alert(text: string, tone: 'info' | 'warning', ts: number = this.#now()): void {
+  #alert(text: string, tone: 'info' | 'warning', ts: number = this.#now(), names: readonly string[] = []): void {
     const last = this.#lastAlert;
     if (tone === 'warning' && last !== null && last.text === text) {
       this.#lastAlert = { ...last, count: last.count + 1, ts };
       this.#listener.updated(this.#lastAlert);
       return;
     }
-    const item = { kind: 'alert', id: this.#newId(), text, ts, tone, count: 1 } as const;
+    const item = { kind: 'alert', id: this.#newId(), text, ts, tone, count: 1, names } as const;
     this.#lastAlert = tone === 'warning' ? item : null;
     this.#listener.added(item);
   }

@@ -2,7 +2,8 @@
 // know from the original StreamChat, and the small strings around them.
 import { describe, expect, it } from 'vitest';
 import {
-  atTime, byteSize, clock, connectionStatusText, durationText, gapText, linkSegments, presenceAlertText, shortFingerprint, tabTitle, typingText,
+  atTime, byteSize, clock, connectionStatusText, durationText, gapText, linkSegments, nameSegments, presenceAlertText, shortFingerprint, tabTitle,
+  textTooLongText, typingText,
 } from '../src/format';
 
 // 2026-11-29T14:30:45.123Z
@@ -127,5 +128,43 @@ describe('after a gap', () => {
 
   it('has a line for coming back as the same member', () => {
     expect(presenceAlertText({ kind: 'self-resume', at: TS }, 'UTC')).toBe('You reconnected at 14:30:45 on 2026-11-29');
+  });
+});
+
+describe('names in a line, for bidi isolation', () => {
+  it('finds each name once, in order, and keeps every other character as text', () => {
+    const line = presenceAlertText({ kind: 'join', name: 'שרה', at: TS }, 'UTC');
+    expect(nameSegments(line, ['שרה'])).toEqual([
+      { kind: 'name', text: 'שרה' },
+      { kind: 'text', text: ' joined the chat at 14:30:45 on 2026-11-29' },
+    ]);
+    expect(nameSegments(typingText(['Ann', 'Anna']), ['Ann', 'Anna'])).toEqual([
+      { kind: 'name', text: 'Ann' }, { kind: 'text', text: ' and ' }, { kind: 'name', text: 'Anna' }, { kind: 'text', text: ' are typing…' },
+    ]);
+    // A name that is also a word of the sentence: only the occurrence in its place.
+    expect(nameSegments('A message from the was not shown.', ['the'])).toEqual([
+      { kind: 'text', text: 'A message from ' }, { kind: 'name', text: 'the' }, { kind: 'text', text: ' was not shown.' },
+    ]);
+  });
+
+  it('with no names, or names not in the line, gives the line as it is', () => {
+    expect(nameSegments('3 people are typing…', [])).toEqual([{ kind: 'text', text: '3 people are typing…' }]);
+    expect(nameSegments('You joined', ['Bob', ''])).toEqual([{ kind: 'text', text: 'You joined' }]);
+    expect(nameSegments('', [])).toEqual([]);
+  });
+
+  it('joined back, the segments are the line', () => {
+    const line = 'مريم and Bob are typing…';
+    expect(nameSegments(line, ['مريم', 'Bob']).map((segment) => segment.text).join('')).toBe(line);
+  });
+});
+
+describe('a text over the limit', () => {
+  it('is refused with its length and the limit, never cut', () => {
+    expect(textTooLongText(16_000, 16_000)).toBeNull();
+    expect(textTooLongText(0, 16_000)).toBeNull();
+    expect(textTooLongText(20_003, 16_000)).toBe(
+      'Not sent: this message is 20,003 characters long; the limit is 16,000. Shorten it or split it into several messages.');
+    expect(textTooLongText(16_001, 16_000)).toMatch(/16,001 characters.*limit is 16,000/);
   });
 });

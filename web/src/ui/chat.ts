@@ -4,7 +4,8 @@
 //! it never touches the socket or a key. Every piece of text from others goes in as text.
 
 import type { ConnectionState } from '../connection';
-import { clock, connectionStatusText, linkSegments, shortFingerprint } from '../format';
+import { MAX_TEXT_CHARS } from '../content';
+import { clock, connectionStatusText, linkSegments, nameSegments, shortFingerprint, textTooLongText } from '../format';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
 import { Attention } from './attention';
 import { h, replaceChildren } from './dom';
@@ -39,6 +40,8 @@ export class ChatView implements RoomListener {
   readonly #aside: HTMLElement;
   readonly #typingLine: HTMLElement;
   readonly #input: HTMLTextAreaElement;
+  /** Why the composer's text was not sent (too long), shown under it; empty when nothing is wrong. */
+  readonly #composerError: HTMLElement;
   readonly #copyButton: HTMLButtonElement;
   readonly #notifyButton: HTMLButtonElement;
   readonly #fingerprintDialog: HTMLDialogElement;
@@ -64,6 +67,17 @@ export class ChatView implements RoomListener {
       class: 'button subtle members-toggle', attrs: { type: 'button', 'aria-controls': 'members', 'aria-expanded': 'false' }, text: 'Online',
       on: { click: () => this.#toggleMembers() },
     });
+    // The drawer (narrow screens) closes on Escape and on a tap outside it.
+    document.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && this.#drawerOpen() && document.querySelector('dialog[open]') === null) {
+        this.#closeMembers();
+        this.#membersToggle.focus();
+      }
+    });
+    document.addEventListener('pointerdown', (event) => {
+      const target = event.target instanceof Node ? event.target : null;
+      if (this.#drawerOpen() && !this.#aside.contains(target) && !this.#membersToggle.contains(target)) this.#closeMembers();
+    });
     const leaveButton = h('button', { class: 'button danger', attrs: { type: 'button' }, text: 'Leave', on: { click: () => void this.#leave() } });
     const e2eButton = h('button', {
       class: 'e2e', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
@@ -81,12 +95,17 @@ export class ChatView implements RoomListener {
     this.#typingLine = h('div', { class: 'typing', attrs: { 'aria-live': 'polite' } });
     this.#input = h('textarea', {
       class: 'composer-input',
-      attrs: { id: 'composer-input', rows: '1', maxlength: '16000', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint' },
+      // No `maxlength`: the browser would cut a longer paste silently. #send refuses it instead.
+      attrs: { id: 'composer-input', rows: '1', dir: 'auto', placeholder: 'Write a message…', autocomplete: 'off', 'aria-describedby': 'composer-hint composer-error' },
       on: {
         keydown: (event) => this.#onKeyDown(event),
-        input: () => { if (this.#input.value.trim().length > 0) this.#session?.typing(); },
+        input: () => {
+          if (this.#input.value.trim().length > 0) this.#session?.typing();
+          if (this.#composerError.textContent !== '' && textTooLongText(this.#input.value.length, MAX_TEXT_CHARS) === null) this.#showComposerError(null);
+        },
       },
     });
+    this.#composerError = h('p', { class: 'composer-error', attrs: { id: 'composer-error', role: 'alert', hidden: true } });
     this.#input.addEventListener('paste', (event) => {
       const files = Array.from(event.clipboardData?.files ?? []);
       if (files.length > 0 && this.#filesHandler !== null) {
@@ -108,7 +127,8 @@ export class ChatView implements RoomListener {
       h('label', { class: 'visually-hidden', attrs: { for: 'composer-input' }, text: 'Message' }),
       this.#input,
       h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Send' }),
-      h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }));
+      h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }),
+      this.#composerError);
 
     this.#fingerprintDialog = h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'fingerprint-title' } });
     this.#e2eDialog = e2eDialog();
@@ -191,7 +211,7 @@ export class ChatView implements RoomListener {
           class: 'member', attrs: { type: 'button', 'aria-haspopup': 'dialog', 'data-member': member.member },
           on: { click: () => this.#showFingerprint(member) },
         },
-        h('span', { class: 'member-name' }, member.name, member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
+        h('span', { class: 'member-name' }, h('bdi', { attrs: { dir: 'auto' }, text: member.name }), member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
           member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
   }
@@ -232,8 +252,8 @@ export class ChatView implements RoomListener {
     this.#timeline.append(li);
   }
 
-  typing(text: string): void {
-    this.#typingLine.textContent = text;
+  typing(text: string, names: readonly string[] = []): void {
+    replaceChildren(this.#typingLine, ...withIsolatedNames(text, names));
   }
 
   /** Whether the timeline is scrolled (nearly) to the bottom, e.g. before a card grows a preview. */
@@ -260,21 +280,25 @@ export class ChatView implements RoomListener {
   #render(item: ChatItem): HTMLLIElement {
     if (item.kind === 'alert') {
       return h('li', { class: ['alert', item.tone === 'warning' && 'warning'], attrs: { 'data-id': item.id } },
-        h('span', { class: 'alert-text', text: item.text }),
+        h('span', { class: 'alert-text' }, ...withIsolatedNames(item.text, item.names)),
         item.count > 1 ? h('span', { class: 'count', text: ` ×${item.count}` }) : null);
     }
     const status = item.status;
-    const text = h('div', { class: 'text' });
+    const text = h('div', { class: 'text', attrs: { dir: 'auto' } });
     for (const segment of linkSegments(item.text)) {
       text.append(segment.kind === 'text'
         ? segment.text
         : h('a', { text: segment.text, attrs: { href: segment.href, rel: 'noopener noreferrer nofollow', target: '_blank', referrerpolicy: 'no-referrer' } }));
     }
-    // Pending texts go out by themselves; a failed one could never go, so there is no retry.
+    // Pending texts go out by themselves; a failed one could never go as it is, so there is
+    // no retry: it says why, and offers what can work (edit it in the composer, or remove it).
     const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
       status.kind === 'queued' ? 'Sending… Waiting for the connection; it goes out by itself when it is back.'
         : status.kind === 'sending' ? 'Sending…'
-        : `Not sent: ${status.reason}`);
+        : `Not sent: ${status.reason}`,
+      status.kind === 'failed' ? h('span', { class: 'status-actions' },
+        h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Edit', on: { click: () => this.#editFailed(item.id, item.text) } }),
+        h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Remove', on: { click: () => this.#removeItem(item.id) } })) : null);
     return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending'], attrs: { 'data-id': item.id } },
       messageMeta(item.author, item.ts, item.direct),
       text,
@@ -315,8 +339,36 @@ export class ChatView implements RoomListener {
   #send(): void {
     const text = this.#input.value;
     if (text.trim().length === 0 || this.#session === null) return;
+    // Never cut a text: one over the limit stays in the composer, with why.
+    const tooLong = textTooLongText(text.length, MAX_TEXT_CHARS);
+    this.#showComposerError(tooLong);
+    if (tooLong !== null) return;
     this.#session.sendText(text);
     this.#input.value = '';
+    this.#input.focus();
+  }
+
+  #showComposerError(text: string | null): void {
+    this.#composerError.textContent = text ?? '';
+    this.#composerError.hidden = text === null;
+    this.#input.toggleAttribute('aria-invalid', text !== null);
+  }
+
+  /** A failed text goes back to the composer (before what is there) and leaves the timeline. */
+  #editFailed(id: string, text: string): void {
+    const current = this.#input.value;
+    this.#input.value = current.trim().length === 0 ? text : `${text}\n${current}`;
+    this.#removeItem(id);
+    this.#input.focus();
+    this.#input.setSelectionRange(text.length, text.length);
+  }
+
+  #removeItem(id: string): void {
+    const li = this.#items.get(id);
+    li?.remove();
+    this.#items.delete(id);
+    this.#pending.delete(id);
+    this.#evictedHandler?.(id);
     this.#input.focus();
   }
 
@@ -358,6 +410,16 @@ export class ChatView implements RoomListener {
     this.#membersToggle.setAttribute('aria-expanded', String(open));
   }
 
+  /** Whether the online list is open as a drawer (only on narrow screens; wide ones always show it). */
+  #drawerOpen(): boolean {
+    return this.#aside.classList.contains('open') && getComputedStyle(this.#membersToggle).display !== 'none';
+  }
+
+  #closeMembers(): void {
+    this.#aside.classList.remove('open');
+    this.#membersToggle.setAttribute('aria-expanded', 'false');
+  }
+
   async #leave(): Promise<void> {
     await this.#session?.leave();
     this.#hooks.left();
@@ -392,10 +454,17 @@ function isPending(item: ChatItem): boolean {
 export function messageMeta(author: Author, ts: number, direct: boolean): HTMLElement {
   const { time, date, iso } = clock(ts);
   return h('div', { class: 'meta' },
-    h('span', { class: 'author', text: author.self ? `${author.name} (you)` : author.name }),
-    h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}` }, text: shortFingerprint(author.fingerprint) }),
+    h('span', { class: 'author' }, h('bdi', { attrs: { dir: 'auto' }, text: author.name }), author.self ? ' (you)' : null),
+    // The badge is for eyes (a screen reader would read hex at every message); the full
+    // fingerprint is in the member's dialog, where people compare keys.
+    h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}`, 'aria-hidden': 'true' }, text: shortFingerprint(author.fingerprint) }),
     h('time', { attrs: { datetime: iso }, text: `${time} · ${date}` }),
     direct ? h('span', { class: 'direct', text: 'direct' }) : null);
+}
+
+/** `text` with each of `names` in a `<bdi dir="auto">`, so a right-to-left name keeps the rest of the line in order. */
+function withIsolatedNames(text: string, names: readonly string[]): (string | HTMLElement)[] {
+  return nameSegments(text, names).map((segment) => segment.kind === 'text' ? segment.text : h('bdi', { attrs: { dir: 'auto' }, text: segment.text }));
 }
 
 /** A long label for wide screens and a short one for phones; CSS shows one of them. */
@@ -405,7 +474,9 @@ function labels(long: string, short: string): HTMLElement[] {
 
 function e2eDialog(): HTMLDialogElement {
   return h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'e2e-title' } },
-    h('h2', { attrs: { id: 'e2e-title' }, text: 'Messages are end-to-end encrypted' }),
+    // The title takes the focus when it opens, so a long dialog on a small screen opens at its
+    // top (an autofocused Close button at the bottom would scroll it past the title).
+    h('h2', { attrs: { id: 'e2e-title', tabindex: '-1', autofocus: true }, text: 'Messages are end-to-end encrypted' }),
     h('p', { text: 'Messages, names and files are encrypted in your browser with a key made from the invite link. The part of the link after “#” never leaves your browser, so the server never has the key.' }),
     h('h3', { text: 'The server cannot see' }),
     h('ul', {},
@@ -420,5 +491,5 @@ function e2eDialog(): HTMLDialogElement {
       h('li', { text: 'IP addresses' })),
     h('p', { text: 'The server could drop, delay or replay messages (replays are detected and dropped here), and it serves this page’s code: a malicious server could serve bad code. Compare fingerprints with the people you talk to, and remember that anyone with the invite link can join.' }),
     h('p', { text: 'Nothing is stored: no history is kept, and a room disappears when its last member leaves.' }),
-    h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit', autofocus: true }, text: 'Close' })));
+    h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Close' })));
 }
