@@ -261,11 +261,14 @@ function watchCpus(pid, into) {
       return;
     }
     if (comm === "taskset" && Date.now() < end) return void setTimeout(look, 20);
-    // One more moment for the program's own threads (a runtime's workers) to exist.
-    setTimeout(() => {
+    const read = () => {
       const c = threadCpus(pid);
       if (c) Object.assign(into, c);
-    }, 300);
+    };
+    // Now (a short run may be over soon), and again once the program's own threads (a
+    // runtime's workers) exist.
+    read();
+    setTimeout(read, 300);
   };
   look();
 }
