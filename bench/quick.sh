@@ -12,6 +12,10 @@
 #   bench/quick.sh memory 5000 BIN     any probe: an explicit binary as last argument
 #   GEN_BIN=OTHER bench/quick.sh ...   the load generator from another binary (to compare
 #                                      two servers under the very same generator)
+#   PIN=1 bench/quick.sh ...           pinned as scripts/bench pins: the server on CPU 1,
+#                                      the generator on CPU 0 with one runtime thread
+#                                      (the figures of docs/benchmarks.md's "What each
+#                                      change bought" were taken unpinned)
 #
 # Loopback only, ports from the kernel, bounded in time; ends only the server it started.
 set -euo pipefail
@@ -23,11 +27,19 @@ arg="${2:-}"
 BIN="${3:-$CARGO_TARGET_DIR/release/streamchat}"
 [ -x "$BIN" ] || cargo build --release -p streamchat
 GEN="${GEN_BIN:-$BIN}"
+on_server=()
+on_generator=()
+threads=2
+if [ "${PIN:-0}" = 1 ]; then
+  on_server=(taskset -c 1)
+  on_generator=(taskset -c 0)
+  threads=1
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-"$BIN" serve --port "$port" --max-connections-per-ip 100000 --max-members-per-room 100000 \
+"${on_server[@]}" "$BIN" serve --port "$port" --max-connections-per-ip 100000 --max-members-per-room 100000 \
   --messages-per-second 100000 --message-burst 100000 --bytes-per-second 1000000000 \
   --byte-burst 1000000000 --send-buffer-packets 4096 >"$log" 2>&1 &
 server=$!
@@ -43,8 +55,8 @@ case "$what" in
     n="${arg:-5000}"
     sleep 0.5
     before=$(rss)
-    "$GEN" bench --url "http://127.0.0.1:$port" --clients "$n" --rooms $((n / 10)) --senders 0 \
-      --rate 1 --duration 6 --drain 0 --threads 2 --connect-timeout 120 >/dev/null &
+    "${on_generator[@]}" "$GEN" bench --url "http://127.0.0.1:$port" --clients "$n" --rooms $((n / 10)) --senders 0 \
+      --rate 1 --duration 6 --drain 0 --threads "$threads" --connect-timeout 120 >/dev/null &
     gen=$!
     peak=0
     while kill -0 "$gen" 2>/dev/null; do
@@ -58,8 +70,8 @@ case "$what" in
   fanout)
     rate="${arg:-10}"
     out=$(mktemp)
-    "$GEN" bench --url "http://127.0.0.1:$port" --server-pid "$server" --clients 1000 --rooms 1 \
-      --senders 4 --rate "$rate" --payload 256 --duration 14 --drain 2 --threads 2 >"$out" 2>/dev/null &
+    "${on_generator[@]}" "$GEN" bench --url "http://127.0.0.1:$port" --server-pid "$server" --clients 1000 --rooms 1 \
+      --senders 4 --rate "$rate" --payload 256 --duration 14 --drain 2 --threads "$threads" >"$out" 2>/dev/null &
     gen=$!
     sleep 7 # connect and join take a few seconds; then a 6 s window inside the sending phase
     read -r u0 s0 <<<"$(cpu)"
