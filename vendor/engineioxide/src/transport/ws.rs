@@ -315,9 +315,10 @@ async fn forward_to_socket_beating<H: EngineIoHandler>(
     let cancelled = socket.cancellation_token.cancelled();
     tokio::pin!(cancelled);
     // StreamChat patch: the heartbeat's one timer: the next ping, or the pong's deadline.
-    // (Without a heartbeat the timer is never polled; a day keeps its deadline valid.)
+    // (Without a heartbeat the timer is never polled.)
     let interval = heartbeat.map_or(std::time::Duration::from_secs(86_400), |(i, _)| i);
-    let mut next_ping = tokio::time::Instant::now() + interval;
+    // The first ping goes at once, as upstream's heartbeat task sends it.
+    let mut next_ping = tokio::time::Instant::now();
     let beat = tokio::time::sleep_until(next_ping);
     tokio::pin!(beat);
     let mut awaiting_pong = false;
