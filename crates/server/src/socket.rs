@@ -964,22 +964,13 @@ fn chunk(
     {
         let key = Some(format!("c:{from}:{}:{}", event.file, event.seq));
         let room = event.room.clone();
-        log_sent(
-            s,
-            state,
-            &room.clone(),
-            RoomEvent::Chunk(event),
-            key,
-            reply,
-            {
-                move |st, s, reply, _| {
-                    let st2 = st.clone();
-                    ack_when_caught_up(st, &room, &from, move || {
-                        reply.send(&s, &st2, Ok(OkAck::OK));
-                    });
-                }
-            },
-        );
+        let ack = {
+            let room = room.clone();
+            move |st: &AppState, s: SocketRef, reply: Reply, _: &Placed| {
+                ack_when_caught_up(st, s, reply, &room, &from);
+            }
+        };
+        log_sent(s, state, &room, RoomEvent::Chunk(event), key, reply, ack);
         return Ok(None);
     }
     let dedup = DedupKey::Chunk(from.clone(), event.file.clone(), event.seq);
@@ -1010,10 +1001,7 @@ fn chunk(
     let Some(reply) = reply.take() else {
         return Ok(Some(OkAck::OK));
     };
-    let (s, st) = (s.clone(), state.clone());
-    ack_when_caught_up(state, &room, &from, move || {
-        reply.send(&s, &st, Ok(OkAck::OK));
-    });
+    ack_when_caught_up(state, s.clone(), reply, &room, &from);
     Ok(None)
 }
 
@@ -1023,7 +1011,7 @@ const CATCH_UP_MAX: Duration = Duration::from_secs(3);
 /// How often the receivers a file's sender waits on are looked at.
 const CATCH_UP_POLL: Duration = Duration::from_millis(5);
 
-/// Acknowledges a chunk (calls `ack`) once every receiver of the room on this node has
+/// Acknowledges a chunk (answers `reply` on `s`) once every receiver of the room on this node has
 /// at most a quarter of its byte bound (`--max-queued-bytes-per-connection`) queued: at
 /// once when none is behind. A sender paces its file by these acks, so its window of
 /// chunks in flight bounds every receiver's backlog, and a fast sender slows to the pace
@@ -1033,14 +1021,15 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(5);
 /// as too slow first (its leave says `timeout`).
 fn ack_when_caught_up(
     state: &AppState,
+    s: SocketRef,
+    reply: Reply,
     room: &RoomId,
     from: &MemberId,
-    ack: impl FnOnce() + Send + 'static,
 ) {
     let limit = state.config.max_queued_bytes_per_connection / 4;
     let behind = state.rooms.behind(room, from, limit);
     if behind.is_empty() {
-        return ack();
+        return reply.send(&s, state, Ok(OkAck::OK));
     }
     state.metrics.chunk_acks_held.inc();
     let state = state.clone();
@@ -1055,7 +1044,7 @@ fn ack_when_caught_up(
                 },
             );
         }
-        ack();
+        reply.send(&s, &state, Ok(OkAck::OK));
     });
 }
 

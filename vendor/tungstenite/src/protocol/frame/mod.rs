@@ -156,7 +156,12 @@ impl FrameCodec {
     }
 
     /// StreamChat patch: the bytes waiting to be written, chained and buffered.
+    #[inline]
     fn out_len(&self) -> usize {
+        // Nothing is chained for all but file chunks: no walk on the message path.
+        if self.out_chain.is_empty() {
+            return self.out_buffer.len();
+        }
         self.out_chain.iter().map(|b| b.len()).sum::<usize>() + self.out_buffer.len()
     }
 
