@@ -9,6 +9,9 @@
 #                                      4 senders at RATE msg/s each (default 10 = 40,000
 #                                      deliveries/s), over a 6 s window; split into user
 #                                      space and kernel
+#   bench/quick.sh rooms [RATE]        server CPU µs per delivery in 1,000 rooms of 10 (10,000
+#                                      clients), one sender per room at RATE msg/s (default
+#                                      1.111 = 10,000 deliveries/s), over a 8 s window
 #   bench/quick.sh memory 5000 BIN     any probe: an explicit binary as last argument
 #   GEN_BIN=OTHER bench/quick.sh ...   the load generator from another binary (to compare
 #                                      two servers under the very same generator)
@@ -94,8 +97,40 @@ print(json.dumps({
 PY
     rm -f "$out"
     ;;
+  rooms)
+    rate="${arg:-1.111}"
+    out=$(mktemp)
+    "${on_generator[@]}" "$GEN" bench --url "http://127.0.0.1:$port" --server-pid "$server" --clients 10000 --rooms 1000 \
+      --senders 1000 --rate "$rate" --payload 256 --duration 14 --drain 2 --threads "$threads" --connect-timeout 120 >"$out" 2>/dev/null &
+    gen=$!
+    # wait for the sending phase: the connect phase of 10,000 clients takes a few seconds
+    for _ in $(seq 600); do
+      curl -s "http://127.0.0.1:$port/metrics" | grep -q '^streamchat_messages_relayed_total [1-9]' && break
+      sleep 0.1
+    done
+    sleep 2
+    read -r u0 s0 <<<"$(cpu)"
+    sleep 8
+    read -r u1 s1 <<<"$(cpu)"
+    wait "$gen" || true
+    python3 - "$rate" "$u0" "$s0" "$u1" "$s1" "$out" <<'PY'
+import json, sys
+rate, u0, s0, u1, s1, out = float(sys.argv[1]), *map(int, sys.argv[2:6]), sys.argv[6]
+report = json.loads(open(out).read().strip().splitlines()[-1])
+deliveries = 1000 * rate * 9 * 8  # planned deliveries in the 8 s window
+print(json.dumps({
+    "probe": "rooms", "deliveries_per_s_planned": round(deliveries / 8),
+    "delivered_per_s": report["delivered_per_s"], "loss": report["loss"],
+    "p50_ms": report["latency_ms"]["p50"], "p99_ms": report["latency_ms"]["p99"],
+    "us_per_delivery": round((u1 - u0 + s1 - s0) / 100 / deliveries * 1e6, 2),
+    "user_us_per_delivery": round((u1 - u0) / 100 / deliveries * 1e6, 2),
+    "kernel_us_per_delivery": round((s1 - s0) / 100 / deliveries * 1e6, 2),
+}))
+PY
+    rm -f "$out"
+    ;;
   *)
-    echo "usage: bench/quick.sh memory [N] | fanout [RATE]" >&2
+    echo "usage: bench/quick.sh memory [N] | fanout [RATE] | rooms [RATE]" >&2
     exit 2
     ;;
 esac
