@@ -138,6 +138,94 @@ export async function startRedis({ port } = {}) {
   };
 }
 
+/**
+ * Starts a throwaway Redis Cluster on 127.0.0.1: `masters` masters with one replica each
+ * (`redis-server --cluster-enabled yes`, no persistence, a 2 s node timeout so a failover
+ * takes seconds), joined with `redis-cli --cluster create`. Every port, the cluster bus's
+ * included, is chosen free. Returns { url, nodes: [{ port, proc, stop(signal) }],
+ * nodeCli(port, ...args), cli(...args), masterOf(key), stop() }: `url` is the
+ * `redis-cluster://` URL naming every node; `cli` works as startRedis's does, on the whole
+ * cluster (`redis-cli -c`, following redirects; `--scan` scans every node).
+ */
+export async function startRedisCluster({ masters = 3 } = {}) {
+  const os = await import('node:os');
+  const fs = await import('node:fs/promises');
+  const { execFile } = await import('node:child_process');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamchat-redis-cluster-'));
+  const run = (bin, args) => new Promise((resolve, reject) => {
+    execFile(bin, args, { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${bin} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+  });
+  const cli = (port, ...args) => run('redis-cli', ['-p', String(port), ...args]).then((out) => out.split('\n').filter(Boolean));
+  const nodes = [];
+  const stopAll = async () => {
+    await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+    await fs.rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < masters * 2; i++) {
+      const port = await freePort();
+      const busPort = await freePort();
+      const proc = spawn('redis-server', [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+        '--dir', dir,
+      ], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+      nodes.push({
+        port, proc, exited,
+        async stop(signal = 'SIGTERM') {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+          return exited;
+        },
+      });
+    }
+    for (const n of nodes) {
+      const deadline = Date.now() + 5000;
+      while (!(await redisPing(n.port))) {
+        if (Date.now() > deadline || n.proc.exitCode !== null) throw new Error(`redis-server (cluster) did not start on ${n.port}`);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    }
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas', '1', '--cluster-yes']);
+    const deadline = Date.now() + 20_000;
+    for (const n of nodes) {
+      while (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok\r')) {
+        if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  const [first, ...rest] = nodes;
+  const live = () => nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null);
+  return {
+    url: `redis-cluster://127.0.0.1:${first.port}?${rest.map((n) => `node=127.0.0.1:${n.port}`).join('&')}`,
+    nodes,
+    nodeCli: cli,
+    async cli(...args) {
+      if (args[0] === '--scan') return (await Promise.all(live().map((n) => cli(n.port, ...args)))).flat();
+      return cli(live()[0].port, '-c', ...args);
+    },
+    /** The node (of `nodes`) that is the master of `key`'s slot now. */
+    async masterOf(key) {
+      for (const n of nodes) {
+        if (n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
+        const slot = Number((await cli(n.port, 'CLUSTER', 'KEYSLOT', key))[0]);
+        const myself = (await cli(n.port, 'CLUSTER', 'NODES')).find((l) => l.includes('myself'));
+        if (!myself?.split(' ')[2].includes('master')) continue;
+        const ranges = myself.split(' ').slice(8);
+        if (ranges.some((r) => { const [a, b = a] = r.split('-').map(Number); return slot >= a && slot <= b; })) return n;
+      }
+      return null;
+    },
+    stop: stopAll,
+  };
+}
+
 /** Path of the tansu broker (a Kafka-protocol broker): $TANSU_BIN or the CI tools folder. */
 export function tansuPath() {
   const home = process.env.HOME ?? '/root';

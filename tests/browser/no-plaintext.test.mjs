@@ -69,7 +69,7 @@ test('nothing the nodes, Redis or the broker see contains the text, the names or
   const captures = { 'node A': aTap.bytes(), 'node B': bTap.bytes(), Redis: redisTap.bytes(), Kafka: kafkaTap.bytes() };
   // The captures are real: the file's ciphertext crossed the broker, presence crossed Redis.
   assert.ok(captures.Kafka.length > FILE.length, `broker traffic ${captures.Kafka.length} bytes`);
-  assert.ok(captures.Redis.includes('streamchat:room:'), 'presence went through Redis');
+  assert.ok(captures.Redis.includes(':members'), 'presence went through Redis');
   assert.ok(captures['node A'].length > FILE.length && captures['node B'].length > FILE.length);
 
   const words = [ALICE, BOB, TEXT, `report-${tag}`, tag, 'Aurelia', 'Benedikt', 'old clock'];

@@ -5,7 +5,7 @@
 // room remains in Redis beyond its window.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, startRedis } from '../harness.mjs';
+import { startServer, startRedis, startRedisCluster } from '../harness.mjs';
 import {
   Peer, openSocket, roomId, fileId, profile, bytes, indexed, indexOf, toBuf, assertOk, assertError, stopServer, sleep,
 } from '../node/helpers.mjs';
@@ -15,7 +15,10 @@ const GRACE_SECS = 3;
 const WINDOW_SECS = 4;
 const msgsFrom = (peer, room, from) => peer.events('msg', (m) => m.room === room && m.from === from);
 
-describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
+// The same tier on one Redis and on a Redis Cluster (every key of a room in the room's
+// slot, room events over sharded pub/sub).
+for (const [store, startStore] of [['one Redis', startRedis], ['a Redis Cluster of 3 masters with a replica each', startRedisCluster]]) {
+describe(`two and three nodes over ${store}`, { timeout: 120_000 }, () => {
   let redis;
   const nodes = [];
   const peers = [];
@@ -28,7 +31,7 @@ describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
   const peerOn = async (node) => { const p = await connect(node); peers.push(p); return p; };
 
   before(async () => {
-    redis = await startRedis();
+    redis = await startStore();
     await startNode();
     await startNode();
     await startNode();
@@ -59,6 +62,16 @@ describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
     assert.deepEqual(msgsFrom(bob, room, alice.id).map((m) => indexOf(m.data)), [...Array(20).keys()], 'in order');
     assert.deepEqual(msgsFrom(alice, room, bob.id).map((m) => indexOf(m.data)), [...Array(20).keys()].map((i) => 100 + i));
     assert.equal(alice.events('msg', (m) => m.from === alice.id).length, 0, 'no echo to the sender');
+    if (redis.masterOf) {
+      // Sharded pub/sub: both nodes listen on the room's channel at the shard that owns
+      // the room's slot, and no classic channel carries it.
+      const channel = `streamchat:{${room}}:bus`;
+      const owner = await redis.masterOf(channel);
+      const [, subscribers] = await redis.nodeCli(owner.port, 'PUBSUB', 'SHARDNUMSUB', channel);
+      assert.equal(subscribers, '2', 'two nodes subscribed to the room on its shard');
+      const classic = (await Promise.all(redis.nodes.map((n) => redis.nodeCli(n.port, 'PUBSUB', 'CHANNELS', '*')))).flat();
+      assert.deepEqual(classic, [], 'no classic pub/sub channel');
+    }
   });
 
   it('a third node joins the same room; direct messages and file chunks cross nodes', async () => {
@@ -118,7 +131,7 @@ describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
     await alice.join(room);
     await bob.join(room);
     await carol.join(room);
-    assert.ok((await redis.cli('HLEN', `streamchat:room:${room}`))[0] === '3', 'three members in Redis');
+    assert.ok((await redis.cli('HLEN', `streamchat:{${room}}:members`))[0] === '3', 'three members in Redis');
     await bob.leave(room);
     const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === bob.id);
     assert.equal(left.reason, 'left');
@@ -127,7 +140,7 @@ describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
     const gone = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === carolId);
     assert.equal(gone.reason, 'disconnected');
     alice.close();
-    await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:room:${room}*`)).length === 0,
+    await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:{${room}}:*`)).length === 0,
       { what: 'the room to vanish from Redis' });
   });
 
@@ -143,17 +156,20 @@ describe('two and three nodes over Redis', { timeout: 90_000 }, () => {
     const doomedId = doomed.id; // socket.io-client forgets its id once disconnected
     const killedAt = Date.now();
     victim.proc.kill('SIGKILL');
-    const away = await alice.waitFor('presence', (p) => p.kind === 'away' && p.member === doomedId, { ms: 12_000 });
+    // Liveness expires 6 s after the last refresh, and a key must stay missing 6 s more
+    // before its node counts as dead (a Redis Cluster failover can expire a live node's).
+    const away = await alice.waitFor('presence', (p) => p.kind === 'away' && p.member === doomedId, { ms: 18_000 });
     const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === doomedId, { ms: 12_000 });
     const tookMs = Date.now() - killedAt;
     assert.equal(left.reason, 'timeout');
     assert.ok(left.pos > away.pos, 'away, then leave');
-    assert.ok(tookMs <= 10_000 + GRACE_SECS * 1000, `left after ${tookMs} ms`);
+    assert.ok(tookMs <= 16_000 + GRACE_SECS * 1000, `left after ${tookMs} ms`);
     alice.close();
     await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:*${room}*`)).length === 0,
       { what: 'the dead node\'s room to vanish from Redis', ms: (WINDOW_SECS + 3) * 1000 });
   });
 });
+}
 
 describe('Redis restarts', { timeout: 90_000 }, () => {
   it('nodes report 503 and notify clients, messages are refused (not lost) meanwhile, then everything recovers', async () => {
@@ -188,7 +204,7 @@ describe('Redis restarts', { timeout: 90_000 }, () => {
         { ms: 15_000, what: 'both nodes healthy again' });
       await alice.waitFor('notice', (n) => n.code === 'restored', { ms: 10_000 });
       // Presence was re-registered in the empty Redis.
-      await until(async () => (await redis.cli('HLEN', `streamchat:room:${room}`))[0] === '3', { what: 'presence re-registered' });
+      await until(async () => (await redis.cli('HLEN', `streamchat:{${room}}:members`))[0] === '3', { what: 'presence re-registered' });
       // Cross-node chat resumes.
       await until(async () => {
         await alice.send(room, Buffer.from('across again'));

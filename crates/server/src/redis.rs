@@ -8,15 +8,25 @@
 //! carries events to the other nodes.
 //!
 //! Keys (all under `streamchat:`, none written to disk by us; run Redis without
-//! persistence):
-//! - `streamchat:room:<room>`: hash member → `{node, at, profile}`; gone with its last member.
+//! persistence). Every key of a room carries the room's hash tag, `{<room>}`, so on a
+//! Redis Cluster a room's members, log and tokens live in one slot and the log script
+//! touches nothing else; the node keys are each used alone, in any slot.
+//! - `streamchat:{<room>}:members`: hash member → `{node, at, profile}`; gone with its
+//!   last member. Beside it `:state`, `:log`, `:tokens`, `:away` and `:dup:<key>` (the
+//!   log script's keys, `lua/log.lua`).
 //! - `streamchat:node:<node>`: liveness, expires `NODE_TTL` after the node stops refreshing.
-//! - `streamchat:node:<node>:members`: set of `<room> <member>` this node registered.
+//! - `streamchat:node:<node>:members`: set of `<room> <member>` this node holds. Only an
+//!   index for the reaper, written beside the log script (not in it: it lives in another
+//!   slot): added before a member is admitted, removed after it left, so it may name a
+//!   member that already left or moved to another node, never miss one. The reaper's
+//!   operations check the room's own record of the node, so a stale entry changes nothing.
 //! - `streamchat:nodes`: set of node ids, for the reaper.
 //! - `streamchat:reap:<node>`: short lock, so one node reaps a dead one.
 //!
-//! Channel `streamchat:room:<room>` carries `BusEvent`s (MessagePack) when Redis is also
-//! the bus ([`RedisBus`], one of the buses of `bus.rs`).
+//! Channel `streamchat:{<room>}:bus` carries `BusEvent`s (MessagePack) when Redis is also
+//! the bus ([`RedisBus`], one of the buses of `bus.rs`): classic pub/sub on a single Redis,
+//! sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7) on a Redis Cluster, so an event
+//! reaches only the shard that owns its room, not every node of the cluster.
 //!
 //! Every write goes through one bounded queue and one task, in order. When Redis is
 //! down, writes fail fast (bounded command timeout), `/health` says 503, and clients get
@@ -46,6 +56,12 @@ use tracing::{info, warn};
 const NODE_TTL: Duration = Duration::from_secs(6);
 /// How often a node refreshes its liveness and looks for dead nodes.
 const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a node's liveness key must stay missing, once seen missing, before the node
+/// counts as dead. A live node's key can expire without it dying: on a Redis Cluster the
+/// key's master may fail, and while its replica takes over (seconds, or the cluster's
+/// node timeout) nobody can refresh it. Once the shard answers again, a live node sets
+/// it within one `HEARTBEAT`; this wait gives it three.
+const DEAD_AFTER_MISSING: Duration = Duration::from_secs(6);
 /// Longest wait for one Redis command before it counts as failed.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Events waiting to be published before new ones are left to the log.
@@ -58,17 +74,40 @@ const LOG_SCRIPT: &str = include_str!("lua/log.lua");
 
 /// Operations waiting for the log, before new ones are refused (`unavailable`).
 const LOG_QUEUE: usize = 16_384;
+/// Log operations run in this many lanes, a room always in the same one: in call order
+/// within a room, concurrently across rooms. So a Redis Cluster shard that fails (every
+/// command to it waits out `COMMAND_TIMEOUT` until its replica takes over) holds up its
+/// own rooms and the few that share their lanes, not every room of the node, and a single
+/// Redis gets up to this many scripts in flight instead of one.
+const LOG_LANES: usize = 16;
 
-/// The keys of one room's log, in the script's order.
-fn log_keys(room: &RoomId, node: &str) -> Vec<String> {
+/// One key of a room: `streamchat:{<room>}:<what>`. The braces are Redis Cluster's hash
+/// tag: every key of a room hashes to the room's slot.
+fn room_part(room: &RoomId, what: &str) -> String {
+    format!("{PREFIX}:{{{room}}}:{what}")
+}
+
+/// The keys of one room's log, in the script's order; `dup` is the resend key of an
+/// `event` (or none).
+fn log_keys(room: &RoomId, dup: Option<&str>) -> Vec<String> {
     vec![
         room_key(room),
-        format!("{PREFIX}:seq:{room}"),
-        format!("{PREFIX}:log:{room}"),
-        format!("{PREFIX}:tokens:{room}"),
-        format!("{PREFIX}:away:{room}"),
-        node_members_key(node),
+        room_part(room, "state"),
+        room_part(room, "log"),
+        room_part(room, "tokens"),
+        room_part(room, "away"),
+        dup.map_or_else(|| room_part(room, "dup"), |d| room_part(room, &format!("dup:{d}"))),
     ]
+}
+
+/// A room's bus channel.
+fn bus_channel(room: &RoomId) -> String {
+    room_part(room, "bus")
+}
+
+/// A `<room> <member>` entry of a node's member set.
+fn node_entry(room: &RoomId, member: &MemberId) -> String {
+    format!("{room} {member}")
 }
 
 /// A fresh epoch candidate: 8 random bytes, hex.
@@ -97,7 +136,7 @@ struct LogJob {
 }
 
 fn room_key(room: &RoomId) -> String {
-    format!("{PREFIX}:room:{room}")
+    room_part(room, "members")
 }
 
 fn node_key(node: &str) -> String {
@@ -129,11 +168,14 @@ pub struct RedisCluster {
     inbound: mpsc::Sender<Inbound>,
     /// Carries placed events to the other nodes: Redis pub/sub or Kafka.
     bus: Arc<dyn Bus>,
-    /// Operations for the room logs, run one after the other in call order.
-    log_jobs: mpsc::Sender<LogJob>,
+    /// Operations for the room logs: one lane per room hash, each run one after the
+    /// other in call order (`LOG_LANES`).
+    log_jobs: Vec<mpsc::Sender<LogJob>>,
     /// The log script's SHA1, once loaded.
     log_sha: Mutex<Option<String>>,
     bounds: LogBounds,
+    /// Other nodes whose liveness key was seen missing, and since when.
+    missing: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -194,7 +236,9 @@ impl RedisCluster {
             .map_err(|e| RedisSetupError(e.to_string()))?;
         connected(url, async { client.init().await.map(|_| ()) }).await?;
 
-        let (log_jobs, log_rx) = mpsc::channel(LOG_QUEUE);
+        let (log_jobs, lanes): (Vec<_>, Vec<_>) = (0..LOG_LANES)
+            .map(|_| mpsc::channel(LOG_QUEUE / LOG_LANES))
+            .unzip();
         let cluster = Arc::new(Self {
             node,
             client,
@@ -205,9 +249,12 @@ impl RedisCluster {
             log_jobs,
             log_sha: Mutex::new(None),
             bounds,
+            missing: Mutex::new(HashMap::new()),
         });
         cluster.heartbeat_once().await;
-        tokio::spawn(log_loop(cluster.clone(), log_rx));
+        for lane in lanes {
+            tokio::spawn(log_loop(cluster.clone(), lane));
+        }
         tokio::spawn(heartbeat_loop(cluster.clone()));
         tokio::spawn(reconnect_loop(cluster.clone()));
         info!(node = %cluster.node, "joined the Redis cluster");
@@ -258,8 +305,18 @@ impl RedisCluster {
         for node in nodes.into_iter().filter(|n| n != &self.node) {
             let alive: u32 = self.client.exists(node_key(&node)).await?;
             if alive > 0 {
+                self.missing.lock().remove(&node);
                 continue;
             }
+            let since = *self
+                .missing
+                .lock()
+                .entry(node.clone())
+                .or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() < DEAD_AFTER_MISSING {
+                continue; // maybe its key's shard just failed over: give it time to refresh
+            }
+            self.missing.lock().remove(&node);
             let lock: Option<String> = self
                 .client
                 .set(
@@ -284,7 +341,7 @@ impl RedisCluster {
                 };
                 let since: Option<String> = self
                     .client
-                    .hget(format!("{PREFIX}:away:{room}"), member.as_str())
+                    .hget(room_part(&room, "away"), member.as_str())
                     .await?;
                 match since.and_then(|s| s.parse::<u64>().ok()) {
                     Some(since) => self.expire_later(&room, &member, &node, since, since),
@@ -374,7 +431,7 @@ impl RedisCluster {
             .client
             .sadd(
                 node_members_key(&self.node),
-                format!("{room} {}", info.member),
+                node_entry(room, &info.member),
             )
             .await?;
         Ok(())
@@ -400,31 +457,28 @@ impl RedisCluster {
 impl RedisCluster {
     /// Runs the log script (loading it first, and again after a Redis restart).
     async fn eval_log(&self, keys: Vec<String>, args: Vec<Value>) -> Result<Vec<Value>, Error> {
-        for _ in 0..2 {
-            let sha = self.log_sha.lock().clone();
-            let sha = match sha {
-                Some(sha) => sha,
-                None => {
-                    let sha: String = self.client.script_load(LOG_SCRIPT).await?;
-                    *self.log_sha.lock() = Some(sha.clone());
-                    sha
-                }
-            };
-            match self
-                .client
-                .evalsha::<Vec<Value>, _, _, _>(sha, keys.clone(), args.clone())
-                .await
-            {
-                Err(e) if e.details().contains("NOSCRIPT") => {
-                    *self.log_sha.lock() = None;
-                }
-                other => return other,
+        let known = self.log_sha.lock().clone();
+        let sha = match known {
+            Some(sha) => sha,
+            None => {
+                let sha: String = self.client.script_load(LOG_SCRIPT).await?;
+                *self.log_sha.lock() = Some(sha.clone());
+                sha
             }
+        };
+        match self
+            .client
+            .evalsha::<Vec<Value>, _, _, _>(sha, keys.clone(), args.clone())
+            .await
+        {
+            // The Redis that owns this room does not know the script: it restarted, or,
+            // on a Redis Cluster, it is a master that never ran it or a replica just
+            // promoted. EVAL sends it whole, and that Redis keeps it for the next time.
+            Err(e) if e.details().contains("NOSCRIPT") => {
+                self.client.eval(LOG_SCRIPT, keys, args).await
+            }
+            other => other,
         }
-        Err(Error::new(
-            ErrorKind::Unknown,
-            "log script could not be loaded",
-        ))
     }
 
     /// Puts one operation in a room's log; publishes what it placed to the other nodes.
@@ -433,10 +487,17 @@ impl RedisCluster {
         let counted = matches!(&op, LogOp::Event { dedup: Some(d), .. } if d.starts_with("m:"));
         let mut joined: Option<MemberInfo> = None;
         let mut removed: Option<MemberId> = None;
+        // The node member set (an index in another slot, see the module's docs): this
+        // node's entry goes in before the script admits or resumes a member here, and
+        // the holder's goes out after a member left.
+        let mut index_in: Option<MemberId> = None;
+        let mut index_out: Option<(String, MemberId)> = None;
+        let mut dup: Option<String> = None;
         let (kind, mut event, extra): (&str, RoomEvent, Vec<Value>) = match op {
             LogOp::Event { event, dedup } => {
-                let key = dedup.map_or(String::new(), |d| format!("{PREFIX}:dup:{room}:{d}"));
-                ("event", event, vec![key.into(), (window_ms as i64).into()])
+                let flag = if dedup.is_some() { "1" } else { "" };
+                dup = dedup;
+                ("event", event, vec![flag.into(), (window_ms as i64).into()])
             }
             LogOp::Admit {
                 member,
@@ -445,6 +506,7 @@ impl RedisCluster {
                 event,
             } => {
                 joined = Some(member.clone());
+                index_in = Some(member.member.clone());
                 let stored = StoredMember {
                     node: self.node.clone(),
                     at: member.at,
@@ -477,10 +539,10 @@ impl RedisCluster {
                 let since = if_away_since.map_or(String::new(), |s| s.to_string());
                 let args = vec![
                     member.to_string().into(),
-                    node.into(),
+                    node.clone().into(),
                     since.into(),
-                    format!("{PREFIX}:node:").into(),
                 ];
+                index_out = Some((node, member));
                 ("remove", event, args)
             }
             LogOp::Resume {
@@ -489,12 +551,12 @@ impl RedisCluster {
                 new_token,
                 event,
             } => {
+                index_in = Some(member.clone());
                 let args = vec![
                     member.to_string().into(),
                     token.into(),
                     new_token.into(),
                     self.node.clone().into(),
-                    format!("{PREFIX}:node:").into(),
                 ];
                 ("resume", event, args)
             }
@@ -522,9 +584,24 @@ impl RedisCluster {
             room.to_string().into(),
         ];
         args.extend(extra);
-        let reply = self.eval_log(log_keys(room, &self.node), args).await?;
+        if let Some(member) = &index_in {
+            let _: () = self
+                .client
+                .sadd(node_members_key(&self.node), node_entry(room, member))
+                .await?;
+        }
+        let reply = self.eval_log(log_keys(room, dup.as_deref()), args).await?;
         let (placed, members, resumed) = match decode_log_reply(kind, &reply) {
-            LogReply::Full => return Ok(LogOutcome::Full),
+            LogReply::Full => {
+                // Not admitted: a member id is one connection's, so nothing else holds it.
+                if let Some(member) = &index_in {
+                    let _: Result<(), Error> = self
+                        .client
+                        .srem(node_members_key(&self.node), node_entry(room, member))
+                        .await;
+                }
+                return Ok(LogOutcome::Full);
+            }
             LogReply::Refused => return Ok(LogOutcome::Refused),
             LogReply::Placed {
                 placed,
@@ -556,6 +633,22 @@ impl RedisCluster {
             Ok(bytes) => self.bus.publish(room, bytes),
             Err(e) => warn!(error = %e, "bus event not encodable"),
         }
+        // A resumed member moved here: the node that held it no longer does.
+        if let (Some(member), Some(stored)) = (&index_in, &resumed)
+            && stored.node != self.node
+        {
+            index_out = Some((stored.node.clone(), member.clone()));
+        }
+        if let Some((node, member)) = index_out {
+            let dropped: Result<(), Error> = self
+                .client
+                .srem(node_members_key(&node), node_entry(room, &member))
+                .await;
+            if let Err(e) = dropped {
+                // A stale entry only costs the reaper a refused operation.
+                warn!(error = %e, "a node member set was not updated");
+            }
+        }
         Ok(match kind {
             "admit" => LogOutcome::Admitted(placed, members),
             "resume" => {
@@ -583,7 +676,7 @@ impl RedisCluster {
     }
 
     async fn fetch_now(&self, room: &RoomId, after: Pos, before: Pos) -> Result<Fetched, Error> {
-        let keys = log_keys(room, &self.node);
+        let keys = log_keys(room, None);
         let (epoch, evicted): (Option<String>, Option<String>) = self
             .client
             .hmget(keys[1].clone(), vec!["epoch", "evicted"])
@@ -799,7 +892,13 @@ impl Cluster for RedisCluster {
             hint,
             done,
         };
-        if let Err(e) = self.log_jobs.try_send(job) {
+        let lane = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            room.hash(&mut hasher);
+            hasher.finish() as usize % self.log_jobs.len()
+        };
+        if let Err(e) = self.log_jobs[lane].try_send(job) {
             let job = match e {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
             };
@@ -842,10 +941,14 @@ impl Cluster for RedisCluster {
     }
 }
 
-/// Redis pub/sub as the bus: one channel per room (`streamchat:room:<room>`), its own
-/// two connections (one publishes, in order, from a bounded queue; one subscribes).
+/// Redis pub/sub as the bus: one channel per room (`streamchat:{<room>}:bus`), its own
+/// two connections (one publishes, in order, from a bounded queue; one subscribes). On a
+/// Redis Cluster the channels are sharded (`SPUBLISH`/`SSUBSCRIBE`): an event goes to the
+/// shard that owns its room's slot, and only the nodes subscribed there receive it, where
+/// classic pub/sub would copy every event to every shard of the cluster.
 pub struct RedisBus {
     subscriber: SubscriberClient,
+    sharded: bool,
     publishes: mpsc::Sender<(RoomId, Vec<u8>)>,
     up: Arc<AtomicBool>,
 }
@@ -878,10 +981,12 @@ impl RedisBus {
         let _resubscribe = subscriber.manage_subscriptions();
         let (publishes, queue) = mpsc::channel(OUTGOING_QUEUE);
         let up = Arc::new(AtomicBool::new(true));
-        tokio::spawn(publish_loop(publisher, queue, up.clone()));
+        let sharded = publisher.client_config().server.is_clustered();
+        tokio::spawn(publish_loop(publisher, queue, up.clone(), sharded));
         tokio::spawn(listen_loop(subscriber.message_rx(), inbound));
         Ok(Arc::new(Self {
             subscriber,
+            sharded,
             publishes,
             up,
         }))
@@ -894,20 +999,27 @@ impl Bus for RedisBus {
     }
 
     fn open(&self, room: &RoomId) -> ClusterFuture<'_, Result<(), Unavailable>> {
-        let channel = room_key(room);
+        let channel = bus_channel(room);
         Box::pin(async move {
-            self.subscriber
-                .subscribe(channel)
-                .await
-                .map_err(|_| Unavailable)
+            let subscribed = if self.sharded {
+                self.subscriber.ssubscribe(channel).await
+            } else {
+                self.subscriber.subscribe(channel).await
+            };
+            subscribed.map_err(|_| Unavailable)
         })
     }
 
     fn close(&self, room: &RoomId) {
         let subscriber = self.subscriber.clone();
-        let channel = room_key(room);
+        let channel = bus_channel(room);
+        let sharded = self.sharded;
         tokio::spawn(async move {
-            let _ = subscriber.unsubscribe(channel).await;
+            let _ = if sharded {
+                subscriber.sunsubscribe(channel).await
+            } else {
+                subscriber.unsubscribe(channel).await
+            };
         });
     }
 
@@ -934,9 +1046,15 @@ async fn publish_loop(
     publisher: Client,
     mut queue: mpsc::Receiver<(RoomId, Vec<u8>)>,
     up: Arc<AtomicBool>,
+    sharded: bool,
 ) {
     while let Some((room, bytes)) = queue.recv().await {
-        let sent: Result<(), Error> = publisher.publish(room_key(&room), bytes).await;
+        let channel = bus_channel(&room);
+        let sent: Result<(), Error> = if sharded {
+            publisher.spublish(channel, bytes).await
+        } else {
+            publisher.publish(channel, bytes).await
+        };
         up.store(sent.is_ok(), Ordering::SeqCst);
     }
 }

@@ -2,14 +2,15 @@
 -- room event gets the room's next position here, atomically with the membership change
 -- it carries, and is kept for the replay window as the bytes that were relayed.
 --
--- KEYS: 1 room members (hash member -> {node, at, profile}), 2 log state (hash: epoch,
--- pos, ts, bytes, evicted), 3 log (stream, entry id "<pos>-1", fields t, s, e),
--- 4 resume tokens (hash member -> token), 5 absences (hash member -> since),
--- 6 this node's member set.
+-- KEYS (all of one room, with its hash tag: one slot of a Redis Cluster): 1 room members
+-- (hash member -> {node, at, profile}), 2 log state (hash: epoch, pos, ts, bytes,
+-- evicted), 3 log (stream, entry id "<pos>-1", fields t, s, e), 4 resume tokens (hash
+-- member -> token), 5 absences (hash member -> since), 6 the resend key of an `event`.
+-- The nodes' member sets live in other slots: the caller keeps them (redis.rs).
 -- ARGV: 1 op, 2 event bytes, 3 window ms, 4 window bytes, 5 epoch candidate,
 -- 6 position hint, 7 room id, 8... per op (see each branch).
 -- Returns {status, epoch, pos, ts, ...}: status "ok", "dup", "full" or "refused".
-local room, state, log, tokens, away, mine = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local room, state, log, tokens, away, dup = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, data, window, max_bytes = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local epoch_candidate, hint, room_id = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
@@ -61,9 +62,9 @@ local function forget_if_empty()
 end
 
 if op == 'event' then
-  -- 8 resend key ('' for none), 9 its lifetime (ms)
+  -- 8 '1' if the event has a resend key (KEYS[6]), '' if not, 9 its lifetime (ms)
   if ARGV[8] ~= '' then
-    local seen = redis.call('GET', ARGV[8])
+    local seen = redis.call('GET', dup)
     if seen then
       local p, t = string.match(seen, '^(%d+) (%d+)$')
       return {'dup', redis.call('HGET', state, 'epoch') or epoch_candidate, p, t}
@@ -71,7 +72,7 @@ if op == 'event' then
   end
   local epoch, pos, ts = place()
   if ARGV[8] ~= '' then
-    redis.call('SET', ARGV[8], pos .. ' ' .. ts, 'PX', tonumber(ARGV[9]))
+    redis.call('SET', dup, pos .. ' ' .. ts, 'PX', tonumber(ARGV[9]))
   end
   return {'ok', epoch, pos, ts}
 elseif op == 'admit' then
@@ -81,7 +82,6 @@ elseif op == 'admit' then
     return {'full'}
   end
   redis.call('HSET', room, member, ARGV[9])
-  redis.call('SADD', mine, room_id .. ' ' .. member)
   redis.call('HSET', tokens, member, ARGV[11])
   redis.call('HDEL', away, member)
   local epoch, pos, ts = place()
@@ -101,8 +101,7 @@ elseif op == 'away' then
   redis.call('HSET', away, ARGV[8], ts)
   return {'ok', epoch, pos, ts}
 elseif op == 'remove' then
-  -- 8 member, 9 the node that must hold it, 10 the absence that must still go on ('' any),
-  -- 11 node member set key prefix
+  -- 8 member, 9 the node that must hold it, 10 the absence that must still go on ('' any)
   local member = ARGV[8]
   local stored = redis.call('HGET', room, member)
   if not stored or cjson.decode(stored).node ~= ARGV[9] then
@@ -114,12 +113,11 @@ elseif op == 'remove' then
   redis.call('HDEL', room, member)
   redis.call('HDEL', tokens, member)
   redis.call('HDEL', away, member)
-  redis.call('SREM', ARGV[11] .. ARGV[9] .. ':members', room_id .. ' ' .. member)
   local epoch, pos, ts = place()
   forget_if_empty()
   return {'ok', epoch, pos, ts}
 elseif op == 'resume' then
-  -- 8 member, 9 token presented, 10 new token, 11 this node, 12 node member set key prefix
+  -- 8 member, 9 token presented, 10 new token, 11 this node
   local member = ARGV[8]
   local stored = redis.call('HGET', room, member)
   local token = redis.call('HGET', tokens, member)
@@ -127,8 +125,6 @@ elseif op == 'resume' then
     return {'refused'}
   end
   local info = cjson.decode(stored)
-  redis.call('SREM', ARGV[12] .. info.node .. ':members', room_id .. ' ' .. member)
-  redis.call('SADD', mine, room_id .. ' ' .. member)
   info.node = ARGV[11]
   redis.call('HSET', room, member, cjson.encode(info))
   redis.call('HSET', tokens, member, ARGV[10])
