@@ -318,6 +318,7 @@ test('the full-screen viewer: opened by a click or the keyboard, arrows move thr
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Close', 'the focus moves into the viewer');
   assert.equal(await viewer.locator('.viewer-position').textContent(), '1 of 3');
   assert.ok(await viewer.locator('img').evaluate((img) => img.complete && img.naturalWidth === 64));
+  await page.screenshot({ path: artifactPath('conversation-viewer.png') });
 
   await page.keyboard.press('ArrowRight');
   await page.getByRole('dialog', { name: 'blue.png' }).waitFor();
