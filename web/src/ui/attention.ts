@@ -10,6 +10,9 @@ export class Attention {
   #unread = 0;
   readonly #baseTitle: string;
   #lastNotification: Notification | null = null;
+  /** Set while a mention waits to be seen: the window's focus listener that clears it. */
+  #mentioned: (() => void) | null = null;
+  #mentionNotification: Notification | null = null;
 
   constructor(baseTitle = 'StreamChat') {
     this.#baseTitle = baseTitle;
@@ -38,7 +41,7 @@ export class Attention {
   message(from: string, text: string): void {
     if (document.visibilityState === 'visible') return;
     this.#unread++;
-    document.title = tabTitle(this.#unread, this.#baseTitle);
+    document.title = tabTitle(this.#unread, this.#mentioned === null ? this.#baseTitle : `@ ${this.#baseTitle}`);
     if (!Attention.enabled) return;
     this.#lastNotification?.close();
     const body = text.length > NOTIFICATION_TEXT_CHARS ? `${text.slice(0, NOTIFICATION_TEXT_CHARS)}…` : text;
@@ -51,7 +54,36 @@ export class Attention {
     this.#lastNotification = notification;
   }
 
+  /**
+   * A message that mentions this person (`@name`). Noticed more than other messages:
+   * also while the tab is visible but the window is not in front, with a notification of
+   * its own that later messages do not replace, and "@" in the tab title.
+   */
+  mention(from: string, text: string): void {
+    if (document.visibilityState === 'visible' && document.hasFocus()) return;
+    if (this.#mentioned === null) {
+      // Looking at the window again (not only showing the tab) is seeing the mention.
+      this.#mentioned = () => this.#reset();
+      window.addEventListener('focus', this.#mentioned);
+    }
+    this.#unread++;
+    document.title = tabTitle(this.#unread, `@ ${this.#baseTitle}`);
+    if (!Attention.enabled) return;
+    this.#mentionNotification?.close();
+    const body = text.length > NOTIFICATION_TEXT_CHARS ? `${text.slice(0, NOTIFICATION_TEXT_CHARS)}…` : text;
+    const notification = new Notification(`${from} mentioned you — StreamChat`, { body, tag: 'streamchat-mention', silent: false });
+    notification.addEventListener('click', () => {
+      window.focus();
+      notification.close();
+    });
+    this.#mentionNotification = notification;
+  }
+
   #reset(): void {
+    if (this.#mentioned !== null) window.removeEventListener('focus', this.#mentioned);
+    this.#mentioned = null;
+    this.#mentionNotification?.close();
+    this.#mentionNotification = null;
     this.#unread = 0;
     document.title = tabTitle(0, this.#baseTitle);
     this.#lastNotification?.close();

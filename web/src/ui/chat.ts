@@ -5,10 +5,15 @@
 
 import type { ConnectionState } from '../connection';
 import { MAX_TEXT_CHARS } from '../content';
-import { clock, connectionStatusText, linkSegments, nameSegments, shortFingerprint, textTooLongText } from '../format';
+import { clock, connectionStatusText, nameSegments, shortFingerprint, textTooLongText } from '../format';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
 import { Attention } from './attention';
 import { h, replaceChildren } from './dom';
+import { observeGrouping } from './grouping';
+import { MentionPicker } from './mentions';
+import { richText } from './rich';
+import { UnseenMarker } from './unseen';
+import { MediaViewer } from './viewer';
 
 /** The timeline keeps at most this many items in the page; older ones are removed. */
 const MAX_TIMELINE_ITEMS = 1000;
@@ -52,6 +57,9 @@ export class ChatView implements RoomListener {
   #filesHandler: ((files: File[]) => void) | null = null;
   #evictedHandler: ((id: string) => void) | null = null;
   #session: RoomSession | null = null;
+  /** Names of the people here, for @mentions in messages. */
+  #names: string[] = [];
+  readonly #unseen: UnseenMarker;
   #copyTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(hooks: ChatViewHooks) {
@@ -92,6 +100,8 @@ export class ChatView implements RoomListener {
 
     this.#timeline = h('ol', { class: 'timeline', attrs: { 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' } });
     this.#scroller = h('div', { class: 'scroller', attrs: { tabindex: '0', 'aria-label': 'Conversation' } }, this.#timeline);
+    observeGrouping(this.#timeline);
+    this.#unseen = new UnseenMarker(this.#scroller);
     this.#typingLine = h('div', { class: 'typing', attrs: { 'aria-live': 'polite' } });
     this.#input = h('textarea', {
       class: 'composer-input',
@@ -129,6 +139,7 @@ export class ChatView implements RoomListener {
       h('button', { class: 'button primary', attrs: { type: 'submit' }, text: 'Send' }),
       h('span', { class: 'visually-hidden', attrs: { id: 'composer-hint' }, text: 'Enter sends, Shift+Enter starts a new line.' }),
       this.#composerError);
+    new MentionPicker(this.#input, composer, () => this.#session?.members ?? []);
 
     this.#fingerprintDialog = h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'fingerprint-title' } });
     this.#e2eDialog = e2eDialog();
@@ -142,8 +153,9 @@ export class ChatView implements RoomListener {
         h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, this.#notifyButton, leaveButton)),
       h('div', { class: 'layout' },
         this.#aside,
-        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#typingLine, composer)),
+        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#unseen.button, this.#typingLine, composer)),
       this.#fingerprintDialog, this.#e2eDialog, this.#extraDialogs);
+    new MediaViewer(this.#timeline, this.#extraDialogs);
   }
 
   attach(session: RoomSession): void {
@@ -201,6 +213,7 @@ export class ChatView implements RoomListener {
   }
 
   members(members: readonly MemberView[]): void {
+    this.#names = members.map((member) => member.name);
     const others = members.filter((member) => !member.self).length;
     this.#memberHeading.textContent = `Online (${members.length})`;
     this.#membersToggle.textContent = `Online (${members.length})`;
@@ -228,7 +241,12 @@ export class ChatView implements RoomListener {
     }
     this.#evictOld();
     if (stick) this.#scrollToBottom();
-    if (item.kind === 'text' && !item.author.self) this.#attention.message(item.author.name, item.text);
+    if (item.kind === 'text' && !item.author.self) {
+      const mentioned = li.classList.contains('mention-me');
+      this.#unseen.arrived(li, stick, mentioned);
+      if (mentioned) this.#attention.mention(item.author.name, item.text);
+      else this.#attention.message(item.author.name, item.text);
+    }
   }
 
   updated(item: ChatItem): void {
@@ -272,6 +290,7 @@ export class ChatView implements RoomListener {
     this.#insert(li);
     this.#evictOld();
     if (stick) this.#scrollToBottom();
+    if (fromOthers !== null) this.#unseen.arrived(li, stick, false);
     if (fromOthers !== null) this.#attention.message(fromOthers.name, fromOthers.text);
   }
 
@@ -285,11 +304,9 @@ export class ChatView implements RoomListener {
     }
     const status = item.status;
     const text = h('div', { class: 'text', attrs: { dir: 'auto' } });
-    for (const segment of linkSegments(item.text)) {
-      text.append(segment.kind === 'text'
-        ? segment.text
-        : h('a', { text: segment.text, attrs: { href: segment.href, rel: 'noopener noreferrer nofollow', target: '_blank', referrerpolicy: 'no-referrer' } }));
-    }
+    // Light formatting and @mentions (markup.ts), built as elements: never markup from text.
+    const rich = richText(item.text, { names: this.#names, self: this.#session?.name ?? '' });
+    text.append(...rich.nodes);
     // Pending texts go out by themselves; a failed one could never go as it is, so there is
     // no retry: it says why, and offers what can work (edit it in the composer, or remove it).
     const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
@@ -299,7 +316,7 @@ export class ChatView implements RoomListener {
       status.kind === 'failed' ? h('span', { class: 'status-actions' },
         h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Edit', on: { click: () => this.#editFailed(item.id, item.text) } }),
         h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Remove', on: { click: () => this.#removeItem(item.id) } })) : null);
-    return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending'], attrs: { 'data-id': item.id } },
+    return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending', rich.mentionsMe && !item.author.self && 'mention-me'], attrs: { 'data-id': item.id } },
       messageMeta(item.author, item.ts, item.direct),
       text,
       statusLine);
@@ -344,6 +361,7 @@ export class ChatView implements RoomListener {
     this.#showComposerError(tooLong);
     if (tooLong !== null) return;
     this.#session.sendText(text);
+    this.#unseen.clear();
     this.#input.value = '';
     this.#input.focus();
   }

@@ -10,6 +10,7 @@
 import type { ConnectionState } from '../connection';
 import { type FileBody, encodeBody } from '../content';
 import { byteSize } from '../format';
+import { RateMeter, bytesOfParts, progressText } from '../progress';
 import type { IncomingChunk } from '../protocol';
 import type { Author, FileEvent, RoomSession } from '../room';
 import { IncomingFile, newFileId, planFile, previewKind, receiveErrorText, sendFile } from '../transfer';
@@ -85,6 +86,7 @@ export class FileSharing {
       return;
     }
     const abort = new AbortController();
+    card.chunking(plan.chunkSize, file.size);
     card.status('Waiting to send…');
     card.cancellable(() => abort.abort());
     this.#sendQueue = this.#sendQueue.then(() => this.#send(id, file, card, abort));
@@ -109,7 +111,7 @@ export class FileSharing {
           sendChunk: (fileId, seq, data) => session.sendChunk(fileId, seq, data),
         }, abort.signal, {
           announced: (ts) => card.time(ts),
-          progress: (sent, total) => card.progress(sent, total, `Sending… ${sent} of ${total} parts`),
+          progress: (sent, total) => card.progress(sent, total, `Sending… ${sent} of ${total} parts`, true),
         });
       if (result.ok) {
         card.done('Sent, end-to-end encrypted.');
@@ -142,7 +144,9 @@ export class FileSharing {
       card.error(`Not received: ${transfer}.`);
       return;
     }
+    card.chunking(body.chunkSize, body.size);
     card.progress(0, body.chunks, 'Receiving…');
+    card.cancellable(() => this.#cancelIncoming(key));
     const entry: IncomingEntry = {
       transfer, card, lastActivity: Date.now(), queue: Promise.resolve(), done: false,
       stream: null, tryStream: body.chunks > 1 && StreamingVideo.candidate(body.mime, body.size), blob: null,
@@ -166,7 +170,7 @@ export class FileSharing {
       try {
         if (!(await entry.transfer.accept(chunk.seq, chunk.data))) return;
         const { received, body } = { received: entry.transfer.received, body: entry.transfer.body };
-        entry.card.progress(received, body.chunks, `Receiving… ${received} of ${body.chunks} parts`);
+        entry.card.progress(received, body.chunks, `Receiving… ${received} of ${body.chunks} parts`, true);
         this.#feedStream(entry);
         if (!entry.transfer.complete) return;
         entry.done = true;
@@ -213,6 +217,23 @@ export class FileSharing {
     entry.stream?.close();
     entry.transfer.release();
     entry.card.stopped(`Cancelled by the sender (${entry.transfer.received} of ${entry.transfer.body.chunks} parts had arrived).`);
+  }
+
+  /**
+   * This person cancelled a file they were receiving: stop decrypting it and let go of
+   * what arrived (nothing of it is kept or shown). Only here: the sender and the others
+   * are not affected, and its remaining parts are dropped as they come.
+   */
+  #cancelIncoming(key: string): void {
+    const entry = this.#incoming.get(key);
+    if (entry === undefined || entry.done) return;
+    entry.done = true;
+    entry.tryStream = false;
+    entry.stream?.close();
+    entry.transfer.release();
+    const id = entry.card.itemId;
+    if (id !== null) this.#revoke(id);
+    entry.card.stopped(`You cancelled it (${entry.transfer.received} of ${entry.transfer.body.chunks} parts had arrived); nothing of it was kept.`);
   }
 
   /** Parts were lost while this person was offline: what is still arriving cannot complete. */
@@ -369,12 +390,21 @@ class FileCard {
   readonly #status: HTMLElement;
   readonly #actions: HTMLElement;
   readonly #media: HTMLElement;
+  readonly #name: string;
+  /** Bytes and speed, beside the parts: chunk size and file size, and the speed measured so far. */
+  readonly #detail: HTMLElement;
+  #chunkSize = 0;
+  #size = 0;
+  readonly #rate = new RateMeter();
 
   constructor(author: Author, ts: number, name: string, size: number) {
+    this.#name = name;
+    this.#detail = h('span', { class: 'file-detail' });
     this.#author = author;
     this.#meta = messageMeta(author, ts, false);
     this.#bar = h('progress', { class: 'file-progress', attrs: { max: '1', value: '0', 'aria-label': `Progress of ${name}` } });
     this.#status = h('span', { class: 'file-status', attrs: { role: 'status' } });
+    const progressLine = h('span', { class: 'file-progress-line' }, this.#status, this.#detail);
     this.#actions = h('span', { class: 'file-actions' });
     this.#media = h('div', { class: 'file-media' });
     this.li = h('li', { class: ['msg', 'file', author.self && 'own'] },
@@ -385,7 +415,7 @@ class FileCard {
         h('span', { class: 'file-size', text: byteSize(size) })),
       this.#media,
       this.#bar,
-      h('div', { class: 'file-footer' }, this.#status, this.#actions));
+      h('div', { class: 'file-footer' }, progressLine, this.#actions));
   }
 
   time(ts: number): void {
@@ -397,18 +427,32 @@ class FileCard {
     this.#status.textContent = text;
   }
 
-  progress(done: number, total: number, text: string): void {
+  /** How the file is cut, so that progress in parts can be told in bytes. */
+  chunking(chunkSize: number, size: number): void {
+    this.#chunkSize = chunkSize;
+    this.#size = size;
+  }
+
+  /** `done` of `total` parts; with `measured`, also bytes, percentage, speed and time left. */
+  progress(done: number, total: number, text: string, measured = false): void {
     this.#bar.max = total;
     this.#bar.value = done;
     this.#status.textContent = text;
+    if (!measured || this.#chunkSize === 0) return;
+    const bytes = bytesOfParts(done, this.#chunkSize, this.#size);
+    this.#rate.sample(bytes);
+    this.#detail.textContent = ` · ${progressText(bytes, this.#size, this.#rate.bytesPerSecond)}`;
   }
 
   cancellable(cancel: () => void): void {
-    replaceChildren(this.#actions, h('button', { class: 'link-button', attrs: { type: 'button' }, text: 'Cancel', on: { click: cancel } }));
+    replaceChildren(this.#actions, h('button', {
+      class: 'link-button', attrs: { type: 'button', 'aria-label': `Cancel ${this.#name}` }, text: 'Cancel', on: { click: cancel },
+    }));
   }
 
   done(text: string): void {
     this.#bar.remove();
+    this.#detail.textContent = '';
     this.#status.textContent = text;
     replaceChildren(this.#actions);
   }
@@ -417,6 +461,7 @@ class FileCard {
   error(text: string): void {
     this.clearMedia();
     this.#bar.remove();
+    this.#detail.textContent = '';
     this.li.classList.add('failed');
     this.#status.textContent = text;
     this.#status.classList.add('error');
@@ -427,6 +472,7 @@ class FileCard {
   stopped(text: string): void {
     this.clearMedia();
     this.#bar.remove();
+    this.#detail.textContent = '';
     this.li.classList.add('cancelled');
     this.#status.textContent = text;
     replaceChildren(this.#actions);
@@ -442,7 +488,14 @@ class FileCard {
   /** A video that plays while it arrives. */
   showStream(video: HTMLVideoElement, loaded: () => void): void {
     video.addEventListener('loadedmetadata', loaded, { once: true });
-    replaceChildren(this.#media, video);
+    replaceChildren(this.#media, video, this.#viewButton('video'));
+  }
+
+  /** Opens the full-screen viewer (viewer.ts listens for clicks on `.media-open`). */
+  #viewButton(kind: 'image' | 'video'): HTMLButtonElement {
+    return h('button', {
+      class: 'button subtle media-open view-full', attrs: { type: 'button', 'aria-label': `View ${this.#name} full screen`, 'aria-haspopup': 'dialog' },
+    }, h('span', { attrs: { 'aria-hidden': 'true' }, text: '⤢ ' }), kind === 'image' ? 'View' : 'Full screen');
   }
 
   /** Shows the file inline if it is media, and offers to save it. */
@@ -461,7 +514,15 @@ class FileCard {
     if (media !== null && kind !== null) {
       // A format this browser cannot decode: say so rather than show a broken player.
       media.addEventListener('error', () => this.#unplayable(kind), { once: true });
-      this.#media.append(media);
+      if (kind === 'image') {
+        // The image itself opens the viewer (a button, so the keyboard reaches it too).
+        this.#media.append(h('button', {
+          class: 'media-open image-open', attrs: { type: 'button', 'aria-label': `View ${name} full screen`, 'aria-haspopup': 'dialog' },
+        }, media));
+      } else {
+        this.#media.append(media);
+        if (kind === 'video') this.#media.append(this.#viewButton('video'));
+      }
     }
     this.offerSave(url, name);
   }
