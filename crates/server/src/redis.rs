@@ -74,6 +74,11 @@ const LOG_SCRIPT: &str = include_str!("lua/log.lua");
 
 /// Operations waiting for the log, before new ones are refused (`unavailable`).
 const LOG_QUEUE: usize = 16_384;
+/// On a Redis Cluster, how long an operation waits for a replica to have it (`WAIT 1`)
+/// before it is acknowledged; and how long a shard that had none is not asked again.
+const REPLICA_WAIT_MS: i64 = 200;
+const NO_REPLICA_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Log operations run in this many lanes, a room always in the same one: in call order
 /// within a room, concurrently across rooms. So a Redis Cluster shard that fails (every
 /// command to it waits out `COMMAND_TIMEOUT` until its replica takes over) holds up its
@@ -176,6 +181,9 @@ pub struct RedisCluster {
     bounds: LogBounds,
     /// Other nodes whose liveness key was seen missing, and since when.
     missing: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Redis Cluster masters that had no replica to copy an operation to, and until when
+    /// they are not asked to wait again.
+    no_replica: Mutex<HashMap<fred::types::config::Server, tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -250,6 +258,7 @@ impl RedisCluster {
             log_sha: Mutex::new(None),
             bounds,
             missing: Mutex::new(HashMap::new()),
+            no_replica: Mutex::new(HashMap::new()),
         });
         cluster.heartbeat_once().await;
         for lane in lanes {
@@ -481,6 +490,44 @@ impl RedisCluster {
         }
     }
 
+    /// On a Redis Cluster: waits until a replica of the room's master has the operation
+    /// just run (`WAIT 1`, at most `REPLICA_WAIT_MS`), so that a failover cannot take back
+    /// an event that was acknowledged and give its position to another. A master that has
+    /// no replica in that time (its replica is the one that failed, or the master is a
+    /// replica just promoted) is not waited on for `NO_REPLICA_BACKOFF`: the cluster runs
+    /// on, as Redis itself does, without that guarantee until a replica is back.
+    async fn wait_for_replica(&self, room: &RoomId) -> Result<(), Error> {
+        if !self.client.client_config().server.is_clustered() {
+            return Ok(());
+        }
+        let slot = fred::util::redis_keyslot(room_key(room).as_bytes());
+        let Some(server) = self
+            .client
+            .cached_cluster_state()
+            .and_then(|state| state.get_server(slot).cloned())
+        else {
+            return Ok(());
+        };
+        if let Some(until) = self.no_replica.lock().get(&server)
+            && tokio::time::Instant::now() < *until
+        {
+            return Ok(());
+        }
+        // The same connection as the script's (one per master), so the wait covers it.
+        let copies: i64 = self
+            .client
+            .with_cluster_node(server.clone())
+            .wait(1, REPLICA_WAIT_MS)
+            .await?;
+        if copies < 1 {
+            warn!(master = %server, "no replica acknowledged a room log operation: not waiting on this master for a while");
+            self.no_replica
+                .lock()
+                .insert(server, tokio::time::Instant::now() + NO_REPLICA_BACKOFF);
+        }
+        Ok(())
+    }
+
     /// Puts one operation in a room's log; publishes what it placed to the other nodes.
     async fn run_log(&self, room: &RoomId, op: LogOp, hint: LogHint) -> Result<LogOutcome, Error> {
         let window_ms = self.bounds.window_ms;
@@ -591,6 +638,7 @@ impl RedisCluster {
                 .await?;
         }
         let reply = self.eval_log(log_keys(room, dup.as_deref()), args).await?;
+        self.wait_for_replica(room).await?;
         let (placed, members, resumed) = match decode_log_reply(kind, &reply) {
             LogReply::Full => {
                 // Not admitted: a member id is one connection's, so nothing else holds it.
@@ -978,10 +1026,14 @@ impl RedisBus {
             Ok(())
         })
         .await?;
-        let _resubscribe = subscriber.manage_subscriptions();
         let (publishes, queue) = mpsc::channel(OUTGOING_QUEUE);
         let up = Arc::new(AtomicBool::new(true));
         let sharded = publisher.client_config().server.is_clustered();
+        if sharded {
+            tokio::spawn(keep_shard_subscriptions(subscriber.clone()));
+        } else {
+            let _resubscribe = subscriber.manage_subscriptions();
+        }
         tokio::spawn(publish_loop(publisher, queue, up.clone(), sharded));
         tokio::spawn(listen_loop(subscriber.message_rx(), inbound));
         Ok(Arc::new(Self {
@@ -1056,6 +1108,51 @@ async fn publish_loop(
             publisher.publish(channel, bytes).await
         };
         up.store(sent.is_ok(), Ordering::SeqCst);
+    }
+}
+
+/// Keeps a node's sharded subscriptions through failovers. A shard channel is subscribed
+/// on the master that owns its slot; when that master dies, the subscription dies with
+/// it, and subscribing again only works once a replica has taken the slot over, which
+/// can take the cluster's node timeout. fred subscribes again once, on reconnection,
+/// which can come before the failover is over: then the room would go deaf for good.
+/// So after any sign of trouble (a reconnection, a change of the cluster's layout, an
+/// error), every tracked shard channel is subscribed again, slot by slot, once a second
+/// until one whole pass succeeds (at most a minute; the next trouble starts it again).
+/// Events published meanwhile are in the room's log: the first event heard after the
+/// gap makes the registry fetch what was missed.
+async fn keep_shard_subscriptions(subscriber: SubscriberClient) {
+    let mut reconnects = subscriber.reconnect_rx();
+    let mut changes = subscriber.cluster_change_rx();
+    let mut errors = subscriber.error_rx();
+    loop {
+        let trouble = tokio::select! {
+            r = reconnects.recv() => r.is_ok() || matches!(r, Err(tokio::sync::broadcast::error::RecvError::Lagged(_))),
+            r = changes.recv() => r.is_ok() || matches!(r, Err(tokio::sync::broadcast::error::RecvError::Lagged(_))),
+            r = errors.recv() => r.is_ok() || matches!(r, Err(tokio::sync::broadcast::error::RecvError::Lagged(_))),
+        };
+        if !trouble {
+            return; // the client is gone
+        }
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let channels: Vec<String> = subscriber
+                .tracked_shard_channels()
+                .into_iter()
+                .map(|c| c.to_string())
+                .collect();
+            let mut all = true;
+            for channel in channels {
+                // One channel per command: they belong to different slots.
+                if subscriber.ssubscribe(channel).await.is_err() {
+                    all = false;
+                }
+            }
+            if all {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
