@@ -159,14 +159,24 @@ describe(`two and three nodes over ${store}`, { timeout: 120_000 }, () => {
     // Liveness expires 6 s after the last refresh, and a key must stay missing 6 s more
     // before its node counts as dead (a Redis Cluster failover can expire a live node's).
     const away = await alice.waitFor('presence', (p) => p.kind === 'away' && p.member === doomedId, { ms: 18_000 });
-    const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === doomedId, { ms: 12_000 });
+    const left = await alice.waitFor('presence', (p) => p.kind === 'leave' && p.member === doomedId, { ms: 12_000 }).catch((e) => {
+      if (process.env.DEBUG_LOGS) for (const n of nodes) process.stderr.write(`NODE ${n.port}\n${n.stderr()}\n`);
+      throw e;
+    });
     const tookMs = Date.now() - killedAt;
     assert.equal(left.reason, 'timeout');
     assert.ok(left.pos > away.pos, 'away, then leave');
     assert.ok(tookMs <= 16_000 + GRACE_SECS * 1000, `left after ${tookMs} ms`);
+    const aliceId = alice.id;
     alice.close();
     await until(async () => (await redis.cli('--scan', '--pattern', `streamchat:*${room}*`)).length === 0,
-      { what: 'the dead node\'s room to vanish from Redis', ms: (WINDOW_SECS + 3) * 1000 });
+      // alice's disconnect: away for the grace, then the emptied room's log lasts the window
+      { what: 'the dead node\'s room to vanish from Redis', ms: (GRACE_SECS + WINDOW_SECS + 3) * 1000 })
+      .catch(async (e) => {
+        if (process.env.DEBUG_LOGS) for (const n of nodes) process.stderr.write(`NODE ${n.port}\n${n.stderr()}\n`);
+        if (process.env.DEBUG_LOGS) process.stderr.write(`STATE alice=${aliceId} doomed=${doomedId} members=${await redis.cli('HGETALL', `streamchat:{${room}}:members`)} away=${await redis.cli('HGETALL', `streamchat:{${room}}:away`)}\n`);
+        throw new Error(`${e.message}; left: ${(await redis.cli('--scan', '--pattern', `streamchat:*${room}*`)).join(' ')}`);
+      });
   });
 });
 }

@@ -353,7 +353,7 @@ pub(crate) mod conformance {
             let (brokers, topic) = (brokers.clone(), topic.clone());
             async move {
                 let bus: Arc<dyn Bus> =
-                    crate::kafka::KafkaBus::connect(&brokers, &topic, node, 2 << 20, inbound)
+                    crate::kafka::KafkaBus::connect(&brokers, &topic, 3, node, 2 << 20, inbound)
                         .await
                         .expect("kafka bus");
                 bus

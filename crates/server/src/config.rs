@@ -193,6 +193,11 @@ pub struct ServeConfig {
     #[arg(long, env = "STREAMCHAT_KAFKA_TOPIC")]
     pub kafka_topic: Option<String>,
 
+    /// Partitions of the Kafka topic when this node creates it (a topic that exists keeps
+    /// its own). Events are keyed by room, so a room's order holds whatever the count.
+    #[arg(long, env = "STREAMCHAT_KAFKA_PARTITIONS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub kafka_partitions: i32,
+
     /// The original StreamChat's name for --kafka-topic.
     #[arg(long = "kafka-topic-legacy", env = "KAFKA_TOPIC", hide = true)]
     pub kafka_topic_legacy: Option<String>,

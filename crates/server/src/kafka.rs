@@ -34,8 +34,6 @@ use streamchat_protocol::RoomId;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-/// Partitions of the topic when this node creates it.
-const PARTITIONS: i32 = 3;
 /// How often the bus checks the broker (and repairs topic and assignment).
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest wait for the broker's metadata.
@@ -84,6 +82,8 @@ struct Clients {
 pub struct KafkaBus {
     node: String,
     topic: String,
+    /// Partitions of the topic if this node creates it.
+    partitions: i32,
     brokers: String,
     message_max: String,
     /// The current session's clients; none while the broker is unreachable.
@@ -109,6 +109,7 @@ impl KafkaBus {
     pub async fn connect(
         brokers: &str,
         topic: &str,
+        partitions: i32,
         node: String,
         max_event_bytes: usize,
         inbound: mpsc::Sender<Inbound>,
@@ -116,6 +117,7 @@ impl KafkaBus {
         let bus = Arc::new(Self {
             node,
             topic: topic.to_owned(),
+            partitions,
             brokers: brokers.to_owned(),
             message_max: (max_event_bytes + 64 * 1024).to_string(),
             clients: Mutex::new(None),
@@ -194,7 +196,7 @@ impl KafkaBus {
         let admin: AdminClient<DefaultClientContext> = base_config(&self.brokers)
             .create()
             .map_err(|e| KafkaSetupError(e.to_string()))?;
-        let topic = NewTopic::new(&self.topic, PARTITIONS, TopicReplication::Fixed(1))
+        let topic = NewTopic::new(&self.topic, self.partitions, TopicReplication::Fixed(1))
             .set("retention.ms", "60000")
             .set("segment.ms", "10000")
             .set("max.message.bytes", &self.message_max);

@@ -176,6 +176,7 @@ impl Server {
         let bus = kafka::KafkaBus::connect(
             brokers,
             &config.kafka_topic(),
+            config.kafka_partitions,
             node.to_owned(),
             largest,
             inbound_tx,

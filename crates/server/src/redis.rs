@@ -101,7 +101,10 @@ fn log_keys(room: &RoomId, dup: Option<&str>) -> Vec<String> {
         room_part(room, "log"),
         room_part(room, "tokens"),
         room_part(room, "away"),
-        dup.map_or_else(|| room_part(room, "dup"), |d| room_part(room, &format!("dup:{d}"))),
+        dup.map_or_else(
+            || room_part(room, "dup"),
+            |d| room_part(room, &format!("dup:{d}")),
+        ),
     ]
 }
 
@@ -363,21 +366,19 @@ impl RedisCluster {
                             pos: 0,
                         });
                         let this = self.clone();
-                        let (r, m, n) = (room.clone(), member.clone(), node.clone());
-                        self.log(
-                            &room,
-                            LogOp::Away {
-                                member,
+                        let node = node.clone();
+                        tokio::spawn(async move {
+                            let op = LogOp::Away {
+                                member: member.clone(),
                                 node: node.clone(),
                                 event,
-                            },
-                            LogHint::default(),
-                            Box::new(move |result| {
-                                if let Ok(LogOutcome::Placed(p)) = result {
-                                    this.expire_later(&r, &m, &n, p.ts, at);
-                                }
-                            }),
-                        );
+                            };
+                            if let Some(LogOutcome::Placed(p)) =
+                                this.log_until_answered(&room, op).await
+                            {
+                                this.expire_later(&room, &member, &node, p.ts, at);
+                            }
+                        });
                     }
                 }
             }
@@ -419,8 +420,32 @@ impl RedisCluster {
                 if_away_since: Some(since),
                 event,
             };
-            this.log(&room, op, LogHint::default(), Box::new(|_| {}));
+            this.log_until_answered(&room, op).await;
         });
+    }
+
+    /// Runs a reaper's operation, again every second while the store cannot answer (a
+    /// Redis restarting, a Redis Cluster shard failing over), for up to a minute: a dead
+    /// node's member must not stay away forever because one attempt met a failover.
+    /// Returns the outcome, or `None` if it never ran.
+    async fn log_until_answered(self: &Arc<Self>, room: &RoomId, op: LogOp) -> Option<LogOutcome> {
+        for _ in 0..60 {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.log(
+                room,
+                op.clone(),
+                LogHint::default(),
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            );
+            match rx.await {
+                Ok(Ok(outcome)) => return Some(outcome),
+                _ => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        warn!("a reaper's room log operation kept failing: given up");
+        None
     }
 
     /// Registers a member of this node in its room's hash (after Redis lost it).
@@ -438,10 +463,7 @@ impl RedisCluster {
             .await?;
         let _: () = self
             .client
-            .sadd(
-                node_members_key(&self.node),
-                node_entry(room, &info.member),
-            )
+            .sadd(node_members_key(&self.node), node_entry(room, &info.member))
             .await?;
         Ok(())
     }
@@ -584,11 +606,7 @@ impl RedisCluster {
                     removed = Some(member.clone());
                 }
                 let since = if_away_since.map_or(String::new(), |s| s.to_string());
-                let args = vec![
-                    member.to_string().into(),
-                    node.clone().into(),
-                    since.into(),
-                ];
+                let args = vec![member.to_string().into(), node.clone().into(), since.into()];
                 index_out = Some((node, member));
                 ("remove", event, args)
             }
