@@ -160,7 +160,8 @@ test('Share shows the link, a warning and a QR code that a reader decodes to the
   await enterRoom(alice, env.server.url, 'Alice');
   const { page } = alice;
   const link = page.url();
-  await page.getByRole('button', { name: 'Copy invite link' }).waitFor();
+  assert.ok(await page.getByRole('button', { name: 'Copy invite link' }).isVisible(), 'Copy invite stays');
+  assert.equal(await page.getByRole('button', { name: 'Share invite link' }).getAttribute('title'), 'Share the invite link, with a QR code');
 
   await page.getByRole('button', { name: 'Share' }).click();
   const dialog = page.getByRole('dialog', { name: 'Invite people' });
@@ -187,13 +188,17 @@ test('Share shows the link, a warning and a QR code that a reader decodes to the
   await alice.context.close();
 });
 
-test('on a phone in dark mode the Share dialog fits and the header keeps its buttons', async () => {
+test('on a phone in dark mode the header keeps one row with Share standing in for Copy invite, and the Share dialog fits', async () => {
   const alice = await newPerson(env.browser, { viewport: { width: 360, height: 740 }, colorScheme: 'dark' });
   await enterRoom(alice, env.server.url, 'Alice');
   const { page } = alice;
   const header = await page.locator('header.topbar').evaluate((el) => ({ scroll: el.scrollWidth, width: el.clientWidth }));
   assert.ok(header.scroll <= header.width, `the header fits 360 px (${header.scroll} > ${header.width})`);
-  await page.getByRole('button', { name: 'Share' }).click();
+  // On a phone the Share button stands in for "Copy invite link", as a word rather than an icon.
+  const share = page.getByRole('button', { name: 'Share invite link' });
+  assert.equal(await share.innerText(), 'Invite');
+  assert.equal(await page.getByRole('button', { name: 'Copy invite link' }).isVisible(), false);
+  await share.click();
   const dialog = page.getByRole('dialog', { name: 'Invite people' });
   await dialog.waitFor();
   const box = await dialog.boundingBox();

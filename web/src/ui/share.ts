@@ -10,12 +10,16 @@ const QUIET_ZONE = 4;
 /** Canvas pixels per module (CSS scales the canvas down to fit). */
 const PIXELS_PER_MODULE = 8;
 
-/** The header's Share button; its dialog goes into `host`. */
+/**
+ * The header's Share button (a QR code icon; on phones, where it stands in for "Copy
+ * invite link", also the word "Invite"); its dialog goes into `host`.
+ */
 export function shareButton(host: HTMLElement): HTMLButtonElement {
   return h('button', {
-    class: 'button share-button', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
+    class: 'button share-button',
+    attrs: { type: 'button', 'aria-haspopup': 'dialog', 'aria-label': 'Share invite link', title: 'Share the invite link, with a QR code' },
     on: { click: () => openShareDialog(host, window.location.href) },
-  }, 'Share');
+  }, h('span', { class: 'qr-icon', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'share-text', text: 'Invite' }));
 }
 
 export function openShareDialog(host: HTMLElement, link: string): HTMLDialogElement {
