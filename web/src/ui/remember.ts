@@ -16,7 +16,7 @@ export function rememberNameField(input: HTMLInputElement): RememberField {
   const checkbox = h('input', { attrs: { type: 'checkbox', id: 'remember-name', checked: remembered !== null } });
   const status = h('span', { class: 'remember-status', attrs: { role: 'status' } });
   const forget = h('button', {
-    class: 'link-button', attrs: { type: 'button', hidden: remembered === null }, text: 'Forget it',
+    class: 'link-button', attrs: { type: 'button', hidden: remembered === null, 'aria-label': 'Forget it: stop remembering my name' }, text: 'Forget it',
     on: {
       click: () => {
         rememberName(null);
