@@ -114,6 +114,7 @@ test('unread messages count in the tab title while hidden; the Leave button says
   assert.equal(await bob.page.evaluate(() => Notification.permission), 'default');
   await bob.page.getByRole('button', { name: 'Enable notifications' }).waitFor();
   await bob.page.getByRole('button', { name: 'Leave' }).click();
+  await bob.page.getByRole('dialog').getByRole('button', { name: 'Leave the room' }).click();
   await bob.page.getByRole('heading', { name: 'You left the room' }).waitFor();
   const left = await waitForAlert(alice.page, 'Bob left the chat');
   assert.doesNotMatch(left, /\(disconnected\)|\(timed out\)/, 'a Leave is reported as leaving, not as a lost connection');

@@ -45,6 +45,7 @@ test('a name and messages made of HTML render as literal text and execute nothin
     assert.deepEqual(state, { pwned: null, injected: 0, javascriptLinks: 0 });
   }
   await mallory.page.getByRole('button', { name: 'Leave' }).click();
+  await mallory.page.getByRole('dialog').getByRole('button', { name: 'Leave the room' }).click();
   assert.match(await waitForAlert(alice.page, 'left the chat'), /^<img src=x onerror=window\.__pwned=1> left the chat/);
   assertNoErrors(alice, 'Alice');
   assertNoErrors(mallory, 'Mallory');

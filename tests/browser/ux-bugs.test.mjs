@@ -138,7 +138,7 @@ test('on a phone in dark mode the encryption dialog opens at its title, and the 
 test('at 800 px wide (and every width down to the phone layout) the header stays on one line', async () => {
   const alice = await newPerson(env.browser, { viewport: { width: 800, height: 700 } });
   await enterRoom(alice, env.server.url, 'Alice');
-  for (const width of [800, 721, 900, 1101, 1280]) {
+  for (const width of [800, 721, 900, 1101, 1160, 1161, 1280]) {
     await alice.page.setViewportSize({ width, height: 700 });
     const rows = await alice.page.locator('header.topbar').evaluate((header) => {
       const boxes = [...header.children].map((child) => child.getBoundingClientRect()).filter((box) => box.width > 0);

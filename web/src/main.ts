@@ -3,6 +3,7 @@
 //! a name and opens the room. The room secret lives only in the URL fragment and memory.
 
 import './style.css';
+import './ui/room-features.css';
 import { newRoomSecret, secretFromFragment, secretToFragment } from './crypto';
 import type { Bytes } from './encoding';
 import { RoomSession } from './room';
@@ -10,6 +11,8 @@ import { ChatView } from './ui/chat';
 import { replaceChildren } from './ui/dom';
 import { FileSharing } from './ui/files';
 import { cannotRun, leftPage, nameForm } from './ui/landing';
+import { NobodyHere } from './ui/nobody';
+import { refreshMarks, trustAlertItem, trustMembers } from './ui/trust';
 
 function app(): HTMLElement {
   const root = document.getElementById('app');
@@ -53,10 +56,10 @@ function start(): void {
     }));
     return;
   }
-  show(nameForm({ invited: true, submit: (name) => void enter(secret, name) }));
+  show(nameForm({ invited: true, submit: (name) => void enter(secret, name, true) }));
 }
 
-async function enter(secret: Bytes, name: string): Promise<void> {
+async function enter(secret: Bytes, name: string, invited = false): Promise<void> {
   let session: RoomSession | null = null;
   const view = new ChatView({
     left: () => {
@@ -68,11 +71,19 @@ async function enter(secret: Bytes, name: string): Promise<void> {
     },
   });
   const files = new FileSharing(view);
+  const nobody = new NobodyHere(view, invited);
+  let trustAlerts = 0;
   const onPageHide = (): void => session?.leaveNow();
   try {
     session = await RoomSession.open({ secret, name }, {
       connection: (state) => { view.connection(state); files.connection(state); },
-      members: (members) => view.members(members),
+      members: (members) => {
+        const alerts = trustMembers(members);
+        view.members(members);
+        refreshMarks(view.root);
+        for (const alert of alerts) view.addElement(`trust-${++trustAlerts}`, trustAlertItem(alert, `trust-${trustAlerts}`), null);
+        nobody.members(members);
+      },
       added: (item) => view.added(item),
       updated: (item) => view.updated(item),
       typing: (text, names) => view.typing(text, names),

@@ -28,6 +28,8 @@ export interface MemberView {
   readonly member: string;
   readonly name: string;
   readonly fingerprint: string;
+  /** The identity public key (base64url): who they are for trust marks, never sent anywhere. */
+  readonly key: string;
   readonly joinedAt: number;
   readonly self: boolean;
   /** Their connection dropped and they are reconnecting (still a member, for the server's grace). */
@@ -450,7 +452,7 @@ export class RoomSession {
       }
     }
     const self: KnownMember = {
-      view: { member: ack.member, name: this.name, fingerprint: this.identity.fingerprint, joinedAt: ack.at, self: true, away: false },
+      view: { member: ack.member, name: this.name, fingerprint: this.identity.fingerprint, key: toBase64Url(this.identity.publicKeyBytes), joinedAt: ack.at, self: true, away: false },
       publicKey: this.identity.publicKey,
       keyText: toBase64Url(this.identity.publicKeyBytes),
     };
@@ -604,7 +606,7 @@ export class RoomSession {
       // The profile is signed by the key it announces and bound (aad, signature) to `member`.
       await verifyEnvelope(publicKey, this.keys, member, envelope);
       const fingerprint = await fingerprintOf(keyBytes);
-      return { view: { member, name: body.name, fingerprint, joinedAt: at, self: false, away: false }, publicKey, keyText: body.key };
+      return { view: { member, name: body.name, fingerprint, key: body.key, joinedAt: at, self: false, away: false }, publicKey, keyText: body.key };
     } catch (e: unknown) {
       if (!(e instanceof OpenError)) throw e;
       this.#alert(`Someone joined with a profile that failed ${e.kind === 'signature' ? 'signature verification' : e.kind === 'decrypt' ? 'decryption' : 'validation'}; they are not shown and their messages will be dropped.`, 'warning');

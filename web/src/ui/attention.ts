@@ -3,8 +3,7 @@
 //! notification. Both stop as soon as the tab is visible again.
 
 import { tabTitle } from '../format';
-
-const NOTIFICATION_TEXT_CHARS = 120;
+import { notificationContent, notificationPrivacy } from '../prefs';
 
 export class Attention {
   #unread = 0;
@@ -44,9 +43,10 @@ export class Attention {
     document.title = tabTitle(this.#unread, this.#mentioned === null ? this.#baseTitle : `@ ${this.#baseTitle}`);
     if (!Attention.enabled) return;
     this.#lastNotification?.close();
-    const body = text.length > NOTIFICATION_TEXT_CHARS ? `${text.slice(0, NOTIFICATION_TEXT_CHARS)}…` : text;
+    // What it shows is this browser's choice (prefs.ts): by default the name, not the text.
+    const { title, body } = notificationContent(notificationPrivacy(), from, text);
     // A fixed tag replaces the previous notification instead of stacking dozens.
-    const notification = new Notification(`${from} — StreamChat`, { body, tag: 'streamchat-message', silent: false });
+    const notification = new Notification(title, { body, tag: 'streamchat-message', silent: false });
     notification.addEventListener('click', () => {
       window.focus();
       notification.close();
@@ -70,8 +70,11 @@ export class Attention {
     document.title = tabTitle(this.#unread, `@ ${this.#baseTitle}`);
     if (!Attention.enabled) return;
     this.#mentionNotification?.close();
-    const body = text.length > NOTIFICATION_TEXT_CHARS ? `${text.slice(0, NOTIFICATION_TEXT_CHARS)}…` : text;
-    const notification = new Notification(`${from} mentioned you — StreamChat`, { body, tag: 'streamchat-mention', silent: false });
+    // The same privacy choice as for other messages: with "nothing", not even who.
+    const privacy = notificationPrivacy();
+    const { body } = notificationContent(privacy, from, text);
+    const title = privacy === 'nothing' ? 'StreamChat' : `${from} mentioned you — StreamChat`;
+    const notification = new Notification(title, { body, tag: 'streamchat-mention', silent: false });
     notification.addEventListener('click', () => {
       window.focus();
       notification.close();

@@ -14,6 +14,10 @@ import { MentionPicker } from './mentions';
 import { richText } from './rich';
 import { UnseenMarker } from './unseen';
 import { MediaViewer } from './viewer';
+import { confirmLeave } from './leave';
+import { notificationSettings } from './settings';
+import { shareButton } from './share';
+import { authorMarks, memberMarks, verifyControl } from './trust';
 
 /** The timeline keeps at most this many items in the page; older ones are removed. */
 const MAX_TIMELINE_ITEMS = 1000;
@@ -86,7 +90,7 @@ export class ChatView implements RoomListener {
       const target = event.target instanceof Node ? event.target : null;
       if (this.#drawerOpen() && !this.#aside.contains(target) && !this.#membersToggle.contains(target)) this.#closeMembers();
     });
-    const leaveButton = h('button', { class: 'button danger', attrs: { type: 'button' }, text: 'Leave', on: { click: () => void this.#leave() } });
+    const leaveButton = h('button', { class: 'button danger', attrs: { type: 'button' }, text: 'Leave', on: { click: () => confirmLeave(this.#extraDialogs, () => void this.#leave()) } });
     const e2eButton = h('button', {
       class: 'e2e', attrs: { type: 'button', 'aria-haspopup': 'dialog' },
       on: { click: () => this.#e2eDialog.showModal() },
@@ -96,7 +100,8 @@ export class ChatView implements RoomListener {
     this.#memberList = h('ul', { class: 'member-list' });
     this.#aside = h('aside', { class: 'members', attrs: { id: 'members', 'aria-label': 'People in this room' } },
       this.#memberHeading, this.#memberList,
-      h('p', { class: 'hint', text: 'Select someone to compare their fingerprint.' }));
+      h('p', { class: 'hint', text: 'Select someone to compare their fingerprint.' }),
+      notificationSettings());
 
     this.#timeline = h('ol', { class: 'timeline', attrs: { 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' } });
     this.#scroller = h('div', { class: 'scroller', attrs: { tabindex: '0', 'aria-label': 'Conversation' } }, this.#timeline);
@@ -150,7 +155,7 @@ export class ChatView implements RoomListener {
         h('div', { class: 'brand' }, h('span', { class: 'logo', attrs: { 'aria-hidden': 'true' } }), h('h1', { text: 'StreamChat' })),
         e2eButton,
         this.#status,
-        h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, this.#notifyButton, leaveButton)),
+        h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, shareButton(this.#extraDialogs), this.#notifyButton, leaveButton)),
       h('div', { class: 'layout' },
         this.#aside,
         this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#unseen.button, this.#typingLine, composer)),
@@ -226,6 +231,7 @@ export class ChatView implements RoomListener {
         },
         h('span', { class: 'member-name' }, h('bdi', { attrs: { dir: 'auto' }, text: member.name }), member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
           member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
+        memberMarks(member),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
   }
 
@@ -333,6 +339,7 @@ export class ChatView implements RoomListener {
           : `Ask ${member.name} to read out the fingerprint they see for themselves, in person or over a channel you trust. If it matches, every message marked with it really comes from them; if not, someone may be impersonating them.`,
       }),
       h('p', { class: 'hint', text: 'A fingerprint belongs to one browser tab and changes every time someone opens the room anew.' }),
+      member.self ? null : verifyControl(member),
       h('form', { attrs: { method: 'dialog' } }, h('button', { class: 'button primary', attrs: { type: 'submit', autofocus: true }, text: 'Close' })));
     dialog.showModal();
   }
@@ -473,6 +480,7 @@ export function messageMeta(author: Author, ts: number, direct: boolean): HTMLEl
   const { time, date, iso } = clock(ts);
   return h('div', { class: 'meta' },
     h('span', { class: 'author' }, h('bdi', { attrs: { dir: 'auto' }, text: author.name }), author.self ? ' (you)' : null),
+    authorMarks(author),
     // The badge is for eyes (a screen reader would read hex at every message); the full
     // fingerprint is in the member's dialog, where people compare keys.
     h('span', { class: 'badge', attrs: { title: `Fingerprint ${author.fingerprint}`, 'aria-hidden': 'true' }, text: shortFingerprint(author.fingerprint) }),

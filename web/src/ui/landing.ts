@@ -4,6 +4,7 @@
 
 import { MAX_NAME_CHARS, cleanName } from '../content';
 import { h } from './dom';
+import { rememberNameField } from './remember';
 
 export interface NameFormOptions {
   readonly invited: boolean;
@@ -20,6 +21,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
   });
   const error = h('p', { class: 'form-error', attrs: { role: 'alert', id: 'name-error' } });
   const button = h('button', { class: 'button primary big', attrs: { type: 'submit' }, text: options.invited ? 'Join the room' : 'Create a room' });
+  const remember = rememberNameField(input);
   const form = h('form', {
     class: 'name-form',
     on: {
@@ -32,6 +34,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
           input.focus();
           return;
         }
+        remember.submitted(name);
         button.disabled = true;
         button.textContent = options.invited ? 'Joining…' : 'Creating…';
         options.submit(name);
@@ -41,6 +44,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
   h('label', { attrs: { for: 'name-input' }, text: 'Your name' }),
   input,
   error,
+  remember.element,
   button);
   input.setAttribute('aria-describedby', 'name-error');
 
