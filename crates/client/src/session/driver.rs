@@ -861,7 +861,11 @@ impl Driver {
                     }
                 }
             }
-            Body::Profile(_) | Body::Unknown => {}
+            Body::Profile(_)
+            | Body::Reaction(_)
+            | Body::Edit(_)
+            | Body::Delete(_)
+            | Body::Unknown => {}
         }
     }
 

@@ -248,10 +248,7 @@ pub(crate) async fn run_texts(
     events: mpsc::Sender<SessionEvent>,
 ) {
     while let Some(text) = texts.recv().await {
-        let body = Body::Text(Text {
-            text: text.text,
-            sent_at: now_ms(),
-        });
+        let body = Body::Text(Text::new(text.text, now_ms()));
         let result = match serde_json::to_vec(&body) {
             Err(e) => Err(SendError::Local(e.to_string())),
             Ok(body) => send_body(&shared, &mut links, &body).await,
