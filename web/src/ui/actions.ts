@@ -175,7 +175,7 @@ export class MessageActions {
     const li = this.#hooks.element(itemId);
     const text = li?.querySelector<HTMLElement>('.text');
     if (session === null || item === null || li === undefined || text === null || text === undefined || !session.canChange(itemId)) return;
-    const field = h('textarea', { class: 'edit-input', attrs: { 'aria-label': 'Edit your message', dir: 'auto', rows: String(Math.min(8, item.text.split('\n').length)) } });
+    const field = h('textarea', { class: 'edit-input', attrs: { 'aria-label': 'Text of your message', dir: 'auto', rows: String(Math.min(8, item.text.split('\n').length)) } });
     field.value = item.text;
     const done = (save: boolean) => {
       if (save && !session.editText(itemId, field.value)) return;
