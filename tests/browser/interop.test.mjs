@@ -216,6 +216,8 @@ test('replies, reactions, edits and deletions go both ways; a forged edit or del
   rusty.send('/edit 1 Where and when shall we meet?');
   const rustyEdited = await waitForMessage(page, 'Rusty', 'Where and when shall we meet?');
   await rustyEdited.locator('.meta .edited').waitFor();
+  // The browser's reply quotes it as it is now.
+  await edited.locator('.reply-quote', { hasText: 'Where and when shall we meet?' }).waitFor();
   assert.equal(await page.locator('li.msg .text', { hasText: /^Where shall we meet\?$/ }).count(), 0);
 
   // Web → terminal: deleting its own text, after a confirmation.

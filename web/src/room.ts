@@ -80,6 +80,8 @@ export type ChatItem =
 
 /** What a reply answers, as shown above it. */
 export interface ReplyView {
+  /** The answered text. */
+  readonly ref: MessageRef;
   /** The answered text's timeline item, if it is known here (to scroll to it). */
   readonly itemId: string | null;
   /** Its author, if known here. */
@@ -273,7 +275,7 @@ export class RoomSession {
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
       ref,
       ...(replyTo === null || answered === undefined ? {} : {
-        reply: { itemId: replyToItem, author: answered.author.name, text: answered.text, deleted: answered.deleted === true },
+        reply: { ref: replyTo, itemId: replyToItem, author: answered.author.name, text: answered.text, deleted: answered.deleted === true },
       }),
     };
     this.#add(item);
@@ -337,6 +339,7 @@ export class RoomSession {
     const body: EditBody = { type: 'edit', to: ref, text: trimmed, sentAt: this.#nextSentAt() };
     if (this.#conversation.edit(ref.key, body) !== null) return false;
     this.#changeItem(itemId, { text: trimmed, edited: true });
+    this.#changeQuotes(ref, { text: trimmed });
     void this.#sendChange(body, 'edit');
     return true;
   }
@@ -348,6 +351,7 @@ export class RoomSession {
     const body: DeleteBody = { type: 'delete', to: ref, sentAt: this.#nextSentAt() };
     if (this.#conversation.delete(ref.key, body) !== null) return;
     this.#changeItem(itemId, { text: '', deleted: true, reactions: [] });
+    this.#changeQuotes(ref, { text: '', deleted: true });
     void this.#sendChange(body, 'deletion');
   }
 
@@ -414,8 +418,19 @@ export class RoomSession {
     this.#listener.updated(changed);
   }
 
+  /** Shows the replies that quote `ref` with its new text (after an edit or deletion by its author). */
+  #changeQuotes(ref: MessageRef, change: { readonly text: string; readonly deleted?: boolean }): void {
+    for (const item of Array.from(this.#textItems.values())) {
+      const reply = item.reply;
+      if (reply === undefined || reply.ref.key !== ref.key || reply.ref.sentAt !== ref.sentAt || reply.deleted) continue;
+      const changed: TextItem = { ...item, reply: { ...reply, ...change } };
+      this.#keepItem(changed);
+      this.#listener.updated(changed);
+    }
+  }
+
   #keepItem(item: TextItem): void {
-    this.#textItems.delete(item.id);
+    // In the order shown: a changed item keeps its place.
     this.#textItems.set(item.id, item);
     if (this.#textItems.size > MAX_REMEMBERED_TEXTS) {
       const oldest = this.#textItems.keys().next();
@@ -715,6 +730,8 @@ export class RoomSession {
         const itemId = this.#conversation.itemOf(body.to);
         if (refused === null && itemId !== null) this.#changeItem(itemId, { text: body.text, edited: true });
         else this.#changeRefused(sender.view.name, 'edit', refused);
+        // By the author: quotes of the text change too, even where the text itself is not known.
+        if (refused === null || refused === 'unknown') this.#changeQuotes(body.to, { text: body.text });
         break;
       }
       case 'delete': {
@@ -722,6 +739,7 @@ export class RoomSession {
         const itemId = this.#conversation.itemOf(body.to);
         if (refused === null && itemId !== null) this.#changeItem(itemId, { text: '', deleted: true, reactions: [] });
         else this.#changeRefused(sender.view.name, 'delete', refused);
+        if (refused === null || refused === 'unknown') this.#changeQuotes(body.to, { text: '', deleted: true });
         break;
       }
       case 'reaction': {
@@ -751,8 +769,8 @@ export class RoomSession {
     const itemId = this.#conversation.itemOf(to);
     const item = itemId === null ? undefined : this.#textItems.get(itemId);
     return item === undefined
-      ? { itemId: null, author: null, text: quote, deleted: false }
-      : { itemId: item.id, author: item.author.name, text: item.text, deleted: item.deleted === true };
+      ? { ref: to, itemId: null, author: null, text: quote, deleted: false }
+      : { ref: to, itemId: item.id, author: item.author.name, text: item.text, deleted: item.deleted === true };
   }
 
   /**

@@ -857,7 +857,8 @@ impl Driver {
             Body::Edit(edit) => {
                 let applied = self.shared.conversation().edit(&sender.key, &edit);
                 match applied {
-                    Ok(()) => {
+                    // Unknown here but signed by its author: quotes of it in replies change.
+                    Ok(()) | Err(Refused::Unknown) => {
                         self.emit(SessionEvent::Edited {
                             from: sender,
                             message: edit.to,
@@ -871,7 +872,7 @@ impl Driver {
             Body::Delete(delete) => {
                 let applied = self.shared.conversation().delete(&sender.key, &delete);
                 match applied {
-                    Ok(()) => {
+                    Ok(()) | Err(Refused::Unknown) => {
                         self.emit(SessionEvent::Deleted {
                             from: sender,
                             message: delete.to,

@@ -241,8 +241,9 @@ pub enum SessionEvent {
         /// Sent to this member only.
         direct: bool,
     },
-    /// The author of a known text changed it (verified: signed by the key that signed
-    /// the text; the latest edit wins).
+    /// The author of a text changed it (verified: signed by the key that signed the
+    /// text; the latest edit wins). The text may be one this session does not have (sent
+    /// before it joined): then only quotes of it in replies change.
     Edited {
         /// The author.
         from: Member,
@@ -251,7 +252,8 @@ pub enum SessionEvent {
         /// Its new text, exactly as signed (not cleaned).
         text: String,
     },
-    /// The author of a known text deleted it (and its reactions).
+    /// The author of a text deleted it (and its reactions); as for edits, the text may
+    /// be one this session does not have, quoted in a reply.
     Deleted {
         /// The author.
         from: Member,

@@ -38,6 +38,8 @@ pub enum Status {
 /// The message a reply answers, as shown above it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quote {
+    /// The answered message.
+    pub message: MessageRef,
     /// The answered message's number, if it is known here.
     pub number: Option<usize>,
     /// Its author, if known here.
@@ -337,12 +339,14 @@ impl Model {
     fn quote(&self, reply: &ReplyTo) -> Quote {
         match self.messages.find(&reply.to) {
             Some(kept) => Quote {
+                message: reply.to,
                 number: Some(kept.number),
                 author: Some(kept.author.clone()),
                 text: kept.text.clone(),
                 deleted: kept.deleted,
             },
             None => Quote {
+                message: reply.to,
                 number: None,
                 author: None,
                 text: reply.quote.clone().unwrap_or_default(),
@@ -359,6 +363,23 @@ impl Model {
                 None => {
                     kept.deleted = true;
                     kept.text.clear();
+                }
+            }
+        }
+        // Replies quoting it show it as it is now.
+        for entry in &mut self.timeline {
+            if let Entry::Message {
+                reply: Some(quote), ..
+            } = entry
+                && quote.message == *message
+                && !quote.deleted
+            {
+                match &new_text {
+                    Some(text) => quote.text.clone_from(text),
+                    None => {
+                        quote.deleted = true;
+                        quote.text.clear();
+                    }
                 }
             }
         }
@@ -1230,6 +1251,24 @@ pub(crate) mod tests {
                     (None, "before you came")
                 );
             }
+            other => panic!("{other:?}"),
+        }
+        // Bob deletes the message from before Alice came: its quote goes.
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Deleted {
+                from: bob.clone(),
+                message: MessageRef {
+                    key: bob.key,
+                    sent_at: 0,
+                },
+            }),
+            0,
+        );
+        match model.timeline.back() {
+            Some(Entry::Message {
+                reply: Some(quote), ..
+            }) => assert!(quote.deleted && quote.text.is_empty()),
             other => panic!("{other:?}"),
         }
         // Bob deletes his: gone from the timeline, and a reply to it can no longer be made.
