@@ -289,3 +289,46 @@ test('two JSON clients reply, react, edit and delete by message number; only the
   bob.end();
   await Promise.all([alice.exited, bob.exited]);
 });
+
+test('trust alerts: a name back with another key, and two people with one name', async () => {
+  const link = await newLink();
+  const alice = startBot(link, 'Alice');
+  await alice.next('ready');
+  const bob = startBot(link, 'Bob');
+  const bobReady = await bob.next('ready');
+  await alice.next('joined');
+  assert.deepEqual(alice.events.filter((e) => e.event === 'warning'), [], 'one Bob: nothing to say');
+
+  // A second "bob" while Bob is here.
+  const impostor = startBot(link, 'bob');
+  const impostorReady = await impostor.next('ready');
+  const twoBobs = await alice.next('warning');
+  assert.match(twoBobs.message, /^Now two people here are called bob: compare fingerprints \(\/who\)/);
+  assert.ok(twoBobs.message.includes(bobReady.me.fingerprint) && twoBobs.message.includes(impostorReady.me.fingerprint));
+  // Whoever joins now hears it once, for the pair.
+  const carol = startBot(link, 'Carol');
+  await carol.next('ready');
+  const carolWarning = await carol.next('warning');
+  assert.match(carolWarning.message, /^Now two people here are called [Bb]ob/);
+
+  // Both leave; "Bob" comes back with a new key (a new session, or someone else).
+  impostor.end();
+  bob.end();
+  await Promise.all([impostor.exited, bob.exited]);
+  await alice.next((e) => e.event === 'left' && e.member.name === 'Bob');
+  const returning = startBot(link, 'Bob');
+  const returningReady = await returning.next('ready');
+  const changed = await alice.next('warning');
+  assert.match(changed.message, /^Bob is here with a different key than the Bob seen earlier in this room/);
+  assert.ok(changed.message.includes(returningReady.me.fingerprint));
+  assert.ok(changed.message.includes(impostorReady.me.fingerprint), 'the key last seen with the name');
+
+  // Someone takes Alice's own name.
+  const fake = startBot(link, 'alice');
+  await fake.next('ready');
+  assert.match((await alice.next('warning')).message, /^Now you and someone else here are called alice/);
+
+  for (const bot of [alice, carol, returning, fake]) bot.end();
+  await Promise.all([alice.exited, carol.exited, returning.exited, fake.exited]);
+  assert.equal(carol.events.filter((e) => e.event === 'warning').length >= 1, true);
+});

@@ -568,7 +568,29 @@ impl Driver {
                 Err(e) => self.profile_warning(&e.to_string()).await,
             }
         }
-        let outcome = self.roster.replace_all(present);
+        let outcome = self.roster.replace_all(present.clone());
+        // Trust alerts for those here when this session joined (the first time) or who
+        // arrived while it was away; each said once.
+        let mut alerts: Vec<String> = Vec::new();
+        let newcomers: Vec<Member> = if rejoin {
+            outcome.arrived.iter().map(|(m, _)| m.clone()).collect()
+        } else {
+            // Oneself first, so that someone here with one's own name is news once.
+            present
+        };
+        let mut names_told: Vec<String> = Vec::new();
+        for member in &newcomers {
+            let said = self.roster.trust_alerts(member, rejoin);
+            let folded = member.name.to_lowercase();
+            // Two (or more) people here with one name: said once per name.
+            if member.is_self || names_told.contains(&folded) {
+                continue;
+            }
+            if said.iter().any(|a| a.starts_with("Now ")) {
+                names_told.push(folded);
+            }
+            alerts.extend(said);
+        }
         if rejoin {
             let away = now_ms();
             for gone in outcome.departed {
@@ -610,6 +632,9 @@ impl Driver {
                 self.emit(SessionEvent::MemberJoined { member, returning })
                     .await;
             }
+        }
+        for alert in alerts {
+            self.warn(alert).await;
         }
         self.publish_link(client, &ack.member, ack.limits);
     }
@@ -734,11 +759,15 @@ impl Driver {
                 match open_member_profile(&self.shared.keys, &member, &profile, at) {
                     Ok(m) => {
                         let returning = self.roster.insert(m.clone());
+                        let alerts = self.roster.trust_alerts(&m, true);
                         self.emit(SessionEvent::MemberJoined {
                             member: m,
                             returning,
                         })
                         .await;
+                        for alert in alerts {
+                            self.warn(alert).await;
+                        }
                     }
                     Err(e) => self.profile_warning(&e.to_string()).await,
                 }
