@@ -247,6 +247,8 @@ def build() -> dict:
         )
 
     alice, bob = keys[0], keys[1]
+    # A message reference (docs/crypto.md §8): the author's public key and the body's sent_at.
+    alice_text = {"key": b64u(public_bytes(alice)), "sent_at": SENT_AT + 2}
     first_file = FILES[0]
     bodies = [
         # (name, secret, member, signer index, body)
@@ -346,7 +348,7 @@ def build() -> dict:
             MEMBER_ALICE,
             0,
             body_json(
-                {"type": "reaction", "emoji": "👍", "sent_at": SENT_AT + 7, "extra": {"a": [1]}}
+                {"type": "poll", "emoji": "👍", "sent_at": SENT_AT + 7, "extra": {"a": [1]}}
             ),
         ),
         (
@@ -355,6 +357,67 @@ def build() -> dict:
             MEMBER_ALICE,
             0,
             b'{"sent_at":1767225600008,"text":"order kept","type":"text","future":true}',
+        ),
+        # Replies, reactions, edits and deletions (docs/crypto.md §8) name the message they
+        # are about by its author's key and its sent_at: here Alice's "text with non-ASCII
+        # and emoji" above (room 0, SENT_AT + 2).
+        (
+            "reply: a text with reply_to and quote",
+            ROOM_SECRETS[0],
+            MEMBER_BOB,
+            1,
+            body_json(
+                {
+                    "type": "text",
+                    "text": "Hallo! 👋",
+                    "reply_to": alice_text,
+                    "quote": "Grüße, 世界! 👋🏽 Ünïcödé",
+                    "sent_at": SENT_AT + 10,
+                }
+            ),
+        ),
+        (
+            "reaction",
+            ROOM_SECRETS[0],
+            MEMBER_BOB,
+            1,
+            body_json(
+                {"type": "reaction", "to": alice_text, "emoji": "👍🏽", "add": True, "sent_at": SENT_AT + 11}
+            ),
+        ),
+        (
+            "reaction taken back",
+            ROOM_SECRETS[0],
+            MEMBER_BOB,
+            1,
+            body_json(
+                {"type": "reaction", "to": alice_text, "emoji": "👍🏽", "add": False, "sent_at": SENT_AT + 12}
+            ),
+        ),
+        (
+            "edit by the author",
+            ROOM_SECRETS[0],
+            MEMBER_ALICE,
+            0,
+            body_json(
+                {"type": "edit", "to": alice_text, "text": "Grüße, Welt! (edited)", "sent_at": SENT_AT + 13}
+            ),
+        ),
+        (
+            "delete by the author",
+            ROOM_SECRETS[0],
+            MEMBER_ALICE,
+            0,
+            body_json({"type": "delete", "to": alice_text, "sent_at": SENT_AT + 14}),
+        ),
+        (
+            "edit of another member's message (well-formed and signed; receivers ignore it)",
+            ROOM_SECRETS[0],
+            MEMBER_BOB,
+            1,
+            body_json(
+                {"type": "edit", "to": alice_text, "text": "forged words", "sent_at": SENT_AT + 15}
+            ),
         ),
     ]
 
@@ -399,6 +462,8 @@ def flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
 
 def build_invalid(keys: list[Ed25519PrivateKey]) -> list[dict]:
     alice, bob = keys[0], keys[1]
+    # A message reference (docs/crypto.md §8): the author's public key and the body's sent_at.
+    alice_text = {"key": b64u(public_bytes(alice)), "sent_at": SENT_AT + 2}
     secret, other_secret = ROOM_SECRETS[0], ROOM_SECRETS[1]
     body = body_json({"type": "text", "text": "tamper with me", "sent_at": SENT_AT + 100})
     iv = fixed("invalid iv", IV_LEN)

@@ -206,6 +206,17 @@ fn check(event: &SessionEvent, present: &mut HashMap<MemberId, PublicKey>) {
             );
         }
         SessionEvent::Typing { from } => sender(from, present),
+        // Only a text's author changes it: the reference names the key that signed the change.
+        SessionEvent::Edited { from, message, .. } | SessionEvent::Deleted { from, message } => {
+            sender(from, present);
+            assert_eq!(from.key, message.key, "an edit or deletion by the text's author");
+        }
+        SessionEvent::Reacted {
+            from, reactions, ..
+        } => {
+            sender(from, present);
+            assert!(reactions.iter().all(|r| r.count == r.names.len() && r.count > 0));
+        }
         SessionEvent::FileOffered { from, file, .. } => {
             sender(from, present);
             check_file(&file.name, &file.mime);

@@ -222,3 +222,113 @@ test('https:// links work, with the certificate checked against a CA given by --
     await tls.stop();
   }
 });
+
+test('two JSON clients reply, react, edit and delete by message number; only the author changes a message', async () => {
+  const link = await newLink();
+  const alice = startBot(link, 'Alice');
+  await alice.next('ready');
+  const bob = startBot(link, 'Bob');
+  await bob.next('ready');
+  await alice.next('joined');
+
+  alice.send('lunch at noon?');
+  const queued = await alice.next('queued');
+  assert.equal(queued.kind, 'text');
+  assert.equal(queued.number, 1);
+  const question = await bob.next('message');
+  assert.equal(question.number, 1);
+  assert.deepEqual(question.message, queued.message, 'both sides name the text alike');
+  assert.equal(question.reply_to, null);
+
+  // A reply, numbered on both sides, naming the text it answers.
+  bob.send('/reply 1 yes, at the usual place');
+  assert.equal((await bob.next('queued')).reply_to, 1);
+  const answer = await alice.next('message');
+  assert.equal(answer.number, 2);
+  assert.equal(answer.reply_to.number, 1);
+  assert.equal(answer.reply_to.text, 'lunch at noon?');
+  assert.equal(answer.reply_to.quote, 'lunch at noon?');
+
+  // Reactions: on, counted with who; the same emoji again takes it back.
+  bob.send('/react 1 👍');
+  const own = await bob.next((e) => e.event === 'queued' && e.kind === 'reaction');
+  assert.equal(own.add, true);
+  let reaction = await alice.next('reaction');
+  assert.deepEqual([reaction.number, reaction.emoji, reaction.add], [1, '👍', true]);
+  assert.deepEqual(reaction.reactions, [{ emoji: '👍', count: 1, names: ['Bob'], mine: false }]);
+  alice.send('/react 1 👍');
+  assert.deepEqual((await alice.next((e) => e.event === 'queued' && e.kind === 'reaction')).reactions,
+    [{ emoji: '👍', count: 2, names: ['Bob', 'Alice'], mine: true }]);
+  bob.send('/react 1 👍');
+  assert.equal((await bob.next((e) => e.event === 'queued' && e.kind === 'reaction')).add, false);
+  reaction = await alice.next((e) => e.event === 'reaction' && e.add === false);
+  assert.deepEqual(reaction.reactions, [{ emoji: '👍', count: 1, names: ['Alice'], mine: true }]);
+
+  // Edits and deletions: one's own only; the others see them by number.
+  bob.send('/edit 1 dinner instead?');
+  assert.match((await bob.next('error')).message, /message 1 is Alice's: you can edit or delete only your own messages/);
+  bob.send('/delete 1');
+  assert.match((await bob.next('error')).message, /only your own/);
+  alice.send('/edit 1 lunch at half past twelve?');
+  assert.equal((await alice.next((e) => e.event === 'queued' && e.kind === 'edit')).number, 1);
+  const edited = await bob.next('edited');
+  assert.deepEqual([edited.number, edited.text, edited.from.name], [1, 'lunch at half past twelve?', 'Alice']);
+  bob.send('/delete 2');
+  assert.equal((await bob.next((e) => e.event === 'queued' && e.kind === 'delete')).number, 2);
+  const deleted = await alice.next('deleted');
+  assert.deepEqual([deleted.number, deleted.from.name], [2, 'Bob']);
+  bob.send('/react 2 👍');
+  assert.match((await bob.next('error')).message, /message 2 was deleted/);
+  bob.send('/reply 9 hello?');
+  assert.match((await bob.next('error')).message, /no message number 9/);
+  bob.send('/react 1 not one');
+  assert.match((await bob.next('error')).message, /one emoji/);
+
+  assert.deepEqual([...alice.events, ...bob.events].filter((e) => e.event === 'warning' || e.event === 'send_failed'), []);
+  alice.end();
+  bob.end();
+  await Promise.all([alice.exited, bob.exited]);
+});
+
+test('trust alerts: a name back with another key, and two people with one name', async () => {
+  const link = await newLink();
+  const alice = startBot(link, 'Alice');
+  await alice.next('ready');
+  const bob = startBot(link, 'Bob');
+  const bobReady = await bob.next('ready');
+  await alice.next('joined');
+  assert.deepEqual(alice.events.filter((e) => e.event === 'warning'), [], 'one Bob: nothing to say');
+
+  // A second "bob" while Bob is here.
+  const impostor = startBot(link, 'bob');
+  const impostorReady = await impostor.next('ready');
+  const twoBobs = await alice.next('warning');
+  assert.match(twoBobs.message, /^Now two people here are called bob: compare fingerprints \(\/who\)/);
+  assert.ok(twoBobs.message.includes(bobReady.me.fingerprint) && twoBobs.message.includes(impostorReady.me.fingerprint));
+  // Whoever joins now hears it once, for the pair.
+  const carol = startBot(link, 'Carol');
+  await carol.next('ready');
+  const carolWarning = await carol.next('warning');
+  assert.match(carolWarning.message, /^Now two people here are called [Bb]ob/);
+
+  // Both leave; "Bob" comes back with a new key (a new session, or someone else).
+  impostor.end();
+  bob.end();
+  await Promise.all([impostor.exited, bob.exited]);
+  await alice.next((e) => e.event === 'left' && e.member.name === 'Bob');
+  const returning = startBot(link, 'Bob');
+  const returningReady = await returning.next('ready');
+  const changed = await alice.next('warning');
+  assert.match(changed.message, /^Bob is here with a different key than the Bob seen earlier in this room/);
+  assert.ok(changed.message.includes(returningReady.me.fingerprint));
+  assert.ok(changed.message.includes(impostorReady.me.fingerprint), 'the key last seen with the name');
+
+  // Someone takes Alice's own name.
+  const fake = startBot(link, 'alice');
+  await fake.next('ready');
+  assert.match((await alice.next('warning')).message, /^Now you and someone else here are called alice/);
+
+  for (const bot of [alice, carol, returning, fake]) bot.end();
+  await Promise.all([alice.exited, carol.exited, returning.exited, fake.exited]);
+  assert.equal(carol.events.filter((e) => e.event === 'warning').length >= 1, true);
+});

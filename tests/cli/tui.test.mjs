@@ -135,3 +135,51 @@ test('a file sent to the TUI is kept in memory and saved with /save', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the TUI numbers messages and shows replies, reactions, edits and deletions both ways', async () => {
+  const { stdout } = await runCli(['room', 'new', '--server', server.url]);
+  const link = stdout.trim();
+  tmux.start('threads', [binaryPath(), 'chat', link, '--name', 'Tess'], { env: { TZ: 'UTC', TERM: 'xterm-256color' } });
+  await tmux.waitFor('threads', /You joined the chat at/);
+  const bot = startBot(link, 'Botty');
+  await bot.next('ready');
+  await tmux.waitFor('threads', 'Online (2)');
+
+  bot.send('Where shall we meet?');
+  await tmux.waitFor('threads', /#1 \d{2}:\d{2}:\d{2} · \d{4}-\d{2}-\d{2} Botty \[[0-9a-f ]+\]: Where shall we meet\?/);
+
+  // The TUI answers #1 and reacts to it; the bot sees both by number.
+  tmux.typeLine('threads', '/reply 1 At the station.');
+  const reply = await bot.next((e) => e.event === 'message' && e.text === 'At the station.');
+  assert.equal(reply.reply_to.number, 1);
+  await tmux.waitFor('threads', '↪ Botty #1: Where shall we meet?');
+  tmux.typeLine('threads', '/react 1 👍');
+  const reaction = await bot.next('reaction');
+  assert.deepEqual(reaction.reactions, [{ emoji: '👍', count: 1, names: ['Tess'], mine: false }]);
+
+  // The bot's reply, reaction, edit and deletion show in the TUI.
+  bot.send('/reply 2 See you there');
+  await tmux.waitFor('threads', '↪ Tess #2: At the station.');
+  bot.send('/react 2 🎉');
+  await tmux.waitFor('threads', ' 1 (Botty)');
+  bot.send('/edit 1 Where and when shall we meet?');
+  await tmux.waitFor('threads', 'Where and when shall we meet? (edited)');
+  bot.send('/delete 3');
+  await tmux.waitFor('threads', {
+    test: (s) => s.includes('message deleted') && !s.includes('See you there'),
+    toString: () => '"message deleted" in place of "See you there"',
+  });
+
+  // The TUI edits and deletes its own, and refuses to change the bot's.
+  tmux.typeLine('threads', '/edit 2 At the central station.');
+  const edited = await bot.next('edited');
+  assert.deepEqual([edited.number, edited.text], [2, 'At the central station.']);
+  tmux.typeLine('threads', '/edit 1 mine now');
+  await tmux.waitFor('threads', 'you can edit or delete only your own messages');
+  tmux.typeLine('threads', '/delete 2');
+  assert.equal((await bot.next('deleted')).number, 2);
+  assert.deepEqual(bot.events.filter((e) => e.event === 'warning' || e.event === 'error'), []);
+  tmux.typeLine('threads', '/quit');
+  bot.end();
+  await bot.exited;
+});

@@ -5,7 +5,7 @@
 // anyone can send a link: all of it is untrusted.
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { type Body, cleanName, decodeBody, encodeBody, MAX_NAME_CHARS, MAX_TEXT_CHARS } from '../src/content';
+import { type Body, cleanName, decodeBody, encodeBody, isEmojiLike, MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from '../src/content';
 import { secretFromFragment, secretToFragment } from '../src/crypto';
 import { fromBase64Url, fromUtf8, isBase64UrlOfLength, toBase64Url, utf8 } from '../src/encoding';
 import { linkSegments } from '../src/format';
@@ -69,6 +69,19 @@ function checkBody(body: Body, outcomes: Outcomes): void {
       break;
     case 'text':
       expect(body.text.length).toBeLessThanOrEqual(MAX_TEXT_CHARS);
+      if (body.quote !== undefined) expect(body.quote.length).toBeLessThanOrEqual(MAX_QUOTE_CHARS);
+      if (body.replyTo !== undefined) expect(isBase64UrlOfLength(body.replyTo.key, 32) && Number.isSafeInteger(body.replyTo.sentAt)).toBe(true);
+      break;
+    case 'reaction':
+      expect(isEmojiLike(body.emoji) && typeof body.add === 'boolean').toBe(true);
+      expect(isBase64UrlOfLength(body.to.key, 32)).toBe(true);
+      break;
+    case 'edit':
+      expect(body.text.length).toBeLessThanOrEqual(MAX_TEXT_CHARS);
+      expect(isBase64UrlOfLength(body.to.key, 32)).toBe(true);
+      break;
+    case 'delete':
+      expect(isBase64UrlOfLength(body.to.key, 32) && Number.isSafeInteger(body.to.sentAt)).toBe(true);
       break;
     case 'file':
       expect(/^[A-Za-z0-9_-]{16}$/.test(body.id)).toBe(true);

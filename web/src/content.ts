@@ -1,5 +1,5 @@
-//! What is inside a sealed payload: the v1 body types of docs/crypto.md §8 (`profile`, `text`,
-//! `file`, `file-cancel`, `typing`) as UTF-8 JSON, how the client writes them, and how it validates them
+//! What is inside a sealed payload: the v1 body types of docs/crypto.md §8 (`profile`, `text`
+//! with an optional reply, `file`, `file-cancel`, `typing`, `reaction`, `edit`, `delete`) as UTF-8 JSON, how the client writes them, and how it validates them
 //! after decryption. A body from another member is untrusted input like any other:
 //! unknown types and fields are ignored (forward compatibility), malformed ones refused.
 
@@ -10,11 +10,31 @@ import { isFileId, isRecord } from './protocol';
 export const MAX_NAME_CHARS = 64;
 /** Longest text the composer accepts; the server's sealed message limit may be lower. */
 export const MAX_TEXT_CHARS = 16_000;
+/** The longest quote a reply carries, in UTF-16 code units. */
+export const MAX_QUOTE_CHARS = 200;
+/** The longest reaction, in UTF-8 bytes. */
+export const MAX_EMOJI_BYTES = 32;
 const MAX_FILE_NAME_CHARS = 255;
 const MAX_MIME_CHARS = 127;
 
 export interface ProfileBody { readonly type: 'profile'; readonly name: string; readonly key: string; readonly sentAt: number }
-export interface TextBody { readonly type: 'text'; readonly text: string; readonly sentAt: number }
+/**
+ * Names one message of the room: the public key that signed it (base64url) and its body's
+ * `sent_at`. Signed inside the body that refers to it, so the server can neither forge nor
+ * redirect it; only bodies signed by `key` may edit or delete the message.
+ */
+export interface MessageRef { readonly key: string; readonly sentAt: number }
+export interface TextBody {
+  readonly type: 'text'; readonly text: string; readonly sentAt: number;
+  /** The message this one answers, and the start of it as the sender saw it. */
+  readonly replyTo?: MessageRef; readonly quote?: string;
+}
+/** An emoji on a message (`add`), or taking one's own back. */
+export interface ReactionBody { readonly type: 'reaction'; readonly to: MessageRef; readonly emoji: string; readonly add: boolean; readonly sentAt: number }
+/** The author's new text for their message `to`. */
+export interface EditBody { readonly type: 'edit'; readonly to: MessageRef; readonly text: string; readonly sentAt: number }
+/** The author took their message `to` back. */
+export interface DeleteBody { readonly type: 'delete'; readonly to: MessageRef; readonly sentAt: number }
 export interface TypingBody { readonly type: 'typing'; readonly sentAt: number }
 export interface FileBody {
   readonly type: 'file';
@@ -34,7 +54,7 @@ export interface FileCancelBody { readonly type: 'file-cancel'; readonly file: s
 /** A well-formed body of a type this client does not know: ignored. */
 export interface UnknownBody { readonly type: 'unknown'; readonly sentAt: number }
 
-export type Body = ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody | UnknownBody;
+export type Body = ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody | ReactionBody | EditBody | DeleteBody | UnknownBody;
 
 /** Removes control and bidi-override characters and surrounding space from a name, and bounds its length. */
 export function cleanName(name: string, maxChars: number = MAX_NAME_CHARS): string {
@@ -44,12 +64,41 @@ export function cleanName(name: string, maxChars: number = MAX_NAME_CHARS): stri
   return Array.from(cleaned).slice(0, maxChars).join('').trimEnd();
 }
 
-export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody): Bytes {
+/** `text` cut to at most `max` UTF-16 code units between whole characters (how a reply's quote is cut). */
+export function cutQuote(text: string, max: number = MAX_QUOTE_CHARS): string {
+  let out = '';
+  for (const c of text) {
+    if (out.length + c.length > max) break;
+    out += c;
+  }
+  return out;
+}
+
+/**
+ * Whether `emoji` can be a reaction: 1 to 32 bytes of UTF-8, no whitespace, control,
+ * U+FEFF or bidi control characters (the Rust client's `is_emoji_like`).
+ */
+export function isEmojiLike(emoji: string): boolean {
+  const bytes = utf8(emoji).length;
+  return bytes > 0 && bytes <= MAX_EMOJI_BYTES && !/[\s\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/u.test(emoji);
+}
+
+const refJson = (ref: MessageRef) => ({ key: ref.key, sent_at: ref.sentAt });
+
+export function encodeBody(body: ProfileBody | TextBody | TypingBody | FileBody | FileCancelBody | ReactionBody | EditBody | DeleteBody): Bytes {
   switch (body.type) {
     case 'profile':
       return utf8(JSON.stringify({ type: 'profile', name: body.name, key: body.key, sent_at: body.sentAt }));
     case 'text':
-      return utf8(JSON.stringify({ type: 'text', text: body.text, sent_at: body.sentAt }));
+      return utf8(JSON.stringify(body.replyTo === undefined
+        ? { type: 'text', text: body.text, sent_at: body.sentAt }
+        : { type: 'text', text: body.text, reply_to: refJson(body.replyTo), quote: body.quote, sent_at: body.sentAt }));
+    case 'reaction':
+      return utf8(JSON.stringify({ type: 'reaction', to: refJson(body.to), emoji: body.emoji, add: body.add, sent_at: body.sentAt }));
+    case 'edit':
+      return utf8(JSON.stringify({ type: 'edit', to: refJson(body.to), text: body.text, sent_at: body.sentAt }));
+    case 'delete':
+      return utf8(JSON.stringify({ type: 'delete', to: refJson(body.to), sent_at: body.sentAt }));
     case 'typing':
       return utf8(JSON.stringify({ type: 'typing', sent_at: body.sentAt }));
     case 'file':
@@ -92,9 +141,31 @@ export function decodeBody(bytes: Uint8Array): Body | null {
       return clean.length === 0 ? null : { type: 'profile', name: clean, key, sentAt };
     }
     case 'text': {
-      const { text: message } = value;
+      const { text: message, reply_to: replyTo, quote } = value;
       if (typeof message !== 'string' || message.length > MAX_TEXT_CHARS) return null;
-      return { type: 'text', text: message, sentAt };
+      if (replyTo === undefined && quote === undefined) return { type: 'text', text: message, sentAt };
+      const to = replyTo === undefined ? undefined : decodeRef(replyTo);
+      if (to === null) return null;
+      if (quote !== undefined && (typeof quote !== 'string' || quote.length > MAX_QUOTE_CHARS)) return null;
+      // A quote without a reply_to is an unknown extra: ignored.
+      if (to === undefined) return { type: 'text', text: message, sentAt };
+      return quote === undefined ? { type: 'text', text: message, sentAt, replyTo: to } : { type: 'text', text: message, sentAt, replyTo: to, quote };
+    }
+    case 'reaction': {
+      const to = decodeRef(value.to);
+      const { emoji, add } = value;
+      if (to === null || typeof emoji !== 'string' || !isEmojiLike(emoji) || typeof add !== 'boolean') return null;
+      return { type: 'reaction', to, emoji, add, sentAt };
+    }
+    case 'edit': {
+      const to = decodeRef(value.to);
+      const { text: message } = value;
+      if (to === null || typeof message !== 'string' || message.length > MAX_TEXT_CHARS) return null;
+      return { type: 'edit', to, text: message, sentAt };
+    }
+    case 'delete': {
+      const to = decodeRef(value.to);
+      return to === null ? null : { type: 'delete', to, sentAt };
     }
     case 'typing':
       return { type: 'typing', sentAt };
@@ -105,6 +176,11 @@ export function decodeBody(bytes: Uint8Array): Body | null {
     default:
       return { type: 'unknown', sentAt };
   }
+}
+
+function decodeRef(value: unknown): MessageRef | null {
+  if (!isRecord(value) || !isBase64UrlOfLength(value.key, PUBLIC_KEY_BYTES) || !isSentAt(value.sent_at)) return null;
+  return { key: value.key, sentAt: value.sent_at };
 }
 
 function decodeFileBody(value: Record<string, unknown>, sentAt: number): FileBody | null {

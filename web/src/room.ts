@@ -14,7 +14,11 @@ import {
   type Identity, type RoomKeys, OpenError, deriveRoomKeys, fingerprintOf, generateIdentity,
   importPublicKey, openEnvelope, seal, verifyEnvelope,
 } from './crypto';
-import { type Body, type FileBody, MAX_TEXT_CHARS, decodeBody, encodeBody } from './content';
+import {
+  type Body, type DeleteBody, type EditBody, type FileBody, type MessageRef, type ReactionBody, MAX_TEXT_CHARS,
+  cutQuote, decodeBody, encodeBody, isEmojiLike,
+} from './content';
+import { Conversation, type ReactionView, type Refusal } from './conversation';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
 import { type PresenceAlert, failureText, gapText, presenceAlertText, typingText } from './format';
 import type {
@@ -59,12 +63,37 @@ export type ChatItem =
       readonly ts: number;
       readonly status: OutgoingStatus;
       readonly direct: boolean;
+      /** How replies, reactions, edits and deletions name it (docs/crypto.md §8). */
+      readonly ref?: MessageRef;
+      /** The text it answers. */
+      readonly reply?: ReplyView;
+      /** Its author changed it. */
+      readonly edited?: boolean;
+      /** Its author deleted it: `text` is empty. */
+      readonly deleted?: boolean;
+      /** Reactions, per emoji. */
+      readonly reactions?: readonly ReactionView[];
     }
   | {
       readonly kind: 'alert'; readonly id: string; readonly text: string; readonly ts: number; readonly tone: 'info' | 'warning'; readonly count: number;
       /** People's names in `text`, in order, for the UI to isolate (bidi). */
       readonly names: readonly string[];
     };
+
+/** What a reply answers, as shown above it. */
+export interface ReplyView {
+  /** The answered text. */
+  readonly ref: MessageRef;
+  /** The answered text's timeline item, if it is known here (to scroll to it). */
+  readonly itemId: string | null;
+  /** Its author, if known here. */
+  readonly author: string | null;
+  /** Its text now if known here, else the quote the replier sent (untrusted, like any text). */
+  readonly text: string;
+  readonly deleted: boolean;
+}
+
+export type TextItem = Extract<ChatItem, { kind: 'text' }>;
 
 export interface RoomListener {
   connection(state: ConnectionState): void;
@@ -129,6 +158,9 @@ interface Outgoing {
   /** Sealed for one member id; sealed again after a join as a new member. */
   sealed: { readonly member: string; readonly data: Bytes } | null;
   notMemberTries: number;
+  /** For a reply: the text answered, and the start of it. */
+  readonly replyTo?: MessageRef;
+  readonly quote?: string;
 }
 
 export class RoomSession {
@@ -144,6 +176,10 @@ export class RoomSession {
   /** Texts already shown, by author key, time and content (a resend after a rejoin has a new signature). */
   readonly #textsSeen = new ReplayGuard(MAX_REMEMBERED_TEXTS);
   readonly #outbox: Outgoing[] = [];
+  readonly #conversation: Conversation;
+  /** The latest version of each text item (bounded), so that changes build on it. */
+  readonly #textItems = new Map<string, TextItem>();
+  #lastSentAt = 0;
   #flushing = false;
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   /** Members whose connection dropped (presence `away`), until `back` or `leave`. */
@@ -169,6 +205,7 @@ export class RoomSession {
     this.name = options.name;
     this.#listener = listener;
     this.#now = options.now ?? Date.now;
+    this.#conversation = new Conversation(toBase64Url(identity.publicKeyBytes));
     this.#typing = new TypingTracker((members) => {
       const names = members.map((member) => this.#members.get(member)?.view.name).filter((name): name is string => name !== undefined);
       this.#listener.typing(typingText(names), names.length <= 2 ? names : []);
@@ -225,24 +262,99 @@ export class RoomSession {
    * Sends a text: it shows at once as sending, and goes out when the connection allows,
    * after every text typed before it.
    */
-  sendText(text: string): void {
+  sendText(text: string, replyToItem: string | null = null): void {
     const trimmed = text.replace(/^\s*\n|\s+$/g, '');
     if (trimmed.trim().length === 0) return;
     const id = this.#newId();
-    const typedAt = this.#now();
+    const typedAt = this.#nextSentAt();
+    const ref: MessageRef = { key: toBase64Url(this.identity.publicKeyBytes), sentAt: typedAt };
+    const replyTo = replyToItem === null ? null : this.#conversation.refOf(replyToItem);
+    const answered = replyToItem === null ? undefined : this.#textItems.get(replyToItem);
     this.#typing.resetSent();
     const item: ChatItem = {
       // Never cut: a text over the limit is shown whole as not sent (the composer refuses it first).
       kind: 'text', id, author: this.self, text: trimmed, ts: typedAt,
       status: { kind: this.#connection.state.kind === 'online' ? 'sending' : 'queued' }, direct: false,
+      ref,
+      ...(replyTo === null || answered === undefined ? {} : {
+        reply: { ref: replyTo, itemId: replyToItem, author: answered.author.name, text: answered.text, deleted: answered.deleted === true },
+      }),
     };
     this.#add(item);
     if (trimmed.length > MAX_TEXT_CHARS) {
       this.#listener.updated({ ...item, status: { kind: 'failed', reason: `${trimmed.length} characters, longer than the limit of ${MAX_TEXT_CHARS}` } });
       return;
     }
-    this.#outbox.push({ itemId: id, wireId: newWireId(), text: item.text, typedAt, sealed: null, notMemberTries: 0 });
+    this.#conversation.record(ref, id);
+    this.#outbox.push({
+      itemId: id, wireId: newWireId(), text: item.text, typedAt, sealed: null, notMemberTries: 0,
+      ...(replyTo === null || answered === undefined ? {} : { replyTo, quote: cutQuote(answered.text) }),
+    });
     void this.#flushOutbox();
+  }
+
+  /** Whether `itemId` is a text of this person's own, sent and not deleted: one they can edit or delete. */
+  canChange(itemId: string): boolean {
+    const ref = this.#conversation.refOf(itemId);
+    const item = this.#textItems.get(itemId);
+    return ref !== null && item?.status.kind === 'sent' && this.#conversation.ownAndLive(ref) === null;
+  }
+
+  /** Whether `itemId` is a text that can be answered or reacted to (known here, sent, not deleted). */
+  canAnswer(itemId: string): boolean {
+    const ref = this.#conversation.refOf(itemId);
+    return ref !== null && !this.#conversation.isDeleted(ref) && this.#textItems.get(itemId)?.status.kind === 'sent';
+  }
+
+  /** The latest text of this person's own that they can still edit, for the Up arrow. */
+  lastOwnChangeable(): string | null {
+    const ids = Array.from(this.#textItems.keys());
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const id = ids[i];
+      if (id !== undefined && this.#textItems.get(id)?.author.self === true && this.canChange(id)) return id;
+    }
+    return null;
+  }
+
+  /** The current version of a text item. */
+  textItem(itemId: string): TextItem | null {
+    return this.#textItems.get(itemId) ?? null;
+  }
+
+  /** Puts this person's `emoji` on text `itemId`, or takes it back if it is on. */
+  react(itemId: string, emoji: string): void {
+    const ref = this.#conversation.refOf(itemId);
+    if (ref === null || !isEmojiLike(emoji)) return;
+    const body: ReactionBody = { type: 'reaction', to: ref, emoji, add: !this.#conversation.hasOwnReaction(ref, emoji), sentAt: this.#nextSentAt() };
+    const reactions = this.#conversation.react(toBase64Url(this.identity.publicKeyBytes), this.name, body);
+    if (typeof reactions === 'string') return;
+    this.#changeItem(itemId, { reactions });
+    void this.#sendChange(body, 'reaction');
+  }
+
+  /** Replaces the text of this person's own text `itemId`; false if it cannot be changed. */
+  editText(itemId: string, text: string): boolean {
+    const ref = this.#conversation.refOf(itemId);
+    const trimmed = text.replace(/^\s*\n|\s+$/g, '');
+    if (ref === null || !this.canChange(itemId) || trimmed.trim().length === 0 || trimmed.length > MAX_TEXT_CHARS) return false;
+    if (trimmed === this.#textItems.get(itemId)?.text) return true;
+    const body: EditBody = { type: 'edit', to: ref, text: trimmed, sentAt: this.#nextSentAt() };
+    if (this.#conversation.edit(ref.key, body) !== null) return false;
+    this.#changeItem(itemId, { text: trimmed, edited: true });
+    this.#changeQuotes(ref, { text: trimmed });
+    void this.#sendChange(body, 'edit');
+    return true;
+  }
+
+  /** Deletes this person's own text `itemId` for everyone. */
+  deleteText(itemId: string): void {
+    const ref = this.#conversation.refOf(itemId);
+    if (ref === null || !this.canChange(itemId)) return;
+    const body: DeleteBody = { type: 'delete', to: ref, sentAt: this.#nextSentAt() };
+    if (this.#conversation.delete(ref.key, body) !== null) return;
+    this.#changeItem(itemId, { text: '', deleted: true, reactions: [] });
+    this.#changeQuotes(ref, { text: '', deleted: true });
+    void this.#sendChange(body, 'deletion');
   }
 
   /** Called on every keystroke in the composer; sends a sealed `typing` at most every 3 s. */
@@ -281,6 +393,53 @@ export class RoomSession {
 
   // ---- Sending ---------------------------------------------------------------------------
 
+  /** Now, or one more than the last `sent_at` given: no two bodies of this tab share one (a `MessageRef` names one text). */
+  #nextSentAt(): number {
+    this.#lastSentAt = Math.max(this.#now(), this.#lastSentAt + 1);
+    return this.#lastSentAt;
+  }
+
+  /** Sends a reaction, edit or deletion, trying again for a while when the server asks to wait or the connection is away. */
+  async #sendChange(body: ReactionBody | EditBody | DeleteBody, what: string): Promise<void> {
+    const bytes = encodeBody(body);
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const ack = await this.#sealAndSend(bytes, false);
+      if (ack.ok) return;
+      if (ack.code !== 'offline' && ack.code !== 'rate_limited' && ack.code !== 'unavailable' && ack.code !== 'timeout') break;
+      await new Promise((resolve) => setTimeout(resolve, ('retryMs' in ack ? ack.retryMs : undefined) ?? RATE_LIMITED_WAIT_MS));
+    }
+    this.#alert(`Your ${what} could not be sent; the others do not see it.`, 'warning');
+  }
+
+  /** Shows a changed version of text item `itemId`. */
+  #changeItem(itemId: string, change: Partial<Pick<TextItem, 'text' | 'edited' | 'deleted' | 'reactions'>>): void {
+    const item = this.#textItems.get(itemId);
+    if (item === undefined) return;
+    const changed: TextItem = { ...item, ...change };
+    this.#keepItem(changed);
+    this.#listener.updated(changed);
+  }
+
+  /** Shows the replies that quote `ref` with its new text (after an edit or deletion by its author). */
+  #changeQuotes(ref: MessageRef, change: { readonly text: string; readonly deleted?: boolean }): void {
+    for (const item of Array.from(this.#textItems.values())) {
+      const reply = item.reply;
+      if (reply === undefined || reply.ref.key !== ref.key || reply.ref.sentAt !== ref.sentAt || reply.deleted) continue;
+      const changed: TextItem = { ...item, reply: { ...reply, ...change } };
+      this.#keepItem(changed);
+      this.#listener.updated(changed);
+    }
+  }
+
+  #keepItem(item: TextItem): void {
+    // In the order shown: a changed item keeps its place.
+    this.#textItems.set(item.id, item);
+    if (this.#textItems.size > MAX_REMEMBERED_TEXTS) {
+      const oldest = this.#textItems.keys().next();
+      if (oldest.done !== true) this.#textItems.delete(oldest.value);
+    }
+  }
+
   async #sealProfile(member: string): Promise<string> {
     const body = encodeBody({ type: 'profile', name: this.name, key: toBase64Url(this.identity.publicKeyBytes), sentAt: this.#now() });
     return toBase64Url(await seal(this.keys, this.identity, member, body));
@@ -312,7 +471,10 @@ export class RoomSession {
         if (member === null || this.#connection.state.kind !== 'online') break;
         this.#setStatus(next, { kind: 'sending' }, next.typedAt);
         if (next.sealed?.member !== member) {
-          const body = encodeBody({ type: 'text', text: next.text, sentAt: next.typedAt });
+          const body = encodeBody({
+            type: 'text', text: next.text, sentAt: next.typedAt,
+            ...(next.replyTo === undefined ? {} : { replyTo: next.replyTo, quote: next.quote ?? '' }),
+          });
           next.sealed = { member, data: await seal(this.keys, this.identity, member, body) };
         }
         if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
@@ -372,9 +534,12 @@ export class RoomSession {
   }
 
   #setStatus(entry: Outgoing, status: OutgoingStatus, ts: number): void {
-    this.#listener.updated({
-      kind: 'text', id: entry.itemId, author: this.self, text: entry.text, ts, status, direct: false,
-    });
+    const current = this.#textItems.get(entry.itemId);
+    const item: TextItem = current === undefined
+      ? { kind: 'text', id: entry.itemId, author: this.self, text: entry.text, ts, status, direct: false }
+      : { ...current, ts, status };
+    this.#keepItem(item);
+    this.#listener.updated(item);
   }
 
   // ---- Receiving -------------------------------------------------------------------------
@@ -552,10 +717,39 @@ export class RoomSession {
         if (body.text.trim().length === 0) break;
         // The same text sent again by its author under a new member id (after a rejoin).
         if (!this.#textsSeen.accept(textKey(sender.keyText, body.sentAt, body.text))) break;
-        this.#add({
-          kind: 'text', id: this.#newId(), author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
-        });
+        {
+          const id = this.#newId();
+          const ref: MessageRef = { key: sender.keyText, sentAt: body.sentAt };
+          this.#conversation.record(ref, id);
+          this.#add({
+            kind: 'text', id, author, text: body.text, ts: message.ts, status: { kind: 'sent' }, direct: message.to !== null,
+            ref, ...(body.replyTo === undefined ? {} : { reply: this.#replyView(body.replyTo, body.quote ?? '') }),
+          });
+        }
         break;
+      case 'edit': {
+        const refused = this.#conversation.edit(sender.keyText, body);
+        const itemId = this.#conversation.itemOf(body.to);
+        if (refused === null && itemId !== null) this.#changeItem(itemId, { text: body.text, edited: true });
+        else this.#changeRefused(sender.view.name, 'edit', refused);
+        // By the author: quotes of the text change too, even where the text itself is not known.
+        if (refused === null || refused === 'unknown') this.#changeQuotes(body.to, { text: body.text });
+        break;
+      }
+      case 'delete': {
+        const refused = this.#conversation.delete(sender.keyText, body);
+        const itemId = this.#conversation.itemOf(body.to);
+        if (refused === null && itemId !== null) this.#changeItem(itemId, { text: '', deleted: true, reactions: [] });
+        else this.#changeRefused(sender.view.name, 'delete', refused);
+        if (refused === null || refused === 'unknown') this.#changeQuotes(body.to, { text: '', deleted: true });
+        break;
+      }
+      case 'reaction': {
+        const reactions = this.#conversation.react(sender.keyText, sender.view.name, body);
+        const itemId = this.#conversation.itemOf(body.to);
+        if (typeof reactions !== 'string' && itemId !== null) this.#changeItem(itemId, { reactions });
+        break;
+      }
       case 'typing':
         this.#typing.start(message.from);
         break;
@@ -570,6 +764,24 @@ export class RoomSession {
       case 'unknown':
         break;
     }
+  }
+
+  /** What a reply answers: the text as it is now if known here, else the quote it carries. */
+  #replyView(to: MessageRef, quote: string): ReplyView {
+    const itemId = this.#conversation.itemOf(to);
+    const item = itemId === null ? undefined : this.#textItems.get(itemId);
+    return item === undefined
+      ? { ref: to, itemId: null, author: null, text: quote, deleted: false }
+      : { ref: to, itemId: item.id, author: item.author.name, text: item.text, deleted: item.deleted === true };
+  }
+
+  /**
+   * An edit or deletion that changed nothing: another member's attempt to change someone
+   * else's words is worth a warning; the rest (a text sent before this person joined, an
+   * older edit arriving late) is ignored.
+   */
+  #changeRefused(name: string, what: 'edit' | 'delete', refused: Refusal | null): void {
+    if (refused === 'not-author') this.#alert(`${name} tried to ${what} someone else’s message; it was ignored.`, 'warning', this.#now(), [name]);
   }
 
   /**
@@ -661,6 +873,7 @@ export class RoomSession {
   }
 
   #add(item: ChatItem): void {
+    if (item.kind === 'text') this.#keepItem(item);
     this.#lastAlert = null;
     this.#listener.added(item);
   }

@@ -45,7 +45,10 @@ pub mod random;
 pub mod room;
 pub mod sealed;
 
-pub use body::{Body, FileId, FileOffer, MalformedBody, Profile, Text, Typing, UnixMillis};
+pub use body::{
+    Body, Delete, Edit, FileId, FileOffer, MAX_EMOJI_BYTES, MAX_QUOTE_UTF16, MAX_TEXT_UTF16,
+    MalformedBody, MessageRef, Profile, Reaction, Text, Typing, UnixMillis,
+};
 pub use chunk::{CHUNK_AAD, CHUNK_TAG_LEN, FileCipher, FileKey, NONCE_PREFIX_LEN, NoncePrefix};
 pub use encoding::DecodeError;
 pub use file::{

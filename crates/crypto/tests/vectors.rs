@@ -202,7 +202,11 @@ fn sealed() {
             Body::File(offer) => {
                 offer.manifest().unwrap();
             }
-            Body::Text(_) | Body::Typing(_) => {}
+            Body::Text(_)
+            | Body::Typing(_)
+            | Body::Reaction(_)
+            | Body::Edit(_)
+            | Body::Delete(_) => {}
             Body::Unknown => assert!(name.contains("unknown type"), "{name}"),
         }
     }
@@ -303,4 +307,59 @@ fn the_file_body_describes_the_first_file_vector() {
         .map(|(i, c)| (u32::try_from(i).unwrap(), bytes(c)));
     let opened = open_file(offer.cipher(), offer.manifest().unwrap(), numbered).unwrap();
     assert_eq!(opened, bytes(&file.plaintext));
+}
+
+/// The reply, reaction, edit and delete vectors name Alice's text vector by her key and
+/// its `sent_at` (docs/crypto.md §8); the forged edit is signed by someone else.
+#[test]
+fn message_references_name_the_text_vector() {
+    let v = vectors();
+    let target = v
+        .sealed
+        .iter()
+        .find(|s| s.name == "text with non-ASCII and emoji")
+        .unwrap();
+    let Body::Text(text) = Body::from_json(target.body.as_bytes()).unwrap() else {
+        panic!("not a text");
+    };
+    let author = IdentityKey::from_seed(&array(&target.seed)).public_key();
+    let body = |name: &str| {
+        let vector = v.sealed.iter().find(|s| s.name.starts_with(name)).unwrap();
+        let signer = IdentityKey::from_seed(&array(&vector.seed)).public_key();
+        (Body::from_json(vector.body.as_bytes()).unwrap(), signer)
+    };
+    let Body::Text(reply) = body("reply").0 else {
+        panic!("the reply is not a text");
+    };
+    let to = reply.reply_to.unwrap();
+    assert_eq!((to.key, to.sent_at), (author, text.sent_at));
+    assert!(text.text.starts_with(reply.quote.as_deref().unwrap()));
+    let Body::Reaction(on) = body("reaction").0 else {
+        panic!()
+    };
+    assert_eq!(
+        (on.to.key, on.to.sent_at, on.add),
+        (author, text.sent_at, true)
+    );
+    let Body::Reaction(off) = body("reaction taken back").0 else {
+        panic!()
+    };
+    assert_eq!((off.emoji, off.add), (on.emoji, false));
+    let (Body::Edit(edit), signer) = body("edit by the author") else {
+        panic!()
+    };
+    assert_eq!((edit.to.key, edit.to.sent_at), (author, text.sent_at));
+    assert_eq!(signer, edit.to.key, "the author signed the edit");
+    let (Body::Delete(delete), signer) = body("delete by the author") else {
+        panic!()
+    };
+    assert_eq!(signer, delete.to.key, "the author signed the deletion");
+    let (Body::Edit(forged), signer) = body("edit of another member's message") else {
+        panic!()
+    };
+    assert_eq!(forged.to.key, author);
+    assert_ne!(
+        signer, forged.to.key,
+        "signed by someone else: receivers ignore it"
+    );
 }

@@ -7,6 +7,7 @@ import type { ConnectionState } from '../connection';
 import { MAX_TEXT_CHARS } from '../content';
 import { clock, connectionStatusText, nameSegments, shortFingerprint, textTooLongText } from '../format';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
+import { MessageActions } from './actions';
 import { Attention } from './attention';
 import { h, replaceChildren } from './dom';
 import { observeGrouping } from './grouping';
@@ -58,6 +59,7 @@ export class ChatView implements RoomListener {
   readonly #extraDialogs: HTMLElement;
   readonly #conversation: HTMLElement;
   readonly #fileInput: HTMLInputElement;
+  readonly #actions: MessageActions;
   #filesHandler: ((files: File[]) => void) | null = null;
   #evictedHandler: ((id: string) => void) | null = null;
   #session: RoomSession | null = null;
@@ -149,6 +151,12 @@ export class ChatView implements RoomListener {
     this.#fingerprintDialog = h('dialog', { class: 'dialog', attrs: { 'aria-labelledby': 'fingerprint-title' } });
     this.#e2eDialog = e2eDialog();
     this.#extraDialogs = h('div');
+    this.#actions = new MessageActions({
+      element: (id) => this.#items.get(id),
+      refresh: (id) => { const item = this.#session?.textItem(id); if (item) this.updated(item); },
+      dialogHost: this.#extraDialogs,
+      input: this.#input,
+    });
 
     this.root = h('div', { class: 'chat' },
       h('header', { class: 'topbar' },
@@ -158,13 +166,14 @@ export class ChatView implements RoomListener {
         h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, shareButton(this.#extraDialogs), this.#notifyButton, leaveButton)),
       h('div', { class: 'layout' },
         this.#aside,
-        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#unseen.button, this.#typingLine, composer)),
+        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#unseen.button, this.#typingLine, this.#actions.replyBar, composer)),
       this.#fingerprintDialog, this.#e2eDialog, this.#extraDialogs);
     new MediaViewer(this.#timeline, this.#extraDialogs);
   }
 
   attach(session: RoomSession): void {
     this.#session = session;
+    this.#actions.attach(session);
   }
 
   /** Files chosen with the attach button, dropped on the conversation or pasted go here. */
@@ -322,10 +331,12 @@ export class ChatView implements RoomListener {
       status.kind === 'failed' ? h('span', { class: 'status-actions' },
         h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Edit', on: { click: () => this.#editFailed(item.id, item.text) } }),
         h('button', { class: 'button subtle', attrs: { type: 'button' }, text: 'Remove', on: { click: () => this.#removeItem(item.id) } })) : null);
-    return h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending', rich.mentionsMe && !item.author.self && 'mention-me'], attrs: { 'data-id': item.id } },
+    const li = h('li', { class: ['msg', item.author.self && 'own', status.kind !== 'sent' && 'pending', rich.mentionsMe && !item.author.self && 'mention-me'], attrs: { 'data-id': item.id } },
       messageMeta(item.author, item.ts, item.direct),
       text,
       statusLine);
+    this.#actions.decorate(li, item);
+    return li;
   }
 
   #showFingerprint(member: MemberView): void {
@@ -347,6 +358,7 @@ export class ChatView implements RoomListener {
   // ---- Actions -----------------------------------------------------------------------------
 
   #onKeyDown(event: KeyboardEvent): void {
+    if (this.#actions.onComposerKey(event)) return;
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       this.#send();
@@ -367,7 +379,7 @@ export class ChatView implements RoomListener {
     const tooLong = textTooLongText(text.length, MAX_TEXT_CHARS);
     this.#showComposerError(tooLong);
     if (tooLong !== null) return;
-    this.#session.sendText(text);
+    this.#session.sendText(text, this.#actions.takeReply());
     this.#unseen.clear();
     this.#input.value = '';
     this.#input.focus();

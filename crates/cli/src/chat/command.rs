@@ -2,7 +2,7 @@
 //! the JSON mode understand. A line starting with `//` is a message starting with `/`.
 
 /// The commands, for help texts.
-pub const COMMANDS_HELP: &str = "/send PATH · /save N PATH · /who · /quit";
+pub const COMMANDS_HELP: &str = "/reply N TEXT · /react N EMOJI · /edit N TEXT · /delete N · /send PATH · /save N PATH · /who · /quit (message numbers are #N, file numbers [file N])";
 
 /// One line of input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,32 @@ pub enum Input {
         number: usize,
         /// Where.
         path: String,
+    },
+    /// `/reply N TEXT`: answer message number N.
+    Reply {
+        /// The message's number.
+        number: usize,
+        /// The answer.
+        text: String,
+    },
+    /// `/react N EMOJI`: put a reaction on message N, or take it back.
+    React {
+        /// The message's number.
+        number: usize,
+        /// The emoji.
+        emoji: String,
+    },
+    /// `/edit N TEXT`: replace the text of one's own message N.
+    Edit {
+        /// The message's number.
+        number: usize,
+        /// The new text.
+        text: String,
+    },
+    /// `/delete N`: delete one's own message N for everyone.
+    Delete {
+        /// The message's number.
+        number: usize,
     },
     /// `/who`: list who is online with fingerprints.
     Who,
@@ -63,6 +89,43 @@ pub fn parse(line: &str) -> Result<Input, String> {
                 path: path.to_owned(),
             })
         }
+        "reply" | "edit" => {
+            let usage = format!("usage: /{name} N TEXT (N is a message number)");
+            let (number, text) = rest
+                .split_once(char::is_whitespace)
+                .map(|(n, t)| (n, t.trim()))
+                .ok_or_else(|| usage.clone())?;
+            let number = message_number(number).ok_or_else(|| usage.clone())?;
+            if text.is_empty() {
+                return Err(usage);
+            }
+            let text = text.to_owned();
+            Ok(if name == "reply" {
+                Input::Reply { number, text }
+            } else {
+                Input::Edit { number, text }
+            })
+        }
+        "react" => {
+            let usage =
+                "usage: /react N EMOJI (N is a message number; the same emoji again takes it back)";
+            let (number, emoji) = rest
+                .split_once(char::is_whitespace)
+                .map(|(n, e)| (n, e.trim()))
+                .ok_or(usage)?;
+            let number = message_number(number).ok_or(usage)?;
+            if emoji.is_empty() {
+                return Err(usage.to_owned());
+            }
+            Ok(Input::React {
+                number,
+                emoji: emoji.to_owned(),
+            })
+        }
+        "delete" => match message_number(rest) {
+            Some(number) => Ok(Input::Delete { number }),
+            None => Err("usage: /delete N (N is the number of one of your messages)".to_owned()),
+        },
         "who" => Ok(Input::Who),
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" | "q" => Ok(Input::Quit),
@@ -70,6 +133,11 @@ pub fn parse(line: &str) -> Result<Input, String> {
             "unknown command /{other}; commands: {COMMANDS_HELP} (start a message with // to send a leading /)"
         )),
     }
+}
+
+/// A message number as shown (`3` or `#3`).
+fn message_number(text: &str) -> Option<usize> {
+    text.trim().trim_start_matches('#').parse().ok()
 }
 
 #[cfg(test)]
@@ -93,6 +161,38 @@ mod tests {
             })
         );
         assert_eq!(parse("/who"), Ok(Input::Who));
+        assert_eq!(
+            parse("/reply #3 sure, see you"),
+            Ok(Input::Reply {
+                number: 3,
+                text: "sure, see you".into()
+            })
+        );
+        assert_eq!(
+            parse("/react 2 👍"),
+            Ok(Input::React {
+                number: 2,
+                emoji: "👍".into()
+            })
+        );
+        assert_eq!(
+            parse("/edit 4 fixed"),
+            Ok(Input::Edit {
+                number: 4,
+                text: "fixed".into()
+            })
+        );
+        assert_eq!(parse("/delete #5"), Ok(Input::Delete { number: 5 }));
+        for bad in [
+            "/reply 3",
+            "/reply x hi",
+            "/react 2",
+            "/edit 1",
+            "/delete",
+            "/delete x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(parse("/quit"), Ok(Input::Quit));
         assert!(parse("/send").is_err());
         assert!(parse("/save x y").is_err());

@@ -1,8 +1,9 @@
 //! `streamchat chat <link> --name NAME --json`: the chat for scripts and bots.
 //!
-//! Reads stdin line by line: each line is a text message, except commands (`/send PATH`,
-//! `/save N PATH`, `/who`, `/quit`; a line starting with `//` is a message starting with
-//! `/`). Writes one JSON object per line to stdout, each with an `"event"` field. End of
+//! Reads stdin line by line: each line is a text message, except commands (`/reply N
+//! TEXT`, `/react N EMOJI`, `/edit N TEXT`, `/delete N`, `/send PATH`, `/save N PATH`,
+//! `/who`, `/quit`; a line starting with `//` is a message starting with `/`). Texts are
+//! numbered in order, one's own and others' (`number`), for the commands that name one. Writes one JSON object per line to stdout, each with an `"event"` field. End of
 //! input sends what is still queued, leaves the room and exits.
 //!
 //! Events (all times are server Unix ms unless named `sent_at`; `time` and `date` are
@@ -15,12 +16,15 @@
 //! | `left` | `member`, `at`, `reason` (`left`, `disconnected`, `timeout`, `server_restart`), `time`, `date`, `text` |
 //! | `away` | `member` — their connection dropped; still a member while they reconnect (`back` or `left` follows) |
 //! | `back` | `member` — reconnected in time, having missed nothing |
-//! | `message` | `from` (member), `text`, `ts`, `sent_at`, `direct`, `time`, `date` — verified |
+//! | `message` | `from` (member), `number`, `message` (`{key, sent_at}`), `text`, `ts`, `sent_at`, `direct`, `time`, `date`, `reply_to` (null, or `{message, number, text, quote}`: the text answered, its number and current text if known here, the quote its sender sent) — verified |
+//! | `edited` | `from`, `number`, `message`, `text` — its author changed a text (an edit signed by anyone else is a `warning`, and changes nothing) |
+//! | `deleted` | `from`, `number`, `message` — its author deleted a text |
+//! | `reaction` | `from`, `number`, `message`, `emoji`, `add`, `reactions` (`[{emoji, count, names, mine}]`, the text's reactions now) |
 //! | `typing` | `from` |
 //! | `file_offered` | `from`, `ts`, `file` (`{id, name, mime, size, chunks, sha256}`) |
 //! | `file` | `number` (for `/save`), `from`, `ts`, `file` — complete, decrypted, SHA-256 checked, in memory |
 //! | `file_failed` | `from`, `file`, `reason` |
-//! | `queued` | `id`, `kind` (`text` or `file`), and `name` for files: the id later events refer to |
+//! | `queued` | `id`, `kind` (`text`, `file`, `reaction`, `edit`, `delete`): the id later events refer to; for texts `number`, `message` and `reply_to` (a number or null), for files `name`, for the others the `number` of the text they change, for reactions also `emoji`, `add` and `reactions` |
 //! | `sent` | `id`, `ts` |
 //! | `file_progress` | `id`, `sent`, `chunks` |
 //! | `file_sent` | `id`, `file`, `ts` |
@@ -38,6 +42,7 @@
 use super::ChatError;
 use super::command::{self, COMMANDS_HELP, Input};
 use super::files::{self, KeptFiles};
+use super::messages::Messages;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -46,7 +51,9 @@ use streamchat_client::display::{
     PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
 };
 use streamchat_client::display::{gap_text, resumed_text};
-use streamchat_client::session::{Member, Session, SessionConfig, SessionEvent};
+use streamchat_client::session::{
+    Member, MessageRef, ReplyTo, Session, SessionConfig, SessionEvent,
+};
 use streamchat_protocol::Limits;
 use tokio::io::AsyncBufReadExt;
 
@@ -73,6 +80,7 @@ struct State {
     room: String,
     me: Option<Member>,
     members: HashMap<String, Member>,
+    messages: Messages,
 }
 
 fn member_json(member: &Member) -> Value {
@@ -145,17 +153,60 @@ impl State {
             }
             SessionEvent::Message {
                 from,
+                message,
+                reply_to,
                 ts,
                 sent_at,
                 text,
                 direct,
             } => {
                 let (time, date) = clock_fields(ts);
+                let reply_to = reply_to.map(|reply| self.reply_json(&reply));
+                let number = self.messages.add(message, &from.name, &text, false);
                 json!({
-                    "event": "message", "from": member_json(&from), "text": text, "ts": ts,
-                    "sent_at": sent_at, "direct": direct, "time": time, "date": date,
+                    "event": "message", "from": member_json(&from), "number": number,
+                    "message": message, "text": text, "ts": ts, "sent_at": sent_at,
+                    "direct": direct, "time": time, "date": date, "reply_to": reply_to,
                 })
             }
+            SessionEvent::Edited {
+                from,
+                message,
+                text,
+            } => {
+                let kept = self.messages.find_mut(&message);
+                let number = kept.map(|kept| {
+                    kept.text.clone_from(&text);
+                    kept.number
+                });
+                json!({
+                    "event": "edited", "from": member_json(&from), "number": number,
+                    "message": message, "text": text,
+                })
+            }
+            SessionEvent::Deleted { from, message } => {
+                let kept = self.messages.find_mut(&message);
+                let number = kept.map(|kept| {
+                    kept.deleted = true;
+                    kept.text.clear();
+                    kept.number
+                });
+                json!({
+                    "event": "deleted", "from": member_json(&from), "number": number,
+                    "message": message,
+                })
+            }
+            SessionEvent::Reacted {
+                from,
+                message,
+                emoji,
+                add,
+                reactions,
+            } => json!({
+                "event": "reaction", "from": member_json(&from),
+                "number": self.messages.find(&message).map(|m| m.number), "message": message,
+                "emoji": emoji, "add": add, "reactions": reactions,
+            }),
             SessionEvent::Typing { from } => json!({"event": "typing", "from": member_json(&from)}),
             SessionEvent::FileOffered { from, ts, file } => json!({
                 "event": "file_offered", "from": member_json(&from), "ts": ts, "file": file,
@@ -213,6 +264,85 @@ impl State {
         }
     }
 
+    /// What a reply answers: the text by number and as it is now, if known here.
+    fn reply_json(&self, reply: &ReplyTo) -> Value {
+        let kept = self.messages.find(&reply.to);
+        json!({
+            "message": reply.to, "number": kept.map(|m| m.number),
+            "text": kept.filter(|m| !m.deleted).map(|m| m.text.clone()),
+            "deleted": kept.is_some_and(|m| m.deleted), "quote": reply.quote,
+        })
+    }
+
+    /// Queues a text (a reply when `reply_to` names one) and numbers it.
+    async fn send_text(
+        &mut self,
+        session: &Session,
+        text: String,
+        reply_to: Option<usize>,
+    ) -> Value {
+        let target = match reply_to.map(|n| self.messages.target(n)).transpose() {
+            Ok(target) => target.map(|m| (m.message, m.text.clone())),
+            Err(e) => return error(e),
+        };
+        let reply = target.as_ref().map(|(to, text)| (*to, text.as_str()));
+        match session.queue_text(text.clone(), reply).await {
+            Ok(queued) => {
+                let own = self
+                    .me
+                    .as_ref()
+                    .map_or("", |me| me.name.as_str())
+                    .to_owned();
+                let number = self.messages.add(queued.message, &own, &text, true);
+                json!({
+                    "event": "queued", "id": queued.id, "kind": "text", "number": number,
+                    "message": queued.message, "reply_to": reply_to,
+                })
+            }
+            Err(e) => error(e.to_string()),
+        }
+    }
+
+    async fn react(&mut self, session: &Session, number: usize, emoji: &str) -> Value {
+        let message = match self.messages.target(number) {
+            Ok(m) => m.message,
+            Err(e) => return error(e),
+        };
+        match session.react(message, emoji).await {
+            Ok(reacted) => json!({
+                "event": "queued", "id": reacted.id, "kind": "reaction", "number": number,
+                "emoji": emoji, "add": reacted.add, "reactions": reacted.reactions,
+            }),
+            Err(e) => error(e.to_string()),
+        }
+    }
+
+    async fn change(&mut self, session: &Session, number: usize, text: Option<String>) -> Value {
+        let message: MessageRef = match self.messages.own_target(number) {
+            Ok(m) => m.message,
+            Err(e) => return error(e),
+        };
+        let (kind, result) = match &text {
+            Some(text) => ("edit", session.edit(message, text.clone()).await),
+            None => ("delete", session.delete(message).await),
+        };
+        match result {
+            Ok(id) => {
+                if let Some(kept) = self.messages.find_mut(&message) {
+                    match text {
+                        Some(text) => kept.text = text,
+                        None => {
+                            kept.deleted = true;
+                            kept.text.clear();
+                        }
+                    }
+                }
+                json!({"event": "queued", "id": id, "kind": kind, "number": number})
+            }
+            Err(e) => error(e.to_string()),
+        }
+    }
+
     fn who(&self) -> Value {
         let mut all: Vec<&Member> = self.me.iter().collect();
         let mut others: Vec<&Member> = self.members.values().collect();
@@ -239,10 +369,11 @@ async fn handle_line(line: &str, session: &Session, state: &mut State, out: &Out
         Ok(Input::Quit) => return Next::Quit,
         Ok(Input::Help) => json!({"event": "help", "commands": COMMANDS_HELP}),
         Ok(Input::Who) => state.who(),
-        Ok(Input::Text(text)) => match session.send_text(text).await {
-            Ok(id) => json!({"event": "queued", "id": id, "kind": "text"}),
-            Err(e) => error(e.to_string()),
-        },
+        Ok(Input::Text(text)) => state.send_text(session, text, None).await,
+        Ok(Input::Reply { number, text }) => state.send_text(session, text, Some(number)).await,
+        Ok(Input::React { number, emoji }) => state.react(session, number, &emoji).await,
+        Ok(Input::Edit { number, text }) => state.change(session, number, Some(text)).await,
+        Ok(Input::Delete { number }) => state.change(session, number, None).await,
         Ok(Input::Send(path)) => {
             let max = state.limits.map_or(u64::MAX, |l| l.max_file_bytes);
             match files::read_for_sending(&path, max).await {

@@ -6,6 +6,7 @@
 pub mod command;
 pub mod files;
 pub mod json;
+pub mod messages;
 pub mod tui;
 
 use streamchat_client::invite::{Invite, InviteError};

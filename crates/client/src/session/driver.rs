@@ -19,14 +19,17 @@ use super::incoming::{ChunkOutcome, IncomingFiles};
 use super::outgoing::{Link, LinkState};
 use super::replay::ReplayGuard;
 use super::roster::{Roster, open_member_profile};
-use super::{Control, FileInfo, Member, SessionError, SessionEvent, Shared, crypto_member, now_ms};
+use super::{
+    Control, FileInfo, Member, Refused, ReplyTo, SessionError, SessionEvent, Shared, crypto_member,
+    now_ms,
+};
 use crate::client::{Acked, Client, ClientError, ServerEvent};
 use bytes::Bytes;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use streamchat_crypto::{Body, OpenError, Profile, encoding, open, seal};
+use streamchat_crypto::{Body, MessageRef, OpenError, Profile, encoding, open, seal};
 use streamchat_protocol::{
     ChunkEvent, ErrorCode, JoinAck, LeaveReason, Limits, LogPlace, MemberId, MsgEvent, Pos,
     PresenceEvent, ResumeAck, ResumeRequest, notice_codes,
@@ -565,7 +568,29 @@ impl Driver {
                 Err(e) => self.profile_warning(&e.to_string()).await,
             }
         }
-        let outcome = self.roster.replace_all(present);
+        let outcome = self.roster.replace_all(present.clone());
+        // Trust alerts for those here when this session joined (the first time) or who
+        // arrived while it was away; each said once.
+        let mut alerts: Vec<String> = Vec::new();
+        let newcomers: Vec<Member> = if rejoin {
+            outcome.arrived.iter().map(|(m, _)| m.clone()).collect()
+        } else {
+            // Oneself first, so that someone here with one's own name is news once.
+            present
+        };
+        let mut names_told: Vec<String> = Vec::new();
+        for member in &newcomers {
+            let said = self.roster.trust_alerts(member, rejoin);
+            let folded = member.name.to_lowercase();
+            // Two (or more) people here with one name: said once per name.
+            if member.is_self || names_told.contains(&folded) {
+                continue;
+            }
+            if said.iter().any(|a| a.starts_with("Now ")) {
+                names_told.push(folded);
+            }
+            alerts.extend(said);
+        }
         if rejoin {
             let away = now_ms();
             for gone in outcome.departed {
@@ -607,6 +632,9 @@ impl Driver {
                 self.emit(SessionEvent::MemberJoined { member, returning })
                     .await;
             }
+        }
+        for alert in alerts {
+            self.warn(alert).await;
         }
         self.publish_link(client, &ack.member, ack.limits);
     }
@@ -731,11 +759,15 @@ impl Driver {
                 match open_member_profile(&self.shared.keys, &member, &profile, at) {
                     Ok(m) => {
                         let returning = self.roster.insert(m.clone());
+                        let alerts = self.roster.trust_alerts(&m, true);
                         self.emit(SessionEvent::MemberJoined {
                             member: m,
                             returning,
                         })
                         .await;
+                        for alert in alerts {
+                            self.warn(alert).await;
+                        }
                     }
                     Err(e) => self.profile_warning(&e.to_string()).await,
                 }
@@ -830,14 +862,70 @@ impl Driver {
         }
         match body {
             Body::Text(text) => {
+                let message = MessageRef {
+                    key: sender.key,
+                    sent_at,
+                };
+                self.shared.conversation().record(message);
                 self.emit(SessionEvent::Message {
                     from: sender,
+                    message,
+                    reply_to: text.reply_to.map(|to| {
+                        Box::new(ReplyTo {
+                            to,
+                            quote: text.quote,
+                        })
+                    }),
                     ts: msg.ts,
                     sent_at,
                     text: text.text,
                     direct: msg.to.is_some(),
                 })
                 .await;
+            }
+            Body::Edit(edit) => {
+                let applied = self.shared.conversation().edit(&sender.key, &edit);
+                match applied {
+                    // Unknown here but signed by its author: quotes of it in replies change.
+                    Ok(()) | Err(Refused::Unknown) => {
+                        self.emit(SessionEvent::Edited {
+                            from: sender,
+                            message: edit.to,
+                            text: edit.text,
+                        })
+                        .await;
+                    }
+                    Err(refused) => self.refused(&sender, "edit", refused).await,
+                }
+            }
+            Body::Delete(delete) => {
+                let applied = self.shared.conversation().delete(&sender.key, &delete);
+                match applied {
+                    Ok(()) | Err(Refused::Unknown) => {
+                        self.emit(SessionEvent::Deleted {
+                            from: sender,
+                            message: delete.to,
+                        })
+                        .await;
+                    }
+                    Err(refused) => self.refused(&sender, "delete", refused).await,
+                }
+            }
+            Body::Reaction(reaction) => {
+                let applied =
+                    self.shared
+                        .conversation()
+                        .react(&sender.key, &sender.name, &reaction);
+                if let Ok(reactions) = applied {
+                    self.emit(SessionEvent::Reacted {
+                        from: sender,
+                        message: reaction.to,
+                        emoji: reaction.emoji,
+                        add: reaction.add,
+                        reactions,
+                    })
+                    .await;
+                }
             }
             Body::Typing(_) => self.emit(SessionEvent::Typing { from: sender }).await,
             Body::File(offer) => {
@@ -862,6 +950,19 @@ impl Driver {
                 }
             }
             Body::Profile(_) | Body::Unknown => {}
+        }
+    }
+
+    /// An edit or deletion that changed nothing: someone else's is worth a warning (a
+    /// member tried to change another's words); the rest (a message sent before this
+    /// session joined, an older edit arriving late) is ignored.
+    async fn refused(&mut self, sender: &Member, what: &str, refused: Refused) {
+        if refused == Refused::NotAuthor {
+            self.warn(format!(
+                "{} tried to {what} someone else's message; it was ignored.",
+                sender.name
+            ))
+            .await;
         }
     }
 

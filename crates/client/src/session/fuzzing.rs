@@ -41,15 +41,19 @@ impl Harness {
         place: (String, Pos),
     ) -> Self {
         let keys = secret.room_keys();
+        let identity = IdentityKey::from_seed(seed);
+        let own_key = identity.public_key();
         let shared = Arc::new(Shared {
             server_url: "http://127.0.0.1:9".to_owned(),
             connect: ConnectOptions::default(),
             room: super::protocol_room_id(&keys),
             keys,
-            identity: IdentityKey::from_seed(seed),
+            identity,
             name: name.to_owned(),
             msg_id_prefix: "fuzz".to_owned(),
             next_msg_id: AtomicU64::new(1),
+            last_sent_at: AtomicU64::new(0),
+            conversation: std::sync::Mutex::new(super::conversation::Conversation::new(own_key)),
         });
         let (events_tx, events) = mpsc::channel(super::EVENT_BUFFER);
         let (link, link_rx) = watch::channel(LinkState::Connecting);

@@ -28,11 +28,15 @@
 //! - **Exactly once.** Every outgoing message carries a client id; what was not
 //!   acknowledged when the connection dropped is resent with the same id once the session
 //!   is back, and the server relays it only if it had not already.
+//! - **Replies, reactions, edits, deletions.** New bodies that name a message by its
+//!   author's key and `sent_at` (docs/crypto.md §8); an edit or deletion counts only when
+//!   signed by the message's author (`session/conversation.rs`).
 //! - **Rate limits.** A `rate_limited` refusal is retried after a growing pause, in order.
 //!
 //! Everything the UI needs arrives as [`SessionEvent`]s on one bounded channel; what it
 //! wants done goes through the [`Session`] handle.
 
+mod conversation;
 mod driver;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -44,14 +48,19 @@ mod roster;
 use crate::client::{ClientError, ConnectOptions};
 use bytes::Bytes;
 use serde::Serialize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use streamchat_crypto::{FileKey, IdentityKey, PublicKey, RoomKeys, RoomSecret, encoding};
+use streamchat_crypto::{
+    Body, Delete, Edit, FileKey, IdentityKey, MAX_QUOTE_UTF16, PublicKey, Reaction, RoomKeys,
+    RoomSecret, Text, encoding,
+};
 use streamchat_protocol::{ErrorBody, LeaveReason, Limits, MemberId};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use conversation::{MAX_EMOJI_PER_MEMBER, MAX_KNOWN, ReactionCount, Refused};
 pub use roster::MAX_NAME_CHARS;
+pub use streamchat_crypto::MessageRef;
 
 /// Capacity of the session-event channel; a UI that stops reading holds the session
 /// back, and the server eventually sees a slow receiver.
@@ -126,6 +135,53 @@ pub struct FileInfo {
 /// The local id of something this session was asked to send.
 pub type SendId = u64;
 
+/// What a reply names: the message answered and, for receivers that do not have it, the
+/// start of it as the replier saw it (untrusted: the replier wrote it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplyTo {
+    /// The message answered.
+    pub to: MessageRef,
+    /// Its start as the replier quoted it.
+    pub quote: Option<String>,
+}
+
+/// A text of this session's own, queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    /// Its send id (for [`SessionEvent::Sent`] and [`SessionEvent::SendFailed`]).
+    pub id: SendId,
+    /// How this session and the others name it (for replies, reactions, edits).
+    pub message: MessageRef,
+}
+
+/// This session's reaction was put on or taken back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reacted {
+    /// Its send id.
+    pub id: SendId,
+    /// True if it was put on, false if taken back (the same emoji again toggles).
+    pub add: bool,
+    /// The message's reactions now.
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// A reaction, edit or deletion could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// The session has ended.
+    #[error(transparent)]
+    Closed(#[from] SessionClosed),
+    /// Not this person's message, unknown or deleted.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// Not an emoji a reaction can carry (1 to 32 bytes, no spaces or control characters).
+    #[error("a reaction is one emoji (no spaces, at most 32 bytes)")]
+    BadEmoji,
+    /// An edit with no visible text (delete the message instead).
+    #[error("the new text is empty")]
+    EmptyText,
+}
+
 /// Everything that happens in the session, in order.
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
@@ -172,6 +228,10 @@ pub enum SessionEvent {
     Message {
         /// The sender.
         from: Member,
+        /// How to name it in a reply, reaction, edit or deletion.
+        message: MessageRef,
+        /// The message it answers, if it is a reply (boxed: a key is large).
+        reply_to: Option<Box<ReplyTo>>,
         /// Server time of acceptance (ms).
         ts: u64,
         /// The sender's clock (ms), as signed.
@@ -180,6 +240,38 @@ pub enum SessionEvent {
         text: String,
         /// Sent to this member only.
         direct: bool,
+    },
+    /// The author of a text changed it (verified: signed by the key that signed the
+    /// text; the latest edit wins). The text may be one this session does not have (sent
+    /// before it joined): then only quotes of it in replies change.
+    Edited {
+        /// The author.
+        from: Member,
+        /// The text changed.
+        message: MessageRef,
+        /// Its new text, exactly as signed (not cleaned).
+        text: String,
+    },
+    /// The author of a text deleted it (and its reactions); as for edits, the text may
+    /// be one this session does not have, quoted in a reply.
+    Deleted {
+        /// The author.
+        from: Member,
+        /// The text deleted.
+        message: MessageRef,
+    },
+    /// Someone put a reaction on a known text or took theirs back.
+    Reacted {
+        /// Who.
+        from: Member,
+        /// The text.
+        message: MessageRef,
+        /// The emoji (checked: short, no spaces or control characters; not cleaned otherwise).
+        emoji: String,
+        /// Put on (true) or taken back.
+        add: bool,
+        /// The text's reactions now.
+        reactions: Vec<ReactionCount>,
     },
     /// Another member is typing.
     Typing {
@@ -331,6 +423,7 @@ pub struct Session {
     texts: mpsc::Sender<outgoing::OutgoingText>,
     files: mpsc::Sender<outgoing::OutgoingFile>,
     next_id: AtomicU64,
+    shared: Arc<Shared>,
     link: watch::Receiver<outgoing::LinkState>,
     outbox_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -353,6 +446,7 @@ impl Session {
     ) -> Result<(Session, mpsc::Receiver<SessionEvent>), SessionError> {
         let name = roster::clean_name(&config.name).ok_or(SessionError::BadName)?;
         let identity = IdentityKey::generate()?;
+        let identity_key = identity.public_key();
         let keys = config.secret.room_keys();
         // Message ids: a random prefix for this session and a counter, so they are
         // unique among this member's messages (and short).
@@ -366,6 +460,8 @@ impl Session {
             name,
             msg_id_prefix: prefix,
             next_msg_id: AtomicU64::new(1),
+            last_sent_at: AtomicU64::new(0),
+            conversation: Mutex::new(conversation::Conversation::new(identity_key)),
         });
         let first = driver::connect_and_join(&shared).await?;
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
@@ -390,7 +486,7 @@ impl Session {
             )),
         ];
         tokio::spawn(
-            driver::Driver::new(shared, events_tx, link_tx, config.reconnect)
+            driver::Driver::new(shared.clone(), events_tx, link_tx, config.reconnect)
                 .run(first, control_rx),
         );
         let session = Session {
@@ -399,6 +495,7 @@ impl Session {
             texts: texts_tx,
             files: files_tx,
             next_id: AtomicU64::new(1),
+            shared,
             link: link_rx,
             outbox_tasks,
         };
@@ -422,12 +519,96 @@ impl Session {
     /// Queues a text; its outcome arrives as [`SessionEvent::Sent`] or
     /// [`SessionEvent::SendFailed`] with the returned id.
     pub async fn send_text(&self, text: impl Into<String>) -> Result<SendId, SessionClosed> {
+        Ok(self.queue_text(text, None).await?.id)
+    }
+
+    /// Queues a text, a reply when `reply_to` names the message answered and its text
+    /// (quoted up to 200 UTF-16 code units); returns its send id and its reference.
+    pub async fn queue_text(
+        &self,
+        text: impl Into<String>,
+        reply_to: Option<(MessageRef, &str)>,
+    ) -> Result<Queued, SessionClosed> {
+        let sent_at = self.shared.next_sent_at();
+        let message = MessageRef {
+            key: self.me.key,
+            sent_at,
+        };
+        let body = Body::Text(Text {
+            text: text.into(),
+            reply_to: reply_to.map(|(to, _)| to),
+            quote: reply_to.map(|(_, quote)| {
+                streamchat_crypto::body::cut_utf16(quote, MAX_QUOTE_UTF16).to_owned()
+            }),
+            sent_at,
+        });
+        let id = self.queue_body(body).await?;
+        self.shared.conversation().record(message);
+        Ok(Queued { id, message })
+    }
+
+    /// Puts this person's reaction `emoji` on `message`, or takes it back if it is on.
+    pub async fn react(&self, message: MessageRef, emoji: &str) -> Result<Reacted, ActionError> {
+        if !streamchat_crypto::body::is_emoji_like(emoji) {
+            return Err(ActionError::BadEmoji);
+        }
+        let reaction = Reaction {
+            to: message,
+            emoji: emoji.to_owned(),
+            add: !self.shared.conversation().has_own_reaction(&message, emoji),
+            sent_at: self.shared.next_sent_at(),
+        };
+        let reactions = self
+            .shared
+            .conversation()
+            .react(&self.me.key, &self.me.name, &reaction)?;
+        let add = reaction.add;
+        let id = self.queue_body(Body::Reaction(reaction)).await?;
+        Ok(Reacted { id, add, reactions })
+    }
+
+    /// Replaces the text of one of this person's messages (the others see it marked edited).
+    pub async fn edit(
+        &self,
+        message: MessageRef,
+        text: impl Into<String>,
+    ) -> Result<SendId, ActionError> {
+        let text = text.into();
+        if text.trim().is_empty() {
+            return Err(ActionError::EmptyText);
+        }
+        let edit = Edit {
+            to: message,
+            text,
+            sent_at: self.shared.next_sent_at(),
+        };
+        {
+            let mut conversation = self.shared.conversation();
+            conversation.own_and_live(&message)?;
+            conversation.edit(&self.me.key, &edit)?;
+        }
+        Ok(self.queue_body(Body::Edit(edit)).await?)
+    }
+
+    /// Deletes one of this person's messages for everyone ("message deleted").
+    pub async fn delete(&self, message: MessageRef) -> Result<SendId, ActionError> {
+        let delete = Delete {
+            to: message,
+            sent_at: self.shared.next_sent_at(),
+        };
+        {
+            let mut conversation = self.shared.conversation();
+            conversation.own_and_live(&message)?;
+            conversation.delete(&self.me.key, &delete)?;
+        }
+        Ok(self.queue_body(Body::Delete(delete)).await?)
+    }
+
+    /// Queues a body behind the texts before it.
+    async fn queue_body(&self, body: Body) -> Result<SendId, SessionClosed> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.texts
-            .send(outgoing::OutgoingText {
-                id,
-                text: text.into(),
-            })
+            .send(outgoing::OutgoingText { id, body })
             .await
             .map_err(|_| SessionClosed)?;
         Ok(id)
@@ -502,6 +683,18 @@ pub(crate) struct Shared {
     name: String,
     msg_id_prefix: String,
     next_msg_id: AtomicU64,
+    /// The last `sent_at` given to a body of this session: each gets a later one, so a
+    /// [`MessageRef`] names one message.
+    last_sent_at: AtomicU64,
+    conversation: Mutex<conversation::Conversation>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("room", &self.room)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -510,6 +703,25 @@ impl Shared {
     fn new_msg_id(&self) -> String {
         let n = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n}", self.msg_id_prefix)
+    }
+
+    /// Now, or one more than the last `sent_at` given, whichever is later.
+    fn next_sent_at(&self) -> u64 {
+        let now = now_ms();
+        let previous = self
+            .last_sent_at
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(0);
+        now.max(previous + 1)
+    }
+
+    /// The conversation's state (held briefly, never across an await).
+    fn conversation(&self) -> MutexGuard<'_, conversation::Conversation> {
+        self.conversation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn member_view(&self, member: &MemberId, at: u64) -> Member {

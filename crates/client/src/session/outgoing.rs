@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use streamchat_crypto::{
     Body, DEFAULT_CHUNK_SIZE, FileCipher, FileId as BodyFileId, FileKey, FileManifest, FileOffer,
-    NoncePrefix, Sha256Digest, Text, encoding, seal,
+    NoncePrefix, Sha256Digest, encoding, seal,
 };
 use streamchat_protocol::{ErrorBody, ErrorCode, FileId, Limits, MemberId};
 use tokio::sync::{mpsc, watch};
@@ -74,11 +74,12 @@ pub(crate) struct Link {
     pub(crate) acked: Arc<AtomicU64>,
 }
 
-/// A text to send.
+/// A text (or reaction, edit, deletion) to send, its body fixed when it was queued so
+/// that every attempt sends the same body.
 #[derive(Debug)]
 pub(crate) struct OutgoingText {
     pub(crate) id: SendId,
-    pub(crate) text: String,
+    pub(crate) body: Body,
 }
 
 /// A file to send.
@@ -248,11 +249,7 @@ pub(crate) async fn run_texts(
     events: mpsc::Sender<SessionEvent>,
 ) {
     while let Some(text) = texts.recv().await {
-        let body = Body::Text(Text {
-            text: text.text,
-            sent_at: now_ms(),
-        });
-        let result = match serde_json::to_vec(&body) {
+        let result = match serde_json::to_vec(&text.body) {
             Err(e) => Err(SendError::Local(e.to_string())),
             Ok(body) => send_body(&shared, &mut links, &body).await,
         };

@@ -78,6 +78,8 @@ pub(crate) fn open_member_profile(
 pub(crate) struct Roster {
     members: HashMap<MemberId, Member>,
     departed_keys: Vec<PublicKey>,
+    /// The key last seen with each name (case folded) in this session, for trust alerts.
+    seen_names: HashMap<String, PublicKey>,
 }
 
 /// People remembered as departed, at most (oldest forgotten first).
@@ -143,6 +145,51 @@ impl Roster {
             }
         }
         outcome
+    }
+
+    /// What people should know before trusting `member` (who just arrived, or was here when
+    /// this session joined): their name was seen in this room with another key, or someone
+    /// else present has the same name. Remembers the name with this key. Names compare
+    /// case-insensitively; this session's own name counts. With `history` false (those
+    /// present when this session first joined) only a shared name is news.
+    pub(crate) fn trust_alerts(&mut self, member: &Member, history: bool) -> Vec<String> {
+        let folded = member.name.to_lowercase();
+        let mut alerts = Vec::new();
+        // The key last seen with the name, if its holder is gone: while they are still
+        // here, the shared name below says it.
+        if let Some(previous) = self.seen_names.get(&folded).filter(|_| history)
+            && *previous != member.key
+            && !self.members.values().any(|m| m.key == *previous)
+        {
+            alerts.push(format!(
+                "{} is here with a different key than the {} seen earlier in this room (fingerprint {} before, {} now): it may be the same person in a new session, or someone else using the name. Compare fingerprints (/who) before trusting them.",
+                member.name,
+                member.name,
+                previous.fingerprint(),
+                member.fingerprint
+            ));
+        }
+        if let Some(other) = self.members.values().find(|m| {
+            m.key != member.key && m.member != member.member && m.name.to_lowercase() == folded
+        }) {
+            let whom = if other.is_self {
+                "you and someone else".to_owned()
+            } else {
+                "two people".to_owned()
+            };
+            alerts.push(format!(
+                "Now {whom} here are called {}: compare fingerprints (/who) to tell them apart ({} and {}).",
+                member.name, other.fingerprint, member.fingerprint
+            ));
+        }
+        if self.seen_names.len() >= MAX_DEPARTED && !self.seen_names.contains_key(&folded) {
+            // Bounded: forget an arbitrary name rather than grow without end.
+            if let Some(any) = self.seen_names.keys().next().cloned() {
+                self.seen_names.remove(&any);
+            }
+        }
+        self.seen_names.insert(folded, member.key);
+        alerts
     }
 
     /// Everyone, oneself first, then by join time.
@@ -217,6 +264,63 @@ mod tests {
             open_member_profile(&keys, &a, &blank, 5),
             Err(ProfileError::EmptyName)
         ));
+    }
+
+    fn person(name: &str, id: &str, seed: u8, is_self: bool) -> Member {
+        let key = IdentityKey::from_seed(&[seed; 32]).public_key();
+        Member {
+            member: MemberId::new(id).unwrap(),
+            name: name.into(),
+            fingerprint: key.fingerprint().to_string(),
+            key,
+            joined_at: 0,
+            is_self,
+        }
+    }
+
+    #[test]
+    fn trust_alerts_for_a_name_with_a_new_key_and_for_two_people_with_one_name() {
+        let mut roster = Roster::default();
+        let me = person("Alice", "a", 1, true);
+        roster.insert(me.clone());
+        assert!(roster.trust_alerts(&me, true).is_empty());
+        let bob = person("Bob", "b", 2, false);
+        roster.insert(bob.clone());
+        assert!(roster.trust_alerts(&bob, true).is_empty());
+        // Bob reconnects with the same key under a new member id: nothing to say.
+        roster.remove(&bob.member);
+        let bob_again = person("Bob", "b2", 2, false);
+        roster.insert(bob_again.clone());
+        assert!(roster.trust_alerts(&bob_again, true).is_empty());
+        // Another "bob" (any case) while Bob is here: two Bobs.
+        let other = person("bob", "c", 3, false);
+        roster.insert(other.clone());
+        let alerts = roster.trust_alerts(&other, true);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].starts_with("Now two people here are called bob"),
+            "{}",
+            alerts[0]
+        );
+        // Both leave, and a Bob comes back with yet another key.
+        roster.remove(&other.member);
+        roster.remove(&bob_again.member);
+        let third = person("Bob", "e", 5, false);
+        roster.insert(third.clone());
+        let alerts = roster.trust_alerts(&third, true);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(alerts[0].contains("with a different key"), "{}", alerts[0]);
+        assert!(alerts[0].contains(&other.fingerprint) && alerts[0].contains(&third.fingerprint));
+        // Someone takes this session's own name.
+        let fake = person("ALICE", "d", 4, false);
+        roster.insert(fake.clone());
+        let alerts = roster.trust_alerts(&fake, true);
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.starts_with("Now you and someone else here are called ALICE")),
+            "{alerts:?}"
+        );
     }
 
     #[test]

@@ -119,11 +119,28 @@ pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
 /// then shows "sending…" for good).
 async fn run_effect(effect: Effect, session: &Session, model: &Model) -> Option<Msg> {
     match effect {
-        Effect::SendText(text) => {
-            let at = now_ms();
-            Some(match session.send_text(text.clone()).await {
-                Ok(id) => Msg::TextQueued { id, text, at },
-                Err(e) => Msg::Failed(format!("Not sent: {e}")),
+        Effect::SendText(text) => Some(queue_text(session, text, None).await),
+        Effect::Reply {
+            number,
+            to,
+            quote,
+            text,
+        } => Some(queue_text(session, text, Some((number, to, &quote))).await),
+        Effect::React { number, to, emoji } => Some(match session.react(to, &emoji).await {
+            Ok(reacted) => Msg::Reacted {
+                number,
+                reactions: reacted.reactions,
+            },
+            Err(e) => Msg::Failed(format!("No reaction: {e}")),
+        }),
+        Effect::Change { number, to, text } => {
+            let result = match &text {
+                Some(text) => session.edit(to, text.clone()).await,
+                None => session.delete(to).await,
+            };
+            Some(match result {
+                Ok(_) => Msg::Changed { number, text },
+                Err(e) => Msg::Failed(format!("Not changed: {e}")),
             })
         }
         Effect::SendFile(path) => {
@@ -159,5 +176,27 @@ async fn run_effect(effect: Effect, session: &Session, model: &Model) -> Option<
             None
         }
         Effect::Quit => None,
+    }
+}
+
+/// Queues a text (a reply to text `number` when `reply` names it).
+async fn queue_text(
+    session: &Session,
+    text: String,
+    reply: Option<(usize, streamchat_client::session::MessageRef, &str)>,
+) -> Msg {
+    let at = now_ms();
+    match session
+        .queue_text(text.clone(), reply.map(|(_, to, quote)| (to, quote)))
+        .await
+    {
+        Ok(queued) => Msg::TextQueued {
+            id: queued.id,
+            message: queued.message,
+            reply_to: reply.map(|(number, ..)| number),
+            text,
+            at,
+        },
+        Err(e) => Msg::Failed(format!("Not sent: {e}")),
     }
 }

@@ -5,13 +5,16 @@
 
 use super::super::command::{self, COMMANDS_HELP, Input};
 use super::super::files::KeptFiles;
+use super::super::messages::Messages;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::{HashMap, HashSet, VecDeque};
 use streamchat_client::display::{
     PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
 };
 use streamchat_client::display::{gap_text, resumed_text};
-use streamchat_client::session::{FileInfo, Member, SendId, SessionEvent};
+use streamchat_client::session::{
+    FileInfo, Member, MessageRef, ReactionCount, ReplyTo, SendId, SessionEvent,
+};
 use streamchat_protocol::{Limits, MemberId};
 
 /// Timeline entries kept, at most; older ones scroll away for good.
@@ -32,11 +35,39 @@ pub enum Status {
     Failed(String),
 }
 
+/// The message a reply answers, as shown above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// The answered message.
+    pub message: MessageRef,
+    /// The answered message's number, if it is known here.
+    pub number: Option<usize>,
+    /// Its author, if known here.
+    pub author: Option<String>,
+    /// Its text as it is now if known here, else the quote the replier sent (untrusted).
+    pub text: String,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
 /// One entry of the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // Most entries are messages; boxing them would only add a pointer.
 pub enum Entry {
     /// A text message.
     Message {
+        /// Its number, for `/reply`, `/react`, `/edit` and `/delete`.
+        number: usize,
+        /// How the session names it.
+        message: MessageRef,
+        /// The message it answers.
+        reply: Option<Quote>,
+        /// Its author changed it.
+        edited: bool,
+        /// Its author deleted it (the text is gone).
+        deleted: bool,
+        /// Reactions, per emoji.
+        reactions: Vec<ReactionCount>,
         /// Sender's name (cleaned).
         author: String,
         /// Sender's fingerprint.
@@ -89,6 +120,8 @@ pub struct Model {
     pub timeline: VecDeque<Entry>,
     /// Received files in memory.
     pub files: KeptFiles,
+    /// Texts by number.
+    pub messages: Messages,
     /// The server's limits, once joined.
     pub limits: Option<Limits>,
     /// The input line.
@@ -109,6 +142,7 @@ pub struct Model {
 
 /// Everything that can happen.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One at a time, never stored.
 pub enum Msg {
     /// A key was pressed.
     Key(KeyEvent),
@@ -120,10 +154,28 @@ pub enum Msg {
     TextQueued {
         /// The id.
         id: SendId,
+        /// How the session names it.
+        message: MessageRef,
+        /// The number of the text it answers, for a reply.
+        reply_to: Option<usize>,
         /// The text.
         text: String,
         /// Local time it was typed.
         at: u64,
+    },
+    /// This person's reaction on text `number` was put on or taken back.
+    Reacted {
+        /// The text's number.
+        number: usize,
+        /// Its reactions now.
+        reactions: Vec<ReactionCount>,
+    },
+    /// This person edited (`Some(new text)`) or deleted (`None`) their text `number`.
+    Changed {
+        /// The text's number.
+        number: usize,
+        /// The new text, or `None` when deleted.
+        text: Option<String>,
     },
     /// A file was read and queued for sending.
     FileQueued {
@@ -158,6 +210,35 @@ impl From<SessionEvent> for Msg {
 pub enum Effect {
     /// Queue a text.
     SendText(String),
+    /// Queue a reply to text `number`.
+    Reply {
+        /// The text answered.
+        number: usize,
+        /// How the session names it.
+        to: MessageRef,
+        /// Its text, for the quote.
+        quote: String,
+        /// The reply.
+        text: String,
+    },
+    /// Put a reaction on text `number`, or take it back.
+    React {
+        /// The text.
+        number: usize,
+        /// How the session names it.
+        to: MessageRef,
+        /// The emoji.
+        emoji: String,
+    },
+    /// Edit (`Some`) or delete (`None`) this person's text `number`.
+    Change {
+        /// The text.
+        number: usize,
+        /// How the session names it.
+        to: MessageRef,
+        /// The new text, or `None` to delete it.
+        text: Option<String>,
+    },
     /// Read a file and queue it.
     SendFile(String),
     /// Save received file `number` to `path`.
@@ -183,6 +264,7 @@ impl Model {
             away: HashSet::new(),
             timeline: VecDeque::new(),
             files: KeptFiles::default(),
+            messages: Messages::default(),
             limits: None,
             input: String::new(),
             cursor: 0,
@@ -215,6 +297,118 @@ impl Model {
             warning: true,
             ts,
         });
+    }
+
+    /// The timeline entry of text `message`, if still shown.
+    fn message_mut(&mut self, message: &MessageRef) -> Option<&mut Entry> {
+        self.timeline
+            .iter_mut()
+            .rev()
+            .find(|e| matches!(e, Entry::Message { message: m, .. } if m == message))
+    }
+
+    /// Adds a text to the timeline, numbered.
+    fn push_message(
+        &mut self,
+        from: &Member,
+        message: MessageRef,
+        text: String,
+        reply: Option<Quote>,
+    ) -> usize {
+        let own = from.is_self;
+        let number = self.messages.add(message, &from.name, &text, own);
+        self.push(Entry::Message {
+            number,
+            message,
+            reply,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            author: from.name.clone(),
+            fingerprint: from.fingerprint.clone(),
+            ts: 0,
+            text,
+            own,
+            status: None,
+            direct: false,
+        });
+        number
+    }
+
+    /// What a reply answers, as shown above it.
+    fn quote(&self, reply: &ReplyTo) -> Quote {
+        match self.messages.find(&reply.to) {
+            Some(kept) => Quote {
+                message: reply.to,
+                number: Some(kept.number),
+                author: Some(kept.author.clone()),
+                text: kept.text.clone(),
+                deleted: kept.deleted,
+            },
+            None => Quote {
+                message: reply.to,
+                number: None,
+                author: None,
+                text: reply.quote.clone().unwrap_or_default(),
+                deleted: false,
+            },
+        }
+    }
+
+    /// Applies an edit (`Some`) or a deletion (`None`) of text `message`.
+    fn change(&mut self, message: &MessageRef, new_text: Option<String>) {
+        if let Some(kept) = self.messages.find_mut(message) {
+            match &new_text {
+                Some(text) => kept.text.clone_from(text),
+                None => {
+                    kept.deleted = true;
+                    kept.text.clear();
+                }
+            }
+        }
+        // Replies quoting it show it as it is now.
+        for entry in &mut self.timeline {
+            if let Entry::Message {
+                reply: Some(quote), ..
+            } = entry
+                && quote.message == *message
+                && !quote.deleted
+            {
+                match &new_text {
+                    Some(text) => quote.text.clone_from(text),
+                    None => {
+                        quote.deleted = true;
+                        quote.text.clear();
+                    }
+                }
+            }
+        }
+        if let Some(Entry::Message {
+            text,
+            edited,
+            deleted,
+            reactions,
+            ..
+        }) = self.message_mut(message)
+        {
+            match new_text {
+                Some(new_text) => {
+                    *text = new_text;
+                    *edited = true;
+                }
+                None => {
+                    text.clear();
+                    *deleted = true;
+                    reactions.clear();
+                }
+            }
+        }
+    }
+
+    fn set_reactions(&mut self, message: &MessageRef, counts: Vec<ReactionCount>) {
+        if let Some(Entry::Message { reactions, .. }) = self.message_mut(message) {
+            *reactions = counts;
+        }
     }
 
     fn set_status(&mut self, id: SendId, status: Status, ts: Option<u64>) {
@@ -283,17 +477,35 @@ pub fn update(model: &mut Model, msg: Msg, now: u64) -> Vec<Effect> {
             on_session(model, *event, now);
             Vec::new()
         }
-        Msg::TextQueued { id, text, at } => {
+        Msg::TextQueued {
+            id,
+            message,
+            reply_to,
+            text,
+            at,
+        } => {
             model.scroll = 0;
-            model.push(Entry::Message {
-                author: model.me.name.clone(),
-                fingerprint: model.me.fingerprint.clone(),
-                ts: at,
-                text,
-                own: true,
-                status: Some((id, Status::Sending)),
-                direct: false,
-            });
+            let reply = reply_to
+                .and_then(|n| model.messages.get(n).map(|m| m.message))
+                .map(|to| model.quote(&ReplyTo { to, quote: None }));
+            let me = model.me.clone();
+            model.push_message(&me, message, text, reply);
+            if let Some(Entry::Message { ts, status, .. }) = model.timeline.back_mut() {
+                *ts = at;
+                *status = Some((id, Status::Sending));
+            }
+            Vec::new()
+        }
+        Msg::Reacted { number, reactions } => {
+            if let Some(message) = model.messages.get(number).map(|m| m.message) {
+                model.set_reactions(&message, reactions);
+            }
+            Vec::new()
+        }
+        Msg::Changed { number, text } => {
+            if let Some(message) = model.messages.get(number).map(|m| m.message) {
+                model.change(&message, text);
+            }
             Vec::new()
         }
         Msg::FileQueued { id, name, size } => {
@@ -412,6 +624,31 @@ fn submit(model: &mut Model, now: u64) -> Vec<Effect> {
         }
         Ok(Input::Nothing) => Vec::new(),
         Ok(Input::Text(text)) => vec![Effect::SendText(text)],
+        Ok(Input::Reply { number, text }) => match model.messages.target(number) {
+            Ok(m) => vec![Effect::Reply {
+                number,
+                to: m.message,
+                quote: m.text.clone(),
+                text,
+            }],
+            Err(e) => {
+                model.warning(e, now);
+                Vec::new()
+            }
+        },
+        Ok(Input::React { number, emoji }) => match model.messages.target(number) {
+            Ok(m) => vec![Effect::React {
+                number,
+                to: m.message,
+                emoji,
+            }],
+            Err(e) => {
+                model.warning(e, now);
+                Vec::new()
+            }
+        },
+        Ok(Input::Edit { number, text }) => change(model, number, Some(text), now),
+        Ok(Input::Delete { number }) => change(model, number, None, now),
         Ok(Input::Send(path)) => vec![Effect::SendFile(path)],
         Ok(Input::Save { number, path }) => vec![Effect::Save { number, path }],
         Ok(Input::Who) => {
@@ -428,6 +665,20 @@ fn submit(model: &mut Model, now: u64) -> Vec<Effect> {
         Ok(Input::Quit) => {
             model.quitting = true;
             vec![Effect::Quit]
+        }
+    }
+}
+
+fn change(model: &mut Model, number: usize, text: Option<String>, now: u64) -> Vec<Effect> {
+    match model.messages.own_target(number) {
+        Ok(m) => vec![Effect::Change {
+            number,
+            to: m.message,
+            text,
+        }],
+        Err(e) => {
+            model.warning(e, now);
+            Vec::new()
         }
     }
 }
@@ -505,22 +756,31 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
         }
         SessionEvent::Message {
             from,
+            message,
+            reply_to,
             ts,
             text,
             direct,
             ..
         } => {
             model.typing.remove(&from.member);
-            model.push(Entry::Message {
-                author: from.name,
-                fingerprint: from.fingerprint,
-                ts,
-                text,
-                own: false,
-                status: None,
-                direct,
-            });
+            let reply = reply_to.map(|reply| model.quote(&reply));
+            model.push_message(&from, message, text, reply);
+            if let Some(Entry::Message {
+                ts: entry_ts,
+                direct: entry_direct,
+                ..
+            }) = model.timeline.back_mut()
+            {
+                *entry_ts = ts;
+                *entry_direct = direct;
+            }
         }
+        SessionEvent::Edited { message, text, .. } => model.change(&message, Some(text)),
+        SessionEvent::Deleted { message, .. } => model.change(&message, None),
+        SessionEvent::Reacted {
+            message, reactions, ..
+        } => model.set_reactions(&message, reactions),
         SessionEvent::Typing { from } => {
             model
                 .typing
@@ -668,6 +928,11 @@ pub(crate) mod tests {
             &mut model,
             Msg::TextQueued {
                 id: 7,
+                message: MessageRef {
+                    key: member("Alice", "a", 1, true).key,
+                    sent_at: 5,
+                },
+                reply_to: None,
                 text: "hi".into(),
                 at: 5,
             },
@@ -813,5 +1078,210 @@ pub(crate) mod tests {
         assert_eq!(model.input, "élo");
         update(&mut model, Msg::Paste("a\nb".into()), 0);
         assert_eq!(model.input, "a bélo");
+    }
+
+    /// Bob says `text` (sent at `sent_at`), replying to message number `reply_to`.
+    pub(crate) fn bob_says(
+        model: &mut Model,
+        bob: &Member,
+        sent_at: u64,
+        text: &str,
+        reply_to: Option<usize>,
+    ) {
+        let reply_to = reply_to.map(|n| {
+            Box::new(ReplyTo {
+                to: model.messages.get(n).unwrap().message,
+                quote: Some("what Bob quoted".into()),
+            })
+        });
+        update(
+            model,
+            Msg::from(SessionEvent::Message {
+                from: bob.clone(),
+                message: MessageRef {
+                    key: bob.key,
+                    sent_at,
+                },
+                reply_to,
+                ts: 1_795_962_645_000,
+                sent_at,
+                text: text.into(),
+                direct: false,
+            }),
+            0,
+        );
+    }
+
+    /// Alice asked "are you there?" (#1), Bob reacted 👍 and Alice edited it.
+    pub(crate) fn conversation() -> (Model, Member) {
+        let (mut model, bob) = alice_sees_bob_join();
+        let mine = MessageRef {
+            key: model.me.key,
+            sent_at: 1,
+        };
+        update(
+            &mut model,
+            Msg::TextQueued {
+                id: 1,
+                message: mine,
+                reply_to: None,
+                text: "are you their?".into(),
+                at: 1,
+            },
+            1,
+        );
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Reacted {
+                from: bob.clone(),
+                message: mine,
+                emoji: "👍".into(),
+                add: true,
+                reactions: vec![ReactionCount {
+                    emoji: "👍".into(),
+                    count: 1,
+                    names: vec!["Bob".into()],
+                    mine: false,
+                }],
+            }),
+            2,
+        );
+        update(
+            &mut model,
+            Msg::Changed {
+                number: 1,
+                text: Some("are you there?".into()),
+            },
+            3,
+        );
+        (model, bob)
+    }
+
+    #[test]
+    fn commands_name_messages_by_number_and_only_own_ones_change() {
+        let (mut model, bob) = conversation();
+        bob_says(&mut model, &bob, 9, "yes", Some(1));
+        let mine = model.messages.get(1).unwrap().message;
+        let bobs = model.messages.get(2).unwrap().message;
+        match model.timeline.back() {
+            Some(Entry::Message { number, reply, .. }) => {
+                assert_eq!(*number, 2);
+                let reply = reply.as_ref().unwrap();
+                assert_eq!(reply.number, Some(1));
+                assert_eq!(
+                    reply.text, "are you there?",
+                    "the text as it is now, not Bob's quote"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            type_line(&mut model, "/reply 2 great"),
+            vec![Effect::Reply {
+                number: 2,
+                to: bobs,
+                quote: "yes".into(),
+                text: "great".into()
+            }]
+        );
+        assert_eq!(
+            type_line(&mut model, "/react 2 🎉"),
+            vec![Effect::React {
+                number: 2,
+                to: bobs,
+                emoji: "🎉".into()
+            }]
+        );
+        assert_eq!(
+            type_line(&mut model, "/edit 1 hello?"),
+            vec![Effect::Change {
+                number: 1,
+                to: mine,
+                text: Some("hello?".into())
+            }]
+        );
+        assert_eq!(
+            type_line(&mut model, "/delete 1"),
+            vec![Effect::Change {
+                number: 1,
+                to: mine,
+                text: None
+            }]
+        );
+        // Bob's message is not Alice's to change; an unknown number is said so.
+        assert!(type_line(&mut model, "/edit 2 mine now").is_empty());
+        assert!(
+            matches!(model.timeline.back(), Some(Entry::Alert { text, warning: true, .. }) if text.contains("only your own"))
+        );
+        assert!(type_line(&mut model, "/delete 2").is_empty());
+        assert!(type_line(&mut model, "/react 7 👍").is_empty());
+        assert!(
+            matches!(model.timeline.back(), Some(Entry::Alert { text, .. }) if text.contains("no message number 7"))
+        );
+        // A reply to a message unknown here shows the quote it carries.
+        bob_says(&mut model, &bob, 10, "old news", None);
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Message {
+                from: bob.clone(),
+                message: MessageRef {
+                    key: bob.key,
+                    sent_at: 11,
+                },
+                reply_to: Some(Box::new(ReplyTo {
+                    to: MessageRef {
+                        key: bob.key,
+                        sent_at: 0,
+                    },
+                    quote: Some("before you came".into()),
+                })),
+                ts: 1,
+                sent_at: 11,
+                text: "as I said".into(),
+                direct: false,
+            }),
+            0,
+        );
+        match model.timeline.back() {
+            Some(Entry::Message {
+                reply: Some(quote), ..
+            }) => {
+                assert_eq!(
+                    (quote.number, quote.text.as_str()),
+                    (None, "before you came")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Bob deletes the message from before Alice came: its quote goes.
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Deleted {
+                from: bob.clone(),
+                message: MessageRef {
+                    key: bob.key,
+                    sent_at: 0,
+                },
+            }),
+            0,
+        );
+        match model.timeline.back() {
+            Some(Entry::Message {
+                reply: Some(quote), ..
+            }) => assert!(quote.deleted && quote.text.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // Bob deletes his: gone from the timeline, and a reply to it can no longer be made.
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Deleted {
+                from: bob.clone(),
+                message: bobs,
+            }),
+            0,
+        );
+        assert!(type_line(&mut model, "/reply 2 hm").is_empty());
+        let deleted = model.timeline.iter().any(|e| matches!(e, Entry::Message { number: 2, deleted: true, text, .. } if text.is_empty()));
+        assert!(deleted);
     }
 }

@@ -5,17 +5,20 @@
 //! Text from others goes through [`safe_text`] before it is drawn, and the timeline is
 //! wrapped here (not by the widget) so that scrolling counts real screen lines.
 
-use super::model::{Connection, Entry, Model, Status};
+use super::model::{Connection, Entry, Model, Quote, Status};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use streamchat_client::display::{local_time_and_date, safe_line, safe_text, short_fingerprint};
+use streamchat_client::session::ReactionCount;
 use unicode_width::UnicodeWidthChar;
 
 /// Width of the online list.
 const MEMBERS_WIDTH: u16 = 30;
+/// Characters of an answered message shown above a reply.
+const QUOTE_CHARS: usize = 60;
 
 /// Draws the whole screen. `now` is local Unix ms (for the typing line).
 pub fn view(model: &Model, frame: &mut Frame<'_>, now: u64) {
@@ -98,6 +101,11 @@ type Segment = (String, Style);
 fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
     match entry {
         Entry::Message {
+            number,
+            reply,
+            edited,
+            deleted,
+            reactions,
             author,
             fingerprint,
             ts,
@@ -105,6 +113,7 @@ fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
             own,
             status,
             direct,
+            ..
         } => {
             let (time, date) = local_time_and_date(*ts);
             let author_style = if *own {
@@ -112,11 +121,11 @@ fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
             } else {
                 Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)
             };
-            let mut segments = vec![
-                (
-                    format!("{time} · {date} "),
-                    Style::new().fg(Color::DarkGray),
-                ),
+            let dim = Style::new().fg(Color::DarkGray);
+            let mut segments = Vec::new();
+            segments.extend([
+                (format!("#{number} "), dim),
+                (format!("{time} · {date} "), dim),
                 (
                     if *own {
                         format!("{author} (you)")
@@ -129,7 +138,7 @@ fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
                     format!(" [{}]", short_fingerprint(fingerprint)),
                     Style::new().fg(Color::DarkGray),
                 ),
-            ];
+            ]);
             if *direct {
                 segments.push((" direct".to_owned(), Style::new().fg(Color::Yellow)));
             }
@@ -144,7 +153,24 @@ fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
                 Some((_, Status::Sent)) | None => {}
             }
             segments.push((": ".to_owned(), Style::new()));
-            segments.push((safe_text(text), Style::new()));
+            if let Some(quote) = reply {
+                segments.push((format!("\n{}\n", quote_line(quote)), dim));
+            }
+            if *deleted {
+                segments.push((
+                    "message deleted".to_owned(),
+                    dim.add_modifier(Modifier::ITALIC),
+                ));
+            } else {
+                segments.push((safe_text(text), Style::new()));
+            }
+            if *edited && !*deleted {
+                segments.push((" (edited)".to_owned(), dim));
+            }
+            if !reactions.is_empty() {
+                segments.push(("\n".to_owned(), Style::new()));
+                segments.push((reactions_line(reactions), Style::new().fg(Color::Yellow)));
+            }
             (segments, 4)
         }
         Entry::Alert { text, warning, .. } => {
@@ -157,6 +183,37 @@ fn entry_segments(entry: &Entry) -> (Vec<Segment>, usize) {
             (vec![(format!("{marker}{}", safe_text(text)), style)], 2)
         }
     }
+}
+
+/// "↪ Alice #3: the answered text" (cut to one short line), above a reply.
+fn quote_line(quote: &Quote) -> String {
+    let text: String = if quote.deleted {
+        "message deleted".to_owned()
+    } else {
+        let line = safe_line(&quote.text);
+        let mut cut: String = line.chars().take(QUOTE_CHARS).collect();
+        if cut.len() < line.len() {
+            cut.push('…');
+        }
+        cut
+    };
+    let who = match (&quote.author, quote.number) {
+        (Some(author), Some(number)) => format!("{} #{number}", safe_line(author)),
+        _ => "an earlier message".to_owned(),
+    };
+    format!("↪ {who}: {text}")
+}
+
+/// "👍 2 (Alice, Bob) · 🎉 1 (Carol)".
+fn reactions_line(reactions: &[ReactionCount]) -> String {
+    reactions
+        .iter()
+        .map(|r| {
+            let names: Vec<String> = r.names.iter().map(|n| safe_line(n)).collect();
+            format!("{} {} ({})", safe_line(&r.emoji), r.count, names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// Wraps segments into lines of at most `width` columns, between words where it can
@@ -382,6 +439,11 @@ mod tests {
             &mut model,
             Msg::from(SessionEvent::Message {
                 from: bob.clone(),
+                message: streamchat_client::session::MessageRef {
+                    key: bob.key,
+                    sent_at: 0,
+                },
+                reply_to: None,
                 ts: 1_795_962_645_000,
                 sent_at: 0,
                 text: "hello \u{1b}[31mthere".into(),
@@ -433,5 +495,31 @@ mod tests {
         let lines = wrap(vec![("ab\ncd".into(), Style::new())], 20, 4);
         let rendered: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         assert_eq!(rendered, ["ab", "    cd"]);
+    }
+
+    #[test]
+    fn shows_numbers_replies_reactions_edits_and_deletions() {
+        use crate::chat::tui::model::tests::{bob_says, conversation};
+        let (mut model, bob) = conversation();
+        bob_says(&mut model, &bob, 2, "second \u{1b}[1m", Some(1));
+        let text = screen(&model, 120, 24);
+        assert!(text.contains("#1 "), "{text}");
+        assert!(text.contains("#2 "), "{text}");
+        assert!(text.contains("↪ Alice #1: are you there?"), "{text}");
+        assert!(text.contains("(edited)"), "{text}");
+        assert!(text.contains("👍") && text.contains(" 1 (Bob)"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+        let first = model.messages.get(2).unwrap().message;
+        update(
+            &mut model,
+            Msg::from(SessionEvent::Deleted {
+                from: bob.clone(),
+                message: first,
+            }),
+            0,
+        );
+        let text = screen(&model, 120, 24);
+        assert!(text.contains("message deleted"), "{text}");
+        assert!(!text.contains("second"), "{text}");
     }
 }
