@@ -347,6 +347,8 @@ test('the full-screen viewer: opened by a click or the keyboard, arrows move thr
   await page.locator('dialog.viewer[open]').waitFor({ state: 'detached' });
   assert.equal(await page.locator('dialog.viewer').isVisible(), false);
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'View red.png full screen', 'the focus is back where it was');
+  // The video goes back to its card when the dialog has closed (its close event).
+  await fileCard(page, 'clip.webm').locator('video').waitFor({ timeout: 5000 });
   assert.equal(await fileCard(page, 'clip.webm').locator('video').count(), 1);
 
   // A phone in dark mode, with the keyboard only.
