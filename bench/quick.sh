@@ -53,6 +53,26 @@ rss() { awk '/VmRSS/ { print $2 }' "/proc/$server/status"; }
 # utime and stime of the server, in clock ticks (USER_HZ = 100)
 cpu() { awk '{ print $14, $15 }' "/proc/$server/stat"; }
 
+# report PROBE DELIVERIES_PER_S WINDOW_S u0 s0 u1 s1 GENERATOR_OUT: one JSON line of the
+# server's CPU per planned delivery in the window, split into user space and kernel.
+report() {
+  python3 - "$@" <<'PY'
+import json, sys
+probe, rate, window = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+u0, s0, u1, s1 = map(int, sys.argv[4:8])
+report = json.loads(open(sys.argv[8]).read().strip().splitlines()[-1])
+deliveries = rate * window  # planned deliveries in the window
+print(json.dumps({
+    "probe": probe, "deliveries_per_s_planned": round(rate),
+    "delivered_per_s": report["delivered_per_s"], "loss": report["loss"],
+    "p50_ms": report["latency_ms"]["p50"], "p99_ms": report["latency_ms"]["p99"],
+    "us_per_delivery": round((u1 - u0 + s1 - s0) / 100 / deliveries * 1e6, 2),
+    "user_us_per_delivery": round((u1 - u0) / 100 / deliveries * 1e6, 2),
+    "kernel_us_per_delivery": round((s1 - s0) / 100 / deliveries * 1e6, 2),
+}))
+PY
+}
+
 case "$what" in
   memory)
     n="${arg:-5000}"
@@ -81,20 +101,7 @@ case "$what" in
     sleep 6
     read -r u1 s1 <<<"$(cpu)"
     wait "$gen" || true
-    python3 - "$rate" "$u0" "$s0" "$u1" "$s1" "$out" <<'PY'
-import json, sys
-rate, u0, s0, u1, s1, out = float(sys.argv[1]), *map(int, sys.argv[2:6]), sys.argv[6]
-report = json.loads(open(out).read().strip().splitlines()[-1])
-deliveries = 4 * rate * 999 * 6  # planned deliveries in the 6 s window
-print(json.dumps({
-    "probe": "fanout", "deliveries_per_s_planned": round(deliveries / 6),
-    "delivered_per_s": report["delivered_per_s"], "loss": report["loss"],
-    "p50_ms": report["latency_ms"]["p50"], "p99_ms": report["latency_ms"]["p99"],
-    "us_per_delivery": round((u1 - u0 + s1 - s0) / 100 / deliveries * 1e6, 2),
-    "user_us_per_delivery": round((u1 - u0) / 100 / deliveries * 1e6, 2),
-    "kernel_us_per_delivery": round((s1 - s0) / 100 / deliveries * 1e6, 2),
-}))
-PY
+    report fanout "$(python3 -c "print(4 * $rate * 999)")" 6 "$u0" "$s0" "$u1" "$s1" "$out"
     rm -f "$out"
     ;;
   rooms)
@@ -113,20 +120,7 @@ PY
     sleep 8
     read -r u1 s1 <<<"$(cpu)"
     wait "$gen" || true
-    python3 - "$rate" "$u0" "$s0" "$u1" "$s1" "$out" <<'PY'
-import json, sys
-rate, u0, s0, u1, s1, out = float(sys.argv[1]), *map(int, sys.argv[2:6]), sys.argv[6]
-report = json.loads(open(out).read().strip().splitlines()[-1])
-deliveries = 1000 * rate * 9 * 8  # planned deliveries in the 8 s window
-print(json.dumps({
-    "probe": "rooms", "deliveries_per_s_planned": round(deliveries / 8),
-    "delivered_per_s": report["delivered_per_s"], "loss": report["loss"],
-    "p50_ms": report["latency_ms"]["p50"], "p99_ms": report["latency_ms"]["p99"],
-    "us_per_delivery": round((u1 - u0 + s1 - s0) / 100 / deliveries * 1e6, 2),
-    "user_us_per_delivery": round((u1 - u0) / 100 / deliveries * 1e6, 2),
-    "kernel_us_per_delivery": round((s1 - s0) / 100 / deliveries * 1e6, 2),
-}))
-PY
+    report rooms "$(python3 -c "print(1000 * $rate * 9)")" 8 "$u0" "$s0" "$u1" "$s1" "$out"
     rm -f "$out"
     ;;
   *)
