@@ -518,9 +518,13 @@ impl RedisCluster {
     /// no replica in that time (its replica is the one that failed, or the master is a
     /// replica just promoted) is not waited on for `NO_REPLICA_BACKOFF`: the cluster runs
     /// on, as Redis itself does, without that guarantee until a replica is back.
-    async fn wait_for_replica(&self, room: &RoomId) -> Result<(), Error> {
+    ///
+    /// It never fails the operation: the script has run, so its event must be delivered
+    /// and answered. A wait that errs counts as no copy (logged, and the master is not
+    /// waited on for a while); failing here would leave an applied event unpublished.
+    async fn wait_for_replica(&self, room: &RoomId) {
         if !self.client.client_config().server.is_clustered() {
-            return Ok(());
+            return;
         }
         let slot = fred::util::redis_keyslot(room_key(room).as_bytes());
         let Some(server) = self
@@ -528,26 +532,29 @@ impl RedisCluster {
             .cached_cluster_state()
             .and_then(|state| state.get_server(slot).cloned())
         else {
-            return Ok(());
+            return;
         };
         if let Some(until) = self.no_replica.lock().get(&server)
             && tokio::time::Instant::now() < *until
         {
-            return Ok(());
+            return;
         }
         // The same connection as the script's (one per master), so the wait covers it.
-        let copies: i64 = self
+        let copies: Result<i64, Error> = self
             .client
             .with_cluster_node(server.clone())
             .wait(1, REPLICA_WAIT_MS)
-            .await?;
+            .await;
+        let copies = copies.unwrap_or_else(|e| {
+            warn!(error = %e, master = %server, "waiting for a replica failed");
+            0
+        });
         if copies < 1 {
             warn!(master = %server, "no replica acknowledged a room log operation: not waiting on this master for a while");
             self.no_replica
                 .lock()
                 .insert(server, tokio::time::Instant::now() + NO_REPLICA_BACKOFF);
         }
-        Ok(())
     }
 
     /// Puts one operation in a room's log; publishes what it placed to the other nodes.
@@ -656,7 +663,7 @@ impl RedisCluster {
                 .await?;
         }
         let reply = self.eval_log(log_keys(room, dup.as_deref()), args).await?;
-        self.wait_for_replica(room).await?;
+        self.wait_for_replica(room).await;
         let (placed, members, resumed) = match decode_log_reply(kind, &reply) {
             LogReply::Full => {
                 // Not admitted: a member id is one connection's, so nothing else holds it.
