@@ -196,3 +196,33 @@ export async function download(page, card) {
   const [saved] = await Promise.all([page.waitForEvent('download'), card.getByRole('link', { name: 'Save' }).click()]);
   return readFile(await saved.path());
 }
+
+/**
+ * A small landscape (sky, sun, hills) drawn in `page` as a PNG of `width` × `height`:
+ * a picture to share like any file, made on the spot.
+ */
+export async function drawnPicture(page, width = 360, height = 200) {
+  return Buffer.from(await page.evaluate(([w, h]) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = h;
+    const context = canvas.getContext('2d');
+    const sky = context.createLinearGradient(0, 0, 0, h);
+    sky.addColorStop(0, '#1c3f94');
+    sky.addColorStop(0.6, '#f08a4b');
+    sky.addColorStop(1, '#f6c177');
+    context.fillStyle = sky;
+    context.fillRect(0, 0, w, h);
+    context.fillStyle = '#ffe9a8';
+    context.beginPath();
+    context.arc(w / 2, h * 0.75, h * 0.17, 0, Math.PI * 2);
+    context.fill();
+    context.fillStyle = '#243b55';
+    context.beginPath();
+    context.moveTo(0, h);
+    for (const [x, y] of [[0.25, 0.55], [0.44, 0.85], [0.69, 0.45], [1, 0.925], [1, 1]]) context.lineTo(w * x, h * y);
+    context.fill();
+    const data = canvas.toDataURL('image/png').split(',')[1];
+    return Array.from(atob(data), (c) => c.charCodeAt(0));
+  }, [width, height]));
+}

@@ -5,40 +5,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startServer } from '../harness.mjs';
-import { enterRoom, launchBrowser, newPerson, repoRoot, say, waitForMembers, waitForMessage } from './browser-harness.mjs';
+import { drawnPicture, enterRoom, launchBrowser, newPerson, repoRoot, say, waitForMembers, waitForMessage } from './browser-harness.mjs';
 
 const outDir = path.resolve(repoRoot, process.argv[2] ?? 'docs/screenshots');
-
-/** A small picture drawn in the page, shared like any file. */
-async function picture(page) {
-  return Buffer.from(await page.evaluate(() => {
-    const canvas = document.createElement('canvas');
-    canvas.width = 360;
-    canvas.height = 200;
-    const context = canvas.getContext('2d');
-    const sky = context.createLinearGradient(0, 0, 0, 200);
-    sky.addColorStop(0, '#1c3f94');
-    sky.addColorStop(0.6, '#f08a4b');
-    sky.addColorStop(1, '#f6c177');
-    context.fillStyle = sky;
-    context.fillRect(0, 0, 360, 200);
-    context.fillStyle = '#ffe9a8';
-    context.beginPath();
-    context.arc(180, 150, 34, 0, Math.PI * 2);
-    context.fill();
-    context.fillStyle = '#243b55';
-    context.beginPath();
-    context.moveTo(0, 200);
-    context.lineTo(90, 110);
-    context.lineTo(160, 170);
-    context.lineTo(250, 90);
-    context.lineTo(360, 185);
-    context.lineTo(360, 200);
-    context.fill();
-    const data = canvas.toDataURL('image/png').split(',')[1];
-    return Array.from(atob(data), (c) => c.charCodeAt(0));
-  }));
-}
 
 async function conversation(browser, server, viewport, colorScheme) {
   const alice = await newPerson(browser, { viewport, colorScheme });
@@ -63,7 +32,7 @@ async function conversation(browser, server, viewport, colorScheme) {
     await say(from.page, text);
     await waitForMessage(alice.page, name, text);
   }
-  await bob.page.locator('.composer input[type=file]').setInputFiles({ name: 'view-from-the-pass.png', mimeType: 'image/png', buffer: await picture(bob.page) });
+  await bob.page.locator('.composer input[type=file]').setInputFiles({ name: 'view-from-the-pass.png', mimeType: 'image/png', buffer: await drawnPicture(bob.page) });
   await alice.page.waitForFunction(() => (document.querySelector('li.msg.file img.preview')?.naturalWidth ?? 0) > 0);
   await say(bob.page, 'That is the view from the top last year.');
   await waitForMessage(alice.page, 'Bob', 'That is the view from the top last year.');

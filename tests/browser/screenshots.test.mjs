@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  artifactPath, assertNoErrors, enterRoom, newPerson, say, waitForMembers, waitForMessage,
+  artifactPath, assertNoErrors, drawnPicture, enterRoom, newPerson, say, waitForMembers, waitForMessage,
   serverAndBrowser,
 } from './browser-harness.mjs';
 
@@ -25,33 +25,7 @@ async function conversation(viewport, colorScheme) {
   await say(carol.page, 'Mine reads the same on your screen. Train at 9:40, platform 3: https://example.org/timetable');
   await waitForMessage(alice.page, 'Carol', 'Mine reads the same on your screen. Train at 9:40, platform 3: https://example.org/timetable');
   // A picture, drawn on the spot, shared end-to-end encrypted.
-  const picture = Buffer.from(await carol.page.evaluate(() => {
-    const canvas = document.createElement('canvas');
-    canvas.width = 480;
-    canvas.height = 270;
-    const context = canvas.getContext('2d');
-    const sky = context.createLinearGradient(0, 0, 0, 270);
-    sky.addColorStop(0, '#1c3f94');
-    sky.addColorStop(0.6, '#f08a4b');
-    sky.addColorStop(1, '#f6c177');
-    context.fillStyle = sky;
-    context.fillRect(0, 0, 480, 270);
-    context.fillStyle = '#ffe9a8';
-    context.beginPath();
-    context.arc(240, 200, 46, 0, Math.PI * 2);
-    context.fill();
-    context.fillStyle = '#243b55';
-    context.beginPath();
-    context.moveTo(0, 270);
-    context.lineTo(120, 150);
-    context.lineTo(210, 230);
-    context.lineTo(330, 120);
-    context.lineTo(480, 250);
-    context.lineTo(480, 270);
-    context.fill();
-    const data = canvas.toDataURL('image/png').split(',')[1];
-    return Array.from(atob(data), (c) => c.charCodeAt(0));
-  }));
+  const picture = await drawnPicture(carol.page, 480, 270);
   await carol.page.locator('.composer input[type=file]').setInputFiles({ name: 'view-from-the-pass.png', mimeType: 'image/png', buffer: picture });
   await alice.page.waitForFunction(() => (document.querySelector('li.msg.file img.preview')?.naturalWidth ?? 0) > 0);
   await alice.page.locator('.scroller').evaluate((el) => { el.scrollTop = el.scrollHeight; });

@@ -184,6 +184,8 @@ pub struct RedisCluster {
     bounds: LogBounds,
     /// Other nodes whose liveness key was seen missing, and since when.
     missing: Mutex<HashMap<String, tokio::time::Instant>>,
+    /// Whether `client` talks to a Redis Cluster (read once: it is asked per operation).
+    clustered: bool,
     /// Redis Cluster masters that had no replica to copy an operation to, and until when
     /// they are not asked to wait again.
     no_replica: Mutex<HashMap<fred::types::config::Server, tokio::time::Instant>>,
@@ -252,7 +254,6 @@ impl RedisCluster {
             .unzip();
         let cluster = Arc::new(Self {
             node,
-            client,
             local: Mutex::new(HashMap::new()),
             up: AtomicBool::new(true),
             inbound,
@@ -261,7 +262,9 @@ impl RedisCluster {
             log_sha: Mutex::new(None),
             bounds,
             missing: Mutex::new(HashMap::new()),
+            clustered: client.client_config().server.is_clustered(),
             no_replica: Mutex::new(HashMap::new()),
+            client,
         });
         cluster.heartbeat_once().await;
         for lane in lanes {
@@ -523,7 +526,7 @@ impl RedisCluster {
     /// and answered. A wait that errs counts as no copy (logged, and the master is not
     /// waited on for a while); failing here would leave an applied event unpublished.
     async fn wait_for_replica(&self, room: &RoomId) {
-        if !self.client.client_config().server.is_clustered() {
+        if !self.clustered {
             return;
         }
         let slot = fred::util::redis_keyslot(room_key(room).as_bytes());
