@@ -165,11 +165,16 @@ export async function startRedisCluster({ masters = 3 } = {}) {
     for (let i = 0; i < masters * 2; i++) {
       const port = await freePort();
       const busPort = await freePort();
+      // Each server its own folder: a replica saves the snapshot it syncs from as
+      // dump.rdb in its folder and loads it from there, so replicas sharing a folder load
+      // one another's masters' data (keys of slots they never held, others missing).
+      const own = path.join(dir, String(port));
+      await fs.mkdir(own);
       const proc = spawn('redis-server', [
         '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
         '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
-        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
-        '--dir', dir,
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0',
+        '--dir', own,
       ], { stdio: ['ignore', 'ignore', 'pipe'] });
       const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
       nodes.push({
@@ -193,6 +198,17 @@ export async function startRedisCluster({ masters = 3 } = {}) {
     for (const n of nodes) {
       while (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok\r')) {
         if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // cluster_state:ok comes before the replicas have their first copy: wait until every
+    // master has its replica online and every replica's link is up, so that a test
+    // starts with the copies a failover relies on.
+    for (const n of nodes) {
+      for (;;) {
+        const info = (await cli(n.port, 'INFO', 'replication')).join('\n');
+        if (/role:master/.test(info) ? /connected_slaves:1/.test(info) && /state=online/.test(info) : /master_link_status:up/.test(info)) break;
+        if (Date.now() > deadline + 20_000) throw new Error(`the Redis Cluster's replication did not come up on ${n.port}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -12,9 +12,8 @@
 // Built without a cluster backend, only the tests use the bus.
 #![cfg_attr(not(feature = "redis"), allow(dead_code))]
 
-use crate::cluster::{BusEvent, ClusterFuture, Inbound, Unavailable};
+use crate::cluster::{BusEvent, ClusterFuture, Inbound, Inbox, Unavailable};
 use streamchat_protocol::RoomId;
-use tokio::sync::mpsc;
 
 /// Carries encoded [`BusEvent`]s between nodes; see the module documentation.
 pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
@@ -42,15 +41,11 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// Hands a received event in, or drops it when the node's inbound queue is full (it is
-/// read back from the log).
-pub(crate) fn hand_in(inbound: &mpsc::Sender<Inbound>, bytes: &[u8], what: &str) {
+/// Hands a received event in; when the node's inbound queue is full it is dropped and
+/// the inbox marked, so that it is read back from the log.
+pub(crate) fn hand_in(inbound: &Inbox, bytes: &[u8], what: &str) {
     match BusEvent::decode(bytes) {
-        Ok(event) => {
-            if inbound.try_send(Inbound::Event(event)).is_err() {
-                tracing::debug!("inbound queue full: a bus event is left to the log");
-            }
-        }
+        Ok(event) => inbound.try_send(Inbound::Event(event)),
         Err(e) => tracing::warn!(error = %e, "undecodable {what} ignored"),
     }
 }
@@ -67,7 +62,7 @@ pub(crate) mod conformance {
     use streamchat_protocol::{Binary, MemberId, MsgEvent};
 
     /// The nodes of one process that have a room open: each one's id and inbound queue.
-    type Hearers = Vec<(u64, mpsc::Sender<Inbound>)>;
+    type Hearers = Vec<(u64, Inbox)>;
 
     /// The rooms each node of one process has open, and where to hand their events.
     #[derive(Debug, Default)]
@@ -81,12 +76,12 @@ pub(crate) mod conformance {
     pub struct MemoryBus {
         hub: Arc<MemoryHub>,
         id: u64,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: Inbox,
     }
 
     impl MemoryBus {
         /// A node on `hub`, handing events in to `inbound`.
-        pub fn new(hub: Arc<MemoryHub>, inbound: mpsc::Sender<Inbound>) -> Self {
+        pub fn new(hub: Arc<MemoryHub>, inbound: Inbox) -> Self {
             let id = {
                 let mut n = hub.nodes.lock();
                 *n += 1;
@@ -171,7 +166,11 @@ pub(crate) mod conformance {
     }
 
     /// The next event handed in for `room` (others skipped), within `ms`.
-    async fn next(rx: &mut mpsc::Receiver<Inbound>, room: &RoomId, ms: u64) -> Option<BusEvent> {
+    async fn next(
+        rx: &mut tokio::sync::mpsc::Receiver<Inbound>,
+        room: &RoomId,
+        ms: u64,
+    ) -> Option<BusEvent> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -185,11 +184,11 @@ pub(crate) mod conformance {
     /// Runs the suite on two nodes of one bus, made by `make(node, inbound)`.
     pub(crate) async fn suite<F, Fut>(make: F)
     where
-        F: Fn(String, mpsc::Sender<Inbound>) -> Fut,
+        F: Fn(String, Inbox) -> Fut,
         Fut: std::future::Future<Output = Arc<dyn Bus>>,
     {
-        let (tx_a, mut rx_a) = mpsc::channel(4096);
-        let (tx_b, mut rx_b) = mpsc::channel(4096);
+        let (tx_a, mut rx_a) = Inbox::new(4096);
+        let (tx_b, mut rx_b) = Inbox::new(4096);
         let a = make("a".into(), tx_a).await;
         let b = make("b".into(), tx_b).await;
         assert!(a.is_up() && b.is_up(), "{} is up", a.name());

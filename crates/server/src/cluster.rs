@@ -220,6 +220,45 @@ pub enum Inbound {
     },
 }
 
+/// Where the buses hand other nodes' events in: this node's inbound queue, and a mark
+/// set when an event may have been missed (the queue was full, a bus listener lagged or
+/// reconnected, the store came back). A missed event in the middle of a room shows as a
+/// gap when the next one comes; one missed at a room's end has nothing after it to show
+/// it, so a marked inbox makes the node read the tail of every room it holds.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    tx: tokio::sync::mpsc::Sender<Inbound>,
+    missed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Inbox {
+    /// An inbox of `capacity` items and the queue it fills.
+    pub fn new(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<Inbound>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        let missed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (Self { tx, missed }, rx)
+    }
+
+    /// Hands `item` in if the queue has room; an event that does not fit marks the inbox.
+    pub fn try_send(&self, item: Inbound) {
+        if let Err(e) = self.tx.try_send(item)
+            && matches!(e.into_inner(), Inbound::Event(_))
+        {
+            self.mark_missed();
+        }
+    }
+
+    /// Events may have been missed: the rooms' tails are to be read back.
+    pub fn mark_missed(&self) {
+        self.missed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether events may have been missed since the last call.
+    pub fn take_missed(&self) -> bool {
+        self.missed.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The other nodes, behind a small trait so that none, Redis and Kafka slot in.
 pub trait Cluster: Send + Sync + std::fmt::Debug + 'static {
     /// Name for `/health` (`"memory"`, `"redis"`, `"redis+kafka"`).

@@ -17,7 +17,7 @@
 //! fresh clients do not carry that stale cache.
 
 use crate::bus::Bus;
-use crate::cluster::{ClusterFuture, Inbound, Unavailable};
+use crate::cluster::{ClusterFuture, Inbound, Inbox, Unavailable};
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use streamchat_protocol::RoomId;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// How often the bus checks the broker (and repairs topic and assignment).
@@ -91,7 +90,7 @@ pub struct KafkaBus {
     /// Rooms with local members: only their events are handed in.
     open_rooms: Mutex<HashSet<RoomId>>,
     up: AtomicBool,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Inbox,
 }
 
 impl std::fmt::Debug for KafkaBus {
@@ -112,7 +111,7 @@ impl KafkaBus {
         partitions: i32,
         node: String,
         max_event_bytes: usize,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: Inbox,
     ) -> Result<Arc<Self>, KafkaSetupError> {
         let bus = Arc::new(Self {
             node,
@@ -246,8 +245,7 @@ impl KafkaBus {
             } else {
                 warn!("kafka is unreachable: cross-node delivery paused");
             }
-            let _ = self
-                .inbound
+            self.inbound
                 .try_send(Inbound::Dependency { name: "kafka", up });
         }
     }

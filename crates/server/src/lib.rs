@@ -25,7 +25,7 @@ mod sessions;
 mod socket;
 mod state;
 
-pub use cluster::{BusEvent, Cluster, Inbound, RoomEvent, SingleNode};
+pub use cluster::{BusEvent, Cluster, Inbound, Inbox, RoomEvent, SingleNode};
 pub use config::{ConfigError, ServeConfig};
 pub use http::CONTENT_SECURITY_POLICY;
 pub use state::AppState;
@@ -46,7 +46,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use streamchat_protocol::{Notice, events, notice_codes};
+use streamchat_protocol::{Notice, Pos, RoomId, events, notice_codes};
 use tokio::net::TcpListener;
 
 /// How long graceful shutdown waits for the shutdown notice to reach clients before
@@ -78,6 +78,7 @@ pub struct Server {
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     cluster: Arc<dyn Cluster>,
     inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    inbox: Inbox,
 }
 
 impl std::fmt::Debug for Server {
@@ -101,8 +102,8 @@ impl Server {
             ),
             _ => None,
         };
-        let (inbound_tx, inbound) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
-        let connect = Self::connect_cluster(&config, inbound_tx);
+        let (inbox, inbound) = Inbox::new(INBOUND_QUEUE);
+        let connect = Self::connect_cluster(&config, inbox.clone());
         let cluster = tokio::time::timeout(DEPENDENCY_TIMEOUT, connect)
             .await
             .map_err(|_| {
@@ -115,12 +116,13 @@ impl Server {
             tls,
             cluster,
             inbound,
+            inbox,
         })
     }
 
     async fn connect_cluster(
         config: &ServeConfig,
-        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+        inbound_tx: Inbox,
     ) -> std::io::Result<Arc<dyn Cluster>> {
         let Some(url) = config.redis_url() else {
             return Ok(Arc::new(SingleNode));
@@ -132,7 +134,7 @@ impl Server {
     async fn connect_redis(
         config: &ServeConfig,
         url: &str,
-        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+        inbound_tx: Inbox,
     ) -> std::io::Result<Arc<dyn Cluster>> {
         let node = node_id();
         let bus: Arc<dyn bus::Bus> = match config.kafka_brokers() {
@@ -158,7 +160,7 @@ impl Server {
     async fn connect_redis(
         _: &ServeConfig,
         _: &str,
-        _: tokio::sync::mpsc::Sender<Inbound>,
+        _: Inbox,
     ) -> std::io::Result<Arc<dyn Cluster>> {
         Err(std::io::Error::other(
             "this build has no Redis support (cargo feature `redis` of streamchat-server)",
@@ -170,7 +172,7 @@ impl Server {
         config: &ServeConfig,
         brokers: &str,
         node: &str,
-        inbound_tx: tokio::sync::mpsc::Sender<Inbound>,
+        inbound_tx: Inbox,
     ) -> std::io::Result<Arc<dyn bus::Bus>> {
         let largest = config.max_message_bytes.max(config.max_chunk_bytes);
         let bus = kafka::KafkaBus::connect(
@@ -191,7 +193,7 @@ impl Server {
         _: &ServeConfig,
         _: &str,
         _: &str,
-        _: tokio::sync::mpsc::Sender<Inbound>,
+        _: Inbox,
     ) -> std::io::Result<Arc<dyn bus::Bus>> {
         Err(std::io::Error::other(
             "this build has no Kafka support (cargo feature `kafka` of streamchat-server)",
@@ -209,6 +211,7 @@ impl Server {
             tls,
             cluster,
             inbound: inbound_rx,
+            inbox,
         } = self;
         let state = AppState::new(config, cluster);
         let first_request_secs = state.config.connect_timeout_secs;
@@ -220,7 +223,7 @@ impl Server {
         let (app, io) = app(state.clone());
         tokio::spawn(apply_inbound(state.clone(), io.clone(), inbound_rx));
         if state.cluster.logged() {
-            tokio::spawn(fill_gaps(state.clone()));
+            tokio::spawn(fill_gaps(state.clone(), inbox));
         }
         let drain = async move {
             shutdown.await;
@@ -301,25 +304,56 @@ fn node_id() -> String {
 /// With a cluster log: a room whose next event has not come for a moment (a bus
 /// message lost, or a node that died between placing and publishing) gets it read back
 /// from the log; what the log no longer has is skipped and counted as a gap.
-async fn fill_gaps(state: AppState) {
+///
+/// A gap shows only when a later event comes: when the inbox says events may have been
+/// missed, the tail of every room held here is read back too (an event lost at a room's
+/// end, a leave say, has nothing after it).
+async fn fill_gaps(state: AppState, inbox: Inbox) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;
+        if inbox.take_missed() && !read_tails(&state).await {
+            inbox.mark_missed(); // the store did not answer: again on the next tick
+        }
         for (room, after, before) in state.rooms.gaps(Duration::from_millis(150)) {
-            let Ok(fetched) = state.cluster.fetch(&room, after, before).await else {
-                continue;
-            };
-            let (applied, skipped) =
-                state
-                    .rooms
-                    .fill(&room, fetched, before, state.cluster.node_id());
-            if skipped > 0 {
-                tracing::warn!(skipped, "room log positions lost before this node got them");
-                state.metrics.gaps.inc();
-            }
-            socket::after_apply(&state, &room, applied);
+            read_back(&state, &room, after, Some(before)).await;
         }
     }
+}
+
+/// Reads back every held room's events after the last one delivered here; false if the
+/// store did not answer for some room.
+async fn read_tails(state: &AppState) -> bool {
+    let mut answered = true;
+    for (room, last) in state.rooms.tails() {
+        answered &= read_back(state, &room, last, None).await;
+    }
+    answered
+}
+
+/// Delivers `room`'s logged events with `after < pos < before` (`None`: to the end of
+/// the log); positions the log no longer has are skipped and counted. False if the
+/// store did not answer.
+async fn read_back(state: &AppState, room: &RoomId, after: Pos, before: Option<Pos>) -> bool {
+    let Ok(fetched) = state
+        .cluster
+        .fetch(room, after, before.unwrap_or(Pos::MAX))
+        .await
+    else {
+        return false;
+    };
+    let Some(before) = before.or_else(|| fetched.events.last().map(|e| e.event.pos() + 1)) else {
+        return true; // nothing after `after`
+    };
+    let (applied, skipped) = state
+        .rooms
+        .fill(room, fetched, before, state.cluster.node_id());
+    if skipped > 0 {
+        tracing::warn!(skipped, "room log positions lost before this node got them");
+        state.metrics.gaps.inc();
+    }
+    socket::after_apply(state, room, applied);
+    true
 }
 
 /// Delivers what other nodes send to this node's members, through the same registry as

@@ -36,7 +36,7 @@
 
 use crate::bus::Bus;
 use crate::cluster::{
-    BusEvent, Cluster, ClusterFuture, Fetched, Inbound, LogDone, LogHint, LogOp, LogOutcome,
+    BusEvent, Cluster, ClusterFuture, Fetched, Inbound, Inbox, LogDone, LogHint, LogOp, LogOutcome,
     Placed, RoomEvent, Unavailable,
 };
 use fred::clients::SubscriberClient;
@@ -78,6 +78,12 @@ const LOG_QUEUE: usize = 16_384;
 /// before it is acknowledged; and how long a shard that had none is not asked again.
 const REPLICA_WAIT_MS: i64 = 200;
 const NO_REPLICA_BACKOFF: Duration = Duration::from_secs(5);
+/// How many of a room's last events are published again after an operation on it got
+/// no answer: enough to reach past what other operations placed meanwhile; an event
+/// further back has later ones that show its gap.
+const UNSURE_TAIL: Pos = 16;
+/// At most this many rooms wait to have their tails published again.
+const UNSURE_ROOMS: usize = 4096;
 
 /// Log operations run in this many lanes, a room always in the same one: in call order
 /// within a room, concurrently across rooms. So a Redis Cluster shard that fails (every
@@ -173,7 +179,7 @@ pub struct RedisCluster {
     /// What this node registered, to register again after Redis comes back empty.
     local: Mutex<HashMap<(RoomId, MemberId), MemberInfo>>,
     up: AtomicBool,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Inbox,
     /// Carries placed events to the other nodes: Redis pub/sub or Kafka.
     bus: Arc<dyn Bus>,
     /// Operations for the room logs: one lane per room hash, each run one after the
@@ -189,6 +195,10 @@ pub struct RedisCluster {
     /// Redis Cluster masters that had no replica to copy an operation to, and until when
     /// they are not asked to wait again.
     no_replica: Mutex<HashMap<fred::types::config::Server, tokio::time::Instant>>,
+    /// Rooms with an operation whose answer never came: the script may have placed its
+    /// event without this node publishing it. Their log tails are published again once
+    /// Redis answers (`republish_loop`). Bounded by `UNSURE_ROOMS`.
+    unsure: Mutex<std::collections::HashSet<RoomId>>,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -240,7 +250,7 @@ impl RedisCluster {
     pub async fn connect(
         url: &str,
         node: String,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: Inbox,
         bus: Arc<dyn Bus>,
         bounds: LogBounds,
     ) -> Result<Arc<Self>, RedisSetupError> {
@@ -264,6 +274,7 @@ impl RedisCluster {
             missing: Mutex::new(HashMap::new()),
             clustered: client.client_config().server.is_clustered(),
             no_replica: Mutex::new(HashMap::new()),
+            unsure: Mutex::new(std::collections::HashSet::new()),
             client,
         });
         cluster.heartbeat_once().await;
@@ -272,6 +283,7 @@ impl RedisCluster {
         }
         tokio::spawn(heartbeat_loop(cluster.clone()));
         tokio::spawn(reconnect_loop(cluster.clone()));
+        tokio::spawn(republish_loop(cluster.clone()));
         info!(node = %cluster.node, "joined the Redis cluster");
         Ok(cluster)
     }
@@ -280,11 +292,12 @@ impl RedisCluster {
         if self.up.swap(up, Ordering::SeqCst) != up {
             if up {
                 info!("redis is reachable again");
+                // What other nodes published meanwhile never reached this one.
+                self.inbound.mark_missed();
             } else {
                 warn!("redis is unreachable: cross-node delivery paused");
             }
-            let _ = self
-                .inbound
+            self.inbound
                 .try_send(Inbound::Dependency { name: "redis", up });
         }
     }
@@ -565,7 +578,6 @@ impl RedisCluster {
         let window_ms = self.bounds.window_ms;
         let counted = matches!(&op, LogOp::Event { dedup: Some(d), .. } if d.starts_with("m:"));
         let mut joined: Option<MemberInfo> = None;
-        let mut removed: Option<MemberId> = None;
         // The node member set (an index in another slot, see the module's docs): this
         // node's entry goes in before the script admits or resumes a member here, and
         // the holder's goes out after a member left.
@@ -613,7 +625,9 @@ impl RedisCluster {
                 event,
             } => {
                 if node == self.node {
-                    removed = Some(member.clone());
+                    // Gone from this node whatever the answer: a Redis that comes back
+                    // empty must not get it registered again.
+                    self.local.lock().remove(&(room.clone(), member.clone()));
                 }
                 let since = if_away_since.map_or(String::new(), |s| s.to_string());
                 let args = vec![member.to_string().into(), node.clone().into(), since.into()];
@@ -686,6 +700,12 @@ impl RedisCluster {
             } => (placed, members, resumed),
         };
         if placed.duplicate {
+            // Sent again because its answer never came: the first try may have placed it
+            // and failed before publishing it. Publishing the logged copy again costs a
+            // read; every node drops a position it has.
+            if let Err(e) = self.republish(room, placed.pos - 1, placed.pos + 1).await {
+                warn!(error = %e, "a resent event's logged copy was not published again");
+            }
             return Ok(LogOutcome::Placed(placed));
         }
         // What this node registered, to register again if Redis comes back empty.
@@ -693,9 +713,6 @@ impl RedisCluster {
             self.local
                 .lock()
                 .insert((room.clone(), info.member.clone()), info);
-        }
-        if let Some(member) = removed {
-            self.local.lock().remove(&(room.clone(), member));
         }
         event.place(placed.pos, placed.ts);
         let bus = BusEvent {
@@ -780,6 +797,62 @@ impl RedisCluster {
             }
         }
         Ok(fetched)
+    }
+}
+
+impl RedisCluster {
+    /// Publishes again the room's logged events with `after < pos < before`.
+    async fn republish(&self, room: &RoomId, after: Pos, before: Pos) -> Result<(), Error> {
+        let fetched = self.fetch_now(room, after, before).await?;
+        for bus in fetched.events {
+            match bus.encode() {
+                Ok(bytes) => self.bus.publish(room, bytes),
+                Err(e) => warn!(error = %e, "logged event not encodable"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes again the last `UNSURE_TAIL` events of each room with an unanswered
+    /// operation; a room whose tail could not be read stays for the next pass.
+    async fn republish_unsure(&self) {
+        let rooms: Vec<RoomId> = self.unsure.lock().drain().collect();
+        for room in rooms {
+            let last: Result<Option<Pos>, Error> =
+                self.client.hget(room_part(&room, "state"), "pos").await;
+            let done = match last {
+                Ok(None) => true, // the room is gone: nothing to deliver
+                Ok(Some(last)) => self
+                    .republish(&room, last.saturating_sub(UNSURE_TAIL), last + 1)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            };
+            if !done {
+                self.unsure.lock().insert(room);
+            }
+        }
+    }
+
+    /// Notes a room whose operation got no answer (see `unsure`).
+    fn note_unsure(&self, room: &RoomId) {
+        let mut unsure = self.unsure.lock();
+        if unsure.len() < UNSURE_ROOMS {
+            unsure.insert(room.clone());
+        } else {
+            warn!("too many rooms with unanswered operations: one is left to its next event");
+        }
+    }
+}
+
+/// Publishes the tails of rooms with unanswered operations once Redis answers again.
+async fn republish_loop(cluster: Arc<RedisCluster>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if cluster.up.load(Ordering::SeqCst) && !cluster.unsure.lock().is_empty() {
+            cluster.republish_unsure().await;
+        }
     }
 }
 
@@ -899,6 +972,7 @@ async fn log_loop(cluster: Arc<RedisCluster>, mut jobs: mpsc::Receiver<LogJob>) 
             }
             Err(e) => {
                 warn!(error = %e, "room log operation failed");
+                cluster.note_unsure(&job.room);
                 cluster.set_up(false);
                 (job.done)(Err(Unavailable));
             }
@@ -1037,10 +1111,7 @@ impl std::fmt::Debug for RedisBus {
 
 impl RedisBus {
     /// Connects to `url` and hands the events of the rooms it opens in to `inbound`.
-    pub async fn connect(
-        url: &str,
-        inbound: mpsc::Sender<Inbound>,
-    ) -> Result<Arc<Self>, RedisSetupError> {
+    pub async fn connect(url: &str, inbound: Inbox) -> Result<Arc<Self>, RedisSetupError> {
         let builder = builder(url)?;
         let publisher = builder
             .build()
@@ -1058,9 +1129,16 @@ impl RedisBus {
         let up = Arc::new(AtomicBool::new(true));
         let sharded = publisher.client_config().server.is_clustered();
         if sharded {
-            tokio::spawn(keep_shard_subscriptions(subscriber.clone()));
+            tokio::spawn(keep_shard_subscriptions(
+                subscriber.clone(),
+                inbound.clone(),
+            ));
         } else {
             let _resubscribe = subscriber.manage_subscriptions();
+            tokio::spawn(read_back_after_reconnects(
+                subscriber.clone(),
+                inbound.clone(),
+            ));
         }
         tokio::spawn(publish_loop(publisher, queue, up.clone(), sharded));
         tokio::spawn(listen_loop(subscriber.message_rx(), inbound));
@@ -1149,7 +1227,7 @@ async fn publish_loop(
 /// until one whole pass succeeds (at most a minute; the next trouble starts it again).
 /// Events published meanwhile are in the room's log: the first event heard after the
 /// gap makes the registry fetch what was missed.
-async fn keep_shard_subscriptions(subscriber: SubscriberClient) {
+async fn keep_shard_subscriptions(subscriber: SubscriberClient, inbound: Inbox) {
     let mut reconnects = subscriber.reconnect_rx();
     let mut changes = subscriber.cluster_change_rx();
     let mut errors = subscriber.error_rx();
@@ -1177,6 +1255,7 @@ async fn keep_shard_subscriptions(subscriber: SubscriberClient) {
                 }
             }
             if all {
+                inbound.mark_missed(); // what was published while deaf is read back
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1184,9 +1263,26 @@ async fn keep_shard_subscriptions(subscriber: SubscriberClient) {
     }
 }
 
+/// One Redis: fred subscribes again after a reconnection; what was published while the
+/// subscriber was away is read back from the log (once at once, once after the
+/// subscriptions are surely back).
+async fn read_back_after_reconnects(subscriber: SubscriberClient, inbound: Inbox) {
+    let mut reconnects = subscriber.reconnect_rx();
+    loop {
+        match reconnects.recv().await {
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                inbound.mark_missed();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                inbound.mark_missed();
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 async fn listen_loop(
     mut messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: Inbox,
 ) {
     loop {
         match messages.recv().await {
@@ -1197,6 +1293,7 @@ async fn listen_loop(
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 warn!(missed = n, "bus listener lagged: the log fills the gap");
+                inbound.mark_missed();
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }

@@ -1243,17 +1243,31 @@ impl<R: Receiver> RoomRegistry<R> {
         }
     }
 
-    /// Rooms whose next event has been missing for longer than `wait`: the events to
-    /// read from the log (`after < pos < before`).
-    pub fn gaps(&self, wait: std::time::Duration) -> Vec<(RoomId, Pos, Pos)> {
-        let rooms: Vec<(RoomId, Arc<Mutex<LocalRoom<R>>>)> = self
-            .rooms
+    /// Every room held here (a snapshot: each room's lock is taken after).
+    fn held(&self) -> Vec<(RoomId, Arc<Mutex<LocalRoom<R>>>)> {
+        self.rooms
             .lock()
             .iter()
             .map(|(id, r)| (id.clone(), r.clone()))
-            .collect();
+            .collect()
+    }
+
+    /// Every room that follows the cluster's log here, with the last position delivered.
+    pub fn tails(&self) -> Vec<(RoomId, Pos)> {
+        self.held()
+            .into_iter()
+            .filter_map(|(id, r)| {
+                let local = r.lock();
+                local.based.then(|| (id, local.log.last()))
+            })
+            .collect()
+    }
+
+    /// Rooms whose next event has been missing for longer than `wait`: the events to
+    /// read from the log (`after < pos < before`).
+    pub fn gaps(&self, wait: std::time::Duration) -> Vec<(RoomId, Pos, Pos)> {
         let now = Instant::now();
-        rooms
+        self.held()
             .into_iter()
             .filter_map(|(id, r)| {
                 let local = r.lock();
