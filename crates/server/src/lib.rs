@@ -310,10 +310,16 @@ fn node_id() -> String {
 /// end, a leave say, has nothing after it).
 async fn fill_gaps(state: AppState, inbox: Inbox) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    // One pass over every room's tail a second at most: marks come in bursts when the
+    // node is overloaded (a full queue), and each pass reads every room held here.
+    let mut last_pass: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
-        if inbox.take_missed() && !read_tails(&state).await {
-            inbox.mark_missed(); // the store did not answer: again on the next tick
+        if last_pass.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) && inbox.take_missed() {
+            last_pass = Some(tokio::time::Instant::now());
+            if !read_tails(&state).await {
+                inbox.mark_missed(); // the store did not answer: again on a later pass
+            }
         }
         for (room, after, before) in state.rooms.gaps(Duration::from_millis(150)) {
             read_back(&state, &room, after, Some(before)).await;
