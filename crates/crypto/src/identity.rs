@@ -39,6 +39,13 @@ impl IdentityKey {
         Self(SigningKey::from_bytes(seed))
     }
 
+    /// The 32-byte private seed, for the MLS engine (`streamchat-mls`), whose MLS
+    /// signature key must be this same Ed25519 key so that the fingerprint stays the
+    /// same in every epoch. Wiped when the returned value is dropped.
+    pub fn seed_bytes(&self) -> zeroize::Zeroizing<[u8; KEY_LEN]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The public half, announced in the profile.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
