@@ -110,7 +110,7 @@ pub enum Error {
     NotAMember,
     /// The public key to remove is not a member of the group.
     #[error("{0} is not a member of this group")]
-    UnknownMember(PublicKey),
+    UnknownMember(Box<PublicKey>),
     /// The message or Welcome belongs to another room's group.
     #[error("the message belongs to another group")]
     WrongGroup,
@@ -465,7 +465,7 @@ impl RoomGroup {
                 .group
                 .members()
                 .find(|m| m.signature_key.as_slice() == key.to_bytes().as_slice())
-                .ok_or(Error::UnknownMember(*key))?;
+                .ok_or_else(|| Error::UnknownMember(Box::new(*key)))?;
             if leaf.index == self.group.own_leaf_index() {
                 return Err(Error::Refused("a member cannot remove itself".into()));
             }
