@@ -330,7 +330,7 @@ pub enum Processed {
     },
     /// A commit removed this member: it can no longer seal or open anything new.
     Removed {
-        /// The epoch the commit started (that this member is not part of).
+        /// The epoch the commit moved the group into, which this member is not part of.
         epoch: u64,
         /// The member who committed.
         committer: PublicKey,
