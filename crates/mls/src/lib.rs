@@ -69,6 +69,7 @@ use ed25519_dalek::Signer as _;
 use openmls::prelude::*;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::signatures::{Signer, SignerError};
+use openmls_traits::storage::StorageProvider as _;
 use sha2::{Digest, Sha256};
 use streamchat_crypto::{IdentityKey, PublicKey};
 use tls_codec::{Deserialize as _, Serialize as _};
@@ -242,6 +243,10 @@ fn key_from_bytes(bytes: &[u8]) -> Result<PublicKey> {
 pub struct PendingJoin {
     /// Holds the KeyPackage's private keys; `None` once used.
     provider: Option<OpenMlsRustCrypto>,
+    /// The KeyPackage and its private keys, put back in the provider's storage when a
+    /// Welcome fails (openmls deletes them as soon as a Welcome names the KeyPackage, and
+    /// anyone who saw the KeyPackage can make such a Welcome).
+    bundle: KeyPackageBundle,
     signer: MlsSigner,
     identity: PublicKey,
     group_id: [u8; 32],
@@ -262,6 +267,32 @@ impl PendingJoin {
     /// this PendingJoin usable with another Welcome.
     pub fn join(&mut self, welcome: &[u8]) -> Result<RoomGroup> {
         let provider = self.provider.as_ref().ok_or(Error::AlreadyJoined)?;
+        match self.try_join(provider, welcome) {
+            Ok(group) => {
+                let provider = self.provider.take().ok_or(Error::AlreadyJoined)?;
+                Ok(RoomGroup {
+                    provider,
+                    signer: MlsSigner(self.signer.0.clone()),
+                    group,
+                    pending: None,
+                })
+            }
+            Err(e) => {
+                let hash_ref = self
+                    .bundle
+                    .key_package()
+                    .hash_ref(provider.crypto())
+                    .map_err(lib)?;
+                provider
+                    .storage()
+                    .write_key_package(&hash_ref, &self.bundle)
+                    .map_err(lib)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn try_join(&self, provider: &OpenMlsRustCrypto, welcome: &[u8]) -> Result<MlsGroup> {
         let MlsMessageBodyIn::Welcome(welcome) = decode(welcome)? else {
             return Err(Error::Malformed("not a Welcome".into()));
         };
@@ -278,14 +309,7 @@ impl PendingJoin {
         for member in staged.members() {
             leaf_key(&member.credential, &member.signature_key)?;
         }
-        let group = staged.into_group(provider).map_err(lib)?;
-        let provider = self.provider.take().ok_or(Error::AlreadyJoined)?;
-        Ok(RoomGroup {
-            provider,
-            signer: MlsSigner(self.signer.0.clone()),
-            group,
-            pending: None,
-        })
+        staged.into_group(provider).map_err(lib)
     }
 }
 
@@ -374,6 +398,7 @@ impl RoomGroup {
         let bytes = serialize(&MlsMessageOut::from(bundle.key_package().clone()))?;
         let pending = PendingJoin {
             provider: Some(provider),
+            bundle,
             signer,
             identity: identity.public_key(),
             group_id: group_id(room),

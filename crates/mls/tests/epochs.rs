@@ -320,18 +320,24 @@ fn messages_for_other_groups_or_future_epochs_are_refused() {
     other.process(&proposed.commit).unwrap();
     let err = pending.join(&proposed.welcome.unwrap()).unwrap_err();
     assert!(matches!(err, Error::WrongGroup), "{err:?}");
+    // That Welcome did not use up the KeyPackage: the right room's Welcome still works.
+    let proposed = members[0].group.add(&[&kp]).unwrap();
+    deliver_commit(&mut members, &proposed.commit, 0);
+    let joined = pending.join(&proposed.welcome.unwrap()).unwrap();
+    assert_eq!(joined.authenticator(), members[0].group.authenticator());
+    assert!(matches!(pending.join(b""), Err(Error::AlreadyJoined)));
 
-    // A message from an epoch this member has not reached: dave... is bob ahead.
+    // A message from an epoch this member has not reached: alice is ahead of bob.
     let p = members[0].group.update().unwrap();
     members[0].group.process(&p.commit).unwrap();
-    let ahead = members[0].group.seal(b"from epoch 3").unwrap();
+    let ahead = members[0].group.seal(b"from epoch 4").unwrap();
     let err = members[1].group.process(&ahead).unwrap_err();
     assert!(
         matches!(
             err,
             Error::FutureEpoch {
-                epoch: 3,
-                current: 2
+                epoch: 4,
+                current: 3
             }
         ),
         "{err:?}"
