@@ -27,6 +27,10 @@
 //! epoch), and when the discarded commit itself comes back `process` answers `lost-race`.
 //! Everyone else refuses it as `stale`.
 //!
+//! Own messages. MLS cannot open a message for the member that sealed it (its key was
+//! used up sealing), yet every message comes back to its author through the log: the
+//! group remembers its last 64 sealed messages and answers those from memory.
+//!
 //! The identity key. ts-mls signs with a raw private key (`Uint8Array`); the client's
 //! identity key (crypto.ts `Identity`) is a non-extractable WebCrypto key. Each member's
 //! ts-mls instance therefore gets its own Signature implementation that signs with that
@@ -40,7 +44,7 @@ import {
   defaultCapabilities, defaultKeyPackageEqualityConfig, defaultLifetime, defaultLifetimeConfig,
   emptyPskIndex, encodeMlsMessage, generateKeyPackageWithKey, getCiphersuiteFromName,
   getCiphersuiteImpl, joinGroup,
-  processPrivateMessage,
+  processPrivateMessage, zeroOutUint8Array,
 } from 'ts-mls';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { MlsError as LibraryError } from 'ts-mls/mlsError.js';
@@ -242,6 +246,15 @@ function difference(a: Bytes[], b: Bytes[]): Bytes[] {
   return a.filter((key) => !seen.has(toHex(key)));
 }
 
+/**
+ * Overwrites secrets ts-mls says the new state no longer holds (forward secrecy), once
+ * that state is the group's. Never after createCommit: its `consumed` are still the
+ * current epoch's, which stays in use until the log decides.
+ */
+function wipe(consumed: Uint8Array[]): void {
+  for (const secret of consumed) zeroOutUint8Array(secret);
+}
+
 async function digestHex(bytes: Uint8Array): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(bytes))));
 }
@@ -430,6 +443,7 @@ export class RoomGroup {
       };
       const result = await guard(() => createApplicationMessage(state, plaintext, this.#suite));
       this.#state = { ...result.newState, clientConfig: this.#state.clientConfig };
+      wipe(result.consumed);
       const sealed = encode({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: result.privateMessage });
       this.#sent.set(await digestHex(sealed), new Uint8Array(plaintext));
       for (const key of this.#sent.keys()) {
@@ -473,7 +487,9 @@ export class RoomGroup {
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite));
     if (result.kind !== 'newState' || result.actionTaken !== 'accept') throw new MlsError('invalid', 'commit not applied');
-    return this.#advance(result.newState, false, this.#pending);
+    const processed = this.#advance(result.newState, false, this.#pending);
+    wipe(result.consumed);
+    return processed;
   }
 
   #advance(next: ClientState, own: boolean, displaced: Pending[]): Processed {
@@ -517,6 +533,7 @@ export class RoomGroup {
       if (result.content.content.contentType !== 'application') throw new MlsError('invalid', 'content type mismatch');
       const sender = this.#senderLeaf(result.content.content.sender);
       this.#state = { ...this.#state, secretTree: result.tree };
+      wipe(result.consumed);
       return { kind: 'message', sender: leafKey(state, sender), plaintext: new Uint8Array(result.content.content.applicationData), epoch: pm.epoch };
     }
     const past = state.historicalReceiverData.get(pm.epoch);
@@ -529,6 +546,7 @@ export class RoomGroup {
     const historical = new Map(this.#state.historicalReceiverData);
     historical.set(pm.epoch, { ...past, secretTree: result.tree });
     this.#state = { ...this.#state, historicalReceiverData: historical };
+    wipe(result.consumed);
     return { kind: 'message', sender: leafKey(past, sender), plaintext: new Uint8Array(result.content.content.applicationData), epoch: pm.epoch };
   }
 

@@ -1,11 +1,15 @@
 // Privacy v2 (issue #19): the MLS room group as its members would see it, driven the way
 // StreamChat drives it: every commit goes to an ordered room log and every member, its
 // author included, applies the log in order.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Identity, generateIdentity } from '../src/crypto';
 import { fromUtf8, toHex, utf8 } from '../src/encoding';
 import { MlsError, type MlsErrorCode, type Processed, type RoomGroup, createGroup, groupIdOf, keyPackage } from '../src/mls';
-import { decodeMlsMessage } from 'ts-mls';
+import {
+  decodeMlsMessage, defaultCapabilities, defaultLifetime, encodeMlsMessage, generateKeyPackage, getCiphersuiteFromName,
+  getCiphersuiteImpl,
+} from 'ts-mls';
 
 const ROOM = 'AAECAwQFBgcICQoLDA0ODw';
 
@@ -201,6 +205,29 @@ describe('MLS room group', () => {
     await expectMlsError(alice.group.process(late));
   });
 
+  it('messages sealed and read while a commit is pending still work once it is applied', async () => {
+    const [alice, bob, carol] = await trio();
+    const kp = await keyPackage(await generateIdentity(), ROOM);
+    const { commit } = await alice.group.add([kp.keyPackage]);
+    expect(alice.group.hasPending).toBe(true);
+    const fromAlice = await alice.group.seal(utf8('alice, commit pending'));
+    const fromBob1 = await bob.group.seal(utf8('bob 1'));
+    const fromBob2 = await bob.group.seal(utf8('bob 2'));
+    await expectReads(alice, bob, 'bob 1', fromBob1);
+    await applyAll([alice, bob, carol], commit);
+    expect(alice.group.hasPending).toBe(false);
+    // Old-epoch messages after the commit: read once, never twice.
+    await expectReads(alice, bob, 'bob 2', fromBob2);
+    await expectMlsError(alice.group.process(fromBob1));
+    await expectMlsError(alice.group.process(fromBob2));
+    await expectReads(bob, alice, 'alice, commit pending', fromAlice);
+    await expectReads(carol, alice, 'alice, commit pending', fromAlice);
+    await expectReads(carol, bob, 'bob 1', fromBob1);
+    await expectReads(alice, alice, 'alice, commit pending', fromAlice);
+    const now = await alice.group.seal(utf8('new epoch'));
+    for (const m of [bob, carol]) await expectReads(m, alice, 'new epoch', now);
+  });
+
   it('a message for an epoch beyond the 4 kept no longer opens', async () => {
     const alice = await found('alice');
     const bob = await join('bob', alice, [alice]);
@@ -237,6 +264,43 @@ describe('MLS room group', () => {
     await expectMlsError(alice.group.remove([random.subarray(0, 32)]), 'not-member');
   });
 
+  it('mutated and random bytes, many of them, are all refused with an MlsError', async () => {
+    const [alice, bob] = await trio();
+    const identity = await generateIdentity();
+    const { pending, keyPackage: kp } = await keyPackage(identity, ROOM);
+    const sealed = await bob.group.seal(utf8('a real message'));
+    const { commit, welcome } = await bob.group.add([kp]);
+    const reals = [sealed, commit, welcome, kp];
+    const mutated = fc.oneof(
+      fc.uint8Array({ maxLength: 512 }),
+      fc.tuple(fc.constantFrom(...reals), fc.nat(), fc.integer({ min: 1, max: 255 })).map(([real, at, xor]) => {
+        const out = real.slice();
+        const i = at % out.length;
+        out[i] = (out[i] ?? 0) ^ xor;
+        return out;
+      }),
+      fc.tuple(fc.constantFrom(...reals), fc.nat()).map(([real, at]) => real.slice(0, at % real.length)),
+    );
+    await fc.assert(
+      fc.asyncProperty(mutated, async (bytes) => {
+        await expectMlsError(alice.group.process(bytes));
+        await expectMlsError(pending.join(bytes));
+      }),
+      { numRuns: 150, seed: 19 },
+    );
+    await expectReads(alice, bob, 'a real message', sealed);
+  });
+
+  it('a KeyPackage whose credential is not its signature key is refused', async () => {
+    const alice = await found('alice');
+    const suite = await getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'));
+    const mallory = await generateKeyPackage({ credentialType: 'basic', identity: utf8('alice') }, defaultCapabilities(),
+      defaultLifetime, [], suite);
+    const bytes = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: mallory.publicPackage });
+    await expectMlsError(alice.group.add([bytes]), 'invalid');
+    expect(alice.group.hasPending).toBe(false);
+  });
+
   it('a Welcome for someone else, or for another room, is refused with its reason', async () => {
     const alice = await found('alice');
     const bobId = await generateIdentity();
@@ -261,7 +325,7 @@ describe('MLS room group', () => {
       }
     };
     check(everyone);
-    // A commit with an update path gives alice a new leaf (new HPKE key) but the same signature key.
+    // Carol's commit carries an update path: her leaf gets a new HPKE key, never a new signature key.
     const { commit } = await carol.group.remove([bob.identity.publicKeyBytes]);
     await applyAll(everyone, commit);
     check([alice, carol]);
