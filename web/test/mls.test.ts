@@ -228,6 +228,21 @@ describe('MLS room group', () => {
     for (const m of [bob, carol]) await expectReads(m, alice, 'new epoch', now);
   });
 
+  it('a member that missed a commit is told so, and is not moved by what follows', async () => {
+    const [alice, bob, carol] = await trio();
+    const first = await alice.group.add([(await keyPackage(await generateIdentity(), ROOM)).keyPackage]);
+    await applyAll([alice, bob], first.commit); // carol misses it
+    const second = await bob.group.remove([alice.identity.publicKeyBytes]);
+    const message = await bob.group.seal(utf8('epoch 3'));
+    await expectMlsError(carol.group.process(second.commit), 'future');
+    await expectMlsError(carol.group.process(message), 'future');
+    expect(carol.group.epoch).toBe(2n);
+    // Once the missing commit arrives, the log applies in order again.
+    expect(await carol.group.process(first.commit)).toMatchObject({ kind: 'epoch', epoch: 3n });
+    await expectReads(carol, bob, 'epoch 3', message);
+    expect(await carol.group.process(second.commit)).toMatchObject({ kind: 'epoch', epoch: 4n });
+  });
+
   it('a message for an epoch beyond the 4 kept no longer opens', async () => {
     const alice = await found('alice');
     const bob = await join('bob', alice, [alice]);
