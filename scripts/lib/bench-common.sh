@@ -23,7 +23,7 @@ serve() {
 # wants three). Waits until every replica has its first copy. Sets CLUSTER_URL,
 # CLUSTER_MASTERS and CLUSTER_REPLICAS (pids, space separated) and CLUSTER_PORTS.
 start_redis_cluster() {
-  local masters=$1 dir i port bus ids=()
+  local masters=$1 dir i port bus ids=() buses=()
   dir=$(mktemp -d); CLUSTER_DIRS+=("$dir")
   CLUSTER_MASTERS="" CLUSTER_REPLICAS="" CLUSTER_PORTS=()
   for i in $(seq 0 $((2 * masters - 1))); do
@@ -34,7 +34,7 @@ start_redis_cluster() {
       --repl-diskless-sync-delay 0 --dir "$dir/$port" >/dev/null 2>&1 &
     pids+=($!)
     if [ "$i" -lt "$masters" ]; then CLUSTER_MASTERS="$CLUSTER_MASTERS $!"; else CLUSTER_REPLICAS="$CLUSTER_REPLICAS $!"; fi
-    CLUSTER_PORTS+=("$port")
+    CLUSTER_PORTS+=("$port"); buses+=("$bus")
   done
   for port in "${CLUSTER_PORTS[@]}"; do
     for _ in $(seq 100); do redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break; sleep 0.05; done
@@ -43,7 +43,7 @@ start_redis_cluster() {
   for i in $(seq 0 $((masters - 1))); do
     redis-cli -p "${CLUSTER_PORTS[$i]}" CLUSTER ADDSLOTSRANGE $((16384 * i / masters)) $((16384 * (i + 1) / masters - 1)) >/dev/null
   done
-  for port in "${CLUSTER_PORTS[@]:1}"; do redis-cli -p "$port" CLUSTER MEET 127.0.0.1 "${CLUSTER_PORTS[0]}" >/dev/null; done
+  for port in "${CLUSTER_PORTS[@]:1}"; do redis-cli -p "$port" CLUSTER MEET 127.0.0.1 "${CLUSTER_PORTS[0]}" "${buses[0]}" >/dev/null; done
   for i in $(seq 0 $((masters - 1))); do
     port=${CLUSTER_PORTS[$((masters + i))]}
     for _ in $(seq 100); do redis-cli -p "$port" CLUSTER NODES | grep -q "${ids[$i]}" && break; sleep 0.1; done

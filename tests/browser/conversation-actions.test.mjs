@@ -73,6 +73,8 @@ test('with the keyboard, on a 360 px phone in dark mode: reply, react, edit and 
   await phone.keyboard.press('Enter');
   const edited = await waitForMessage(alice.page, 'Bob', 'Yes, at three, by the bridge.');
   await edited.locator('.meta .edited', { hasText: 'edited' }).waitFor();
+  // Its id now: once deleted, the text the locator looks for is gone.
+  const editedId = await edited.getAttribute('data-id');
   const ownEdited = await waitForMessage(phone, 'Bob', 'Yes, at three, by the bridge.');
   await ownEdited.locator('.meta .edited').waitFor();
   // Alice's own text, not Bob's: Bob has no Edit or Delete for it.
@@ -94,7 +96,7 @@ test('with the keyboard, on a 360 px phone in dark mode: reply, react, edit and 
   await phone.keyboard.press('Shift+Tab');
   assert.equal(await phone.evaluate(() => document.activeElement?.textContent), 'Delete');
   await phone.keyboard.press('Enter');
-  const gone = alice.page.locator(`li.msg[data-id="${await edited.getAttribute('data-id')}"]`);
+  const gone = alice.page.locator(`li.msg[data-id="${editedId}"]`);
   await gone.locator('.deleted-label', { hasText: 'message deleted' }).waitFor();
   assert.equal(await alice.page.getByText('by the bridge').count(), 0, 'the text is gone for Alice');
   assert.equal(await phone.getByText('by the bridge').count(), 0, 'and for Bob');

@@ -10,7 +10,8 @@ fn defaults() -> BenchConfig {
 /// Arguments of `streamchat bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// The server, e.g. http://127.0.0.1:8000. Must be loopback unless --allow-remote.
+    /// The server, e.g. http://127.0.0.1:8000, or several nodes of one cluster separated by
+    /// commas (client i connects to the i-th modulo their number). Loopback unless --allow-remote.
     #[arg(long, default_value_t = defaults().url)]
     pub url: String,
     /// Clients to connect (at most 20000).

@@ -58,7 +58,9 @@ const SOURCE_ADDRESSES: u8 = 249;
 /// [`Default`] gives the command line's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchConfig {
-    /// The server, e.g. http://127.0.0.1:8000. Must be loopback unless --allow-remote.
+    /// The server, e.g. http://127.0.0.1:8000, or several nodes of one cluster separated
+    /// by commas (client i connects to the i-th modulo their number). Must be loopback
+    /// unless --allow-remote.
     pub url: String,
     /// Clients to connect (at most 20000).
     pub clients: usize,
@@ -235,9 +237,9 @@ pub struct BenchReport {
 }
 
 impl BenchConfig {
-    /// Checks bounds and the loopback rule; returns the URL to connect to (with
+    /// Checks bounds and the loopback rule; returns the URLs to connect to (with
     /// `localhost` made `127.0.0.1` so source addresses can be spread).
-    pub fn validate(&self) -> Result<(String, bool), BenchError> {
+    pub fn validate(&self) -> Result<(Vec<String>, bool), BenchError> {
         let invalid = |m: &str| Err(BenchError::Invalid(m.to_owned()));
         if self.clients == 0 || self.clients > MAX_CLIENTS {
             return invalid("--clients must be 1 to 20000");
@@ -272,8 +274,21 @@ impl BenchConfig {
         if self.max_in_flight == 0 || self.max_in_flight > 10_000 {
             return invalid("--max-in-flight must be 1 to 10000");
         }
-        let (scheme, rest) = self
-            .url
+        let mut urls = Vec::new();
+        let mut spread_ok = !self.no_spread;
+        for url in self.url.split(',') {
+            let (url, spread) = self.check_url(url.trim())?;
+            urls.push(url);
+            spread_ok &= spread;
+        }
+        Ok((urls, spread_ok))
+    }
+
+    /// One server URL: http, loopback unless `allow_remote`; whether client source
+    /// addresses can be spread over 127.0.0.0/8 for it.
+    fn check_url(&self, url: &str) -> Result<(String, bool), BenchError> {
+        let invalid = |m: &str| Err(BenchError::Invalid(m.to_owned()));
+        let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| BenchError::Invalid("--url must be http://host:port".into()))?;
         if scheme != "http" {
@@ -290,12 +305,12 @@ impl BenchConfig {
         if !loopback && !self.allow_remote {
             return Err(BenchError::Remote(host.to_owned()));
         }
-        let spread_ok = !self.no_spread
-            && (host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()));
+        let spread_ok =
+            host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
         let url = if host == "localhost" {
-            self.url.replacen("localhost", "127.0.0.1", 1)
+            url.replacen("localhost", "127.0.0.1", 1)
         } else {
-            self.url.clone()
+            url.to_owned()
         };
         Ok((url.trim_end_matches('/').to_owned(), spread_ok))
     }
@@ -558,7 +573,7 @@ async fn send_loop(
 
 /// Runs the benchmark on its own runtime and returns the report.
 pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
-    let (url, spread) = config.validate()?;
+    let (urls, spread) = config.validate()?;
     let fd_limit = raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.threads)
@@ -612,7 +627,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                     ..ConnectOptions::default()
                 };
                 let (url, identity, shared, stop, gate) = (
-                    url.clone(),
+                    urls[index % urls.len()].clone(),
                     identity.clone(),
                     shared.clone(),
                     stop_rx.clone(),
@@ -737,7 +752,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         1
     };
     Ok(BenchReport {
-        url,
+        url: urls.join(","),
         clients: config.clients,
         connected,
         rooms: config.rooms,
@@ -805,16 +820,32 @@ mod tests {
     fn loopback_only_unless_allowed() {
         assert_eq!(
             BenchConfig::default().validate().unwrap(),
-            ("http://127.0.0.1:8000".to_owned(), true)
+            (vec!["http://127.0.0.1:8000".to_owned()], true)
         );
         assert_eq!(
             at("http://localhost:9000/").validate().unwrap(),
-            ("http://127.0.0.1:9000".to_owned(), true)
+            (vec!["http://127.0.0.1:9000".to_owned()], true)
         );
         assert_eq!(
             at("http://[::1]:9000").validate().unwrap(),
-            ("http://[::1]:9000".to_owned(), false)
+            (vec!["http://[::1]:9000".to_owned()], false)
         );
+        assert_eq!(
+            at("http://127.0.0.1:9000, http://localhost:9001/")
+                .validate()
+                .unwrap(),
+            (
+                vec![
+                    "http://127.0.0.1:9000".to_owned(),
+                    "http://127.0.0.1:9001".to_owned()
+                ],
+                true
+            )
+        );
+        assert!(matches!(
+            at("http://127.0.0.1:9000,http://example.org:80").validate(),
+            Err(BenchError::Remote(_))
+        ));
         assert!(matches!(
             at("http://example.org:80").validate(),
             Err(BenchError::Remote(_))
