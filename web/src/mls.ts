@@ -12,6 +12,8 @@
 //! - group id = SHA-256("streamchat mls v1 group" || room id as UTF-8);
 //! - the Welcome carries the ratchet tree (ratchet_tree extension in its GroupInfo);
 //! - commits and application messages are PrivateMessages (ciphertext wire format);
+//! - a commit carries Add and Remove proposals only, and standalone proposals are
+//!   refused: the Rust engine refuses the rest, and both must agree on every commit;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
 //! - application messages are padded so that their encrypted content is a multiple of 32
@@ -38,7 +40,7 @@
 //! hands back to that implementation. The private key never leaves WebCrypto.
 
 import {
-  type CiphersuiteImpl, type ClientConfig, type ClientState, type Credential, type KeyPackage,
+  type CiphersuiteImpl, type ClientConfig, type ClientState, type Credential, type IncomingMessageCallback, type KeyPackage,
   type MLSMessage, type PrivateKeyPackage, type PrivateMessage,
   createApplicationMessage, createCommit, createGroup as mlsCreateGroup, decodeMlsMessage,
   defaultCapabilities, defaultKeyPackageEqualityConfig, defaultLifetime, defaultLifetimeConfig,
@@ -179,6 +181,17 @@ function paddingFor(plaintextLength: number): number {
   const length = varintLength(plaintextLength) + plaintextLength + 2 + 64;
   return (PADDING_MULTIPLE - (length % PADDING_MULTIPLE)) % PADDING_MULTIPLE;
 }
+
+/**
+ * The commits StreamChat uses carry Add and Remove proposals only (and an empty one with
+ * a path is an update): the Rust engine refuses any other, so every member must, or a
+ * hostile member could split the room into two epochs.
+ */
+const onlyAddAndRemove: IncomingMessageCallback = (incoming) =>
+  incoming.kind === 'commit' &&
+  incoming.proposals.every((p) => p.proposal.proposalType === 'add' || p.proposal.proposalType === 'remove')
+    ? 'accept'
+    : 'reject';
 
 // ---- Errors and encoding ---------------------------------------------------------------
 
@@ -485,8 +498,9 @@ export class RoomGroup {
     this.#checkActive();
     if (pm.epoch < this.epoch) throw new MlsError('stale', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
-    const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite));
-    if (result.kind !== 'newState' || result.actionTaken !== 'accept') throw new MlsError('invalid', 'commit not applied');
+    const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
+    if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
+    if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
     const processed = this.#advance(result.newState, false, this.#pending);
     wipe(result.consumed);
     return processed;

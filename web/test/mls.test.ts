@@ -7,8 +7,8 @@ import { type Identity, fingerprintOf, generateIdentity } from '../src/crypto';
 import { fromUtf8, toHex, utf8 } from '../src/encoding';
 import { MlsError, type MlsErrorCode, type Processed, type RoomGroup, createGroup, groupIdOf, keyPackage } from '../src/mls';
 import {
-  decodeMlsMessage, defaultCapabilities, defaultLifetime, encodeMlsMessage, generateKeyPackage, getCiphersuiteFromName,
-  getCiphersuiteImpl,
+  createCommit, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime, encodeMlsMessage,
+  generateKeyPackage, generateKeyPackageWithKey, getCiphersuiteFromName, getCiphersuiteImpl, type Proposal,
 } from 'ts-mls';
 
 const ROOM = 'AAECAwQFBgcICQoLDA0ODw';
@@ -314,6 +314,46 @@ describe('MLS room group', () => {
     const bytes = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: mallory.publicPackage });
     await expectMlsError(alice.group.add([bytes]), 'invalid');
     expect(alice.group.hasPending).toBe(false);
+  });
+
+  it('a commit with a proposal other than Add or Remove is refused; the same member\'s plain Add is applied', async () => {
+    // mallory runs ts-mls directly, so she can commit what StreamChat's engines never make.
+    const suite = await getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'));
+    const keys = await suite.signature.keygen();
+    const own = await generateKeyPackageWithKey({ credentialType: 'basic', identity: keys.publicKey }, defaultCapabilities(),
+      defaultLifetime, [], { signKey: keys.signKey, publicKey: keys.publicKey }, suite);
+    const founded = await mlsCreateGroup(await groupIdOf(ROOM), own.publicPackage, own.privatePackage, [], suite);
+    const commit = (state: typeof founded, extraProposals: Proposal[]) =>
+      createCommit({ state, cipherSuite: suite }, { extraProposals, ratchetTreeExtension: true, wireAsPublicMessage: false });
+    const newcomer = async (name: string) => {
+      const identity = await generateIdentity();
+      const made = await keyPackage(identity, ROOM);
+      const decoded = decodeMlsMessage(made.keyPackage, 0)?.[0];
+      if (decoded?.wireformat !== 'mls_key_package') throw new Error('not a KeyPackage');
+      return { name, identity, pending: made.pending, keyPackage: decoded.keyPackage };
+    };
+    const welcomeOf = (made: Awaited<ReturnType<typeof commit>>) => {
+      if (made.welcome === undefined) throw new Error('no Welcome');
+      return encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: made.welcome });
+    };
+
+    const bobJoining = await newcomer('bob');
+    const invite = await commit(founded, [{ proposalType: 'add', add: { keyPackage: bobJoining.keyPackage } }]);
+    const bob = await bobJoining.pending.join(welcomeOf(invite));
+    const epoch = bob.epoch;
+
+    const hostile = await commit(invite.newState, [{ proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } }]);
+    await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    expect(bob.epoch).toBe(epoch);
+
+    // The control: from the same state, mallory adds carol the ordinary way, and bob follows.
+    const carolJoining = await newcomer('carol');
+    const ordinary = await commit(invite.newState, [{ proposalType: 'add', add: { keyPackage: carolJoining.keyPackage } }]);
+    const applied = await bob.process(encodeMlsMessage(ordinary.commit));
+    expect(applied).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
+    if (applied.kind === 'epoch') expect(hex(applied.added)).toEqual(hex([carolJoining.identity.publicKeyBytes]));
+    const carol = await carolJoining.pending.join(welcomeOf(ordinary));
+    expect(toHex(carol.authenticator())).toBe(toHex(bob.authenticator()));
   });
 
   it('a Welcome for someone else, or for another room, is refused with its reason', async () => {
