@@ -434,6 +434,12 @@ impl RoomGroup {
         }
     }
 
+    /// Keeps `commit` as this member's pending one (applied when the room log brings it back).
+    fn keep_pending(&mut self, commit: Vec<u8>, welcome: Option<Vec<u8>>) -> Proposed {
+        self.pending = Some(commit.clone());
+        Proposed { commit, welcome }
+    }
+
     fn ensure_no_pending(&self) -> Result<()> {
         if self.pending.is_some() || self.group.pending_commit().is_some() {
             Err(Error::CommitPending)
@@ -470,12 +476,7 @@ impl RoomGroup {
             .group
             .add_members(&self.provider, &self.signer, &validated)
             .map_err(lib)?;
-        let proposed = Proposed {
-            commit: serialize(&commit)?,
-            welcome: Some(serialize(&welcome)?),
-        };
-        self.pending = Some(proposed.commit.clone());
-        Ok(proposed)
+        Ok(self.keep_pending(serialize(&commit)?, Some(serialize(&welcome)?)))
     }
 
     /// Commits the Remove of each member. The epoch does not change until the commit
@@ -503,12 +504,7 @@ impl RoomGroup {
             .group
             .remove_members(&self.provider, &self.signer, &leaves)
             .map_err(lib)?;
-        let proposed = Proposed {
-            commit: serialize(&commit)?,
-            welcome: None,
-        };
-        self.pending = Some(proposed.commit.clone());
-        Ok(proposed)
+        Ok(self.keep_pending(serialize(&commit)?, None))
     }
 
     /// Commits an update of this member's own leaf (fresh HPKE keys, same identity):
@@ -521,12 +517,7 @@ impl RoomGroup {
             .group
             .self_update(&self.provider, &self.signer, LeafNodeParameters::default())
             .map_err(lib)?;
-        let proposed = Proposed {
-            commit: serialize(bundle.commit())?,
-            welcome: None,
-        };
-        self.pending = Some(proposed.commit.clone());
-        Ok(proposed)
+        Ok(self.keep_pending(serialize(bundle.commit())?, None))
     }
 
     /// Forgets this member's pending commit. Only for a commit that will never be on the
