@@ -8,7 +8,9 @@ import { type Bytes, concatBytes, fromBase64Url, toBase64Url, toHex, utf8 } from
 
 /** Every label of v1 starts with this; changing it is a protocol version bump. */
 export const LABEL = 'streamchat/v1';
-const HKDF_SALT = utf8(LABEL);
+/** HKDF salts of the room id and the lobby key of v2 rooms (docs/crypto.md §17.1). */
+export const V2_KNOCK_SALT = 'streamchat/v2';
+export const V2_OPEN_SALT = 'streamchat/v2/open';
 const SIGNATURE_LABEL = utf8('streamchat/v1/sig');
 const CHUNK_AAD = utf8('streamchat/v1/chunk');
 
@@ -90,19 +92,48 @@ export function secretFromFragment(fragment: string): Bytes | null {
   return secret !== null && secret.length === SECRET_BYTES ? secret : null;
 }
 
+/**
+ * What kind of room a link names (docs/crypto.md §17.1): `v1` (the bare 43 characters),
+ * `knock` (`2.`: a v2 room where newcomers ask to be let in) or `open` (`2o.`: a v2
+ * room that lets anyone with the link in).
+ */
+export type RoomKind = 'v1' | 'knock' | 'open';
+
+const KIND_PREFIX: Record<RoomKind, string> = { v1: '', knock: '2.', open: '2o.' };
+const KIND_SALT: Record<RoomKind, string> = { v1: LABEL, knock: V2_KNOCK_SALT, open: V2_OPEN_SALT };
+
+/** The HKDF salt of a kind of room. */
+export function saltOf(kind: RoomKind): string {
+  return KIND_SALT[kind];
+}
+
+/** A room link's fragment (without `#`): the kind's prefix and the secret. */
+export function roomFragment(secret: Uint8Array, kind: RoomKind): string {
+  return `${KIND_PREFIX[kind]}${secretToFragment(secret)}`;
+}
+
+/** Parses a link fragment of any kind (with or without `#`); null unless well formed. */
+export function roomFromFragment(fragment: string): { readonly secret: Bytes; readonly kind: RoomKind } | null {
+  const text = fragment.startsWith('#') ? fragment.slice(1) : fragment;
+  const kind: RoomKind = text.startsWith('2o.') ? 'open' : text.startsWith('2.') ? 'knock' : 'v1';
+  const secret = secretFromFragment(text.slice(KIND_PREFIX[kind].length));
+  return secret === null ? null : { secret, kind };
+}
+
 /** The raw outputs of the room HKDF; exposed for the test vectors, otherwise use deriveRoomKeys. */
-export async function deriveRoomMaterial(secret: Bytes): Promise<{ roomBytes: Bytes; messageKeyBytes: Bytes }> {
+export async function deriveRoomMaterial(secret: Bytes, salt: string = LABEL): Promise<{ roomBytes: Bytes; messageKeyBytes: Bytes }> {
   if (secret.length !== SECRET_BYTES) throw new RangeError(`room secret must be ${SECRET_BYTES} bytes`);
   const ikm = await crypto.subtle.importKey('raw', secret, 'HKDF', false, ['deriveBits']);
   const derive = async (info: string, length: number): Promise<Bytes> =>
     new Uint8Array(
-      await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: HKDF_SALT, info: utf8(info) }, ikm, length * 8),
+      await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: utf8(salt), info: utf8(info) }, ikm, length * 8),
     );
   return { roomBytes: await derive('room-id', ROOM_ID_BYTES), messageKeyBytes: await derive('message-key', 32) };
 }
 
-export async function deriveRoomKeys(secret: Bytes): Promise<RoomKeys> {
-  const { roomBytes, messageKeyBytes } = await deriveRoomMaterial(secret);
+/** The room id and message key; for a v2 room (`salt` of §17.1) the message key is the lobby key. */
+export async function deriveRoomKeys(secret: Bytes, salt: string = LABEL): Promise<RoomKeys> {
+  const { roomBytes, messageKeyBytes } = await deriveRoomMaterial(secret, salt);
   const messageKey = await crypto.subtle.importKey('raw', messageKeyBytes, 'AES-GCM', false, ['encrypt', 'decrypt']);
   messageKeyBytes.fill(0);
   return { roomId: toBase64Url(roomBytes), roomBytes, messageKey };

@@ -325,6 +325,20 @@ export async function keyPackage(identity: Identity, room: string): Promise<{ pe
   };
 }
 
+/**
+ * The identity key (raw Ed25519 public key) a KeyPackage (an MLSMessage) names: its
+ * credential, which must be its leaf's signature key. A `knock` is accepted only from the
+ * member whose profile key this is (docs/crypto.md §17.2).
+ */
+export function keyPackageKey(bytes: Uint8Array): Bytes {
+  const leaf = decodeKeyPackage(bytes).leafNode;
+  const credential = leaf.credential;
+  if (credential.credentialType !== 'basic' || !bytesEqual(credential.identity, leaf.signaturePublicKey) || leaf.signaturePublicKey.length !== 32) {
+    throw new MlsError('invalid', 'KeyPackage credential is not its signature key');
+  }
+  return new Uint8Array(leaf.signaturePublicKey);
+}
+
 /** The first member founds the room's group, alone, at epoch 0. */
 export async function createGroup(identity: Identity, room: string): Promise<RoomGroup> {
   const suite = await suiteFor(identity);

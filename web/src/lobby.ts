@@ -1,0 +1,671 @@
+//! The lobby of a v2 room (docs/crypto.md §17.3): who holds the room's MLS group, who
+//! knocks, who lets whom in, who removes a leaver, and what this client does with each
+//! frame and each engine result. Sans-I/O: it never touches the network, the DOM or a
+//! lobby key. The host (RoomSession, or a test's simulated room) opens and seals lobby
+//! frames, sends what this module asks it to send, and tells it, one at a time and in the
+//! room log's order, what arrived. The MLS engine is mls.ts.
+//!
+//! Every method that takes an event must be called from the host's event queue (one at
+//! a time, in log order). Answers to this client's own sends (their log positions) come
+//! back through `host.later`, so that they are handled after every event the server sent
+//! before them: the author applies its own commit in log order, like everyone (§16).
+
+import type { Identity } from './crypto';
+import { type Bytes, fromBase64Url, toBase64Url, utf8 } from './encoding';
+import { type PendingJoin, type Processed, type RoomGroup, MlsError, createGroup, keyPackage, keyPackageKey } from './mls';
+
+/** A newcomer keeps at most this many MLS frames while it knocks (§17.3 item 2). */
+export const MAX_KEPT_FRAMES = 256;
+/** KeyPackages a knocker keeps, so that a Welcome for an earlier knock still works. */
+const MAX_PENDING_JOINS = 4;
+/** Leavers' names remembered by key, for "Keys changed: Bob left"; bounded. */
+const MAX_DEPARTED = 256;
+/** Before trying again a send that did not go (offline, rate limited). */
+const RETRY_MS = 1000;
+
+// ---- Lobby bodies (§17.2) ----------------------------------------------------------------
+
+export type LobbyBody =
+  | { readonly type: 'genesis'; readonly sentAt: number }
+  | { readonly type: 'knock'; readonly keyPackage: Bytes; readonly sentAt: number }
+  | { readonly type: 'in'; readonly epoch: number; readonly sentAt: number };
+
+const LOBBY_TYPES = new Set(['genesis', 'knock', 'in']);
+
+export function encodeLobbyBody(body: LobbyBody): Bytes {
+  switch (body.type) {
+    case 'genesis':
+      return utf8(JSON.stringify({ type: 'genesis', sent_at: body.sentAt }));
+    case 'knock':
+      return utf8(JSON.stringify({ type: 'knock', key_package: toBase64Url(body.keyPackage), sent_at: body.sentAt }));
+    case 'in':
+      return utf8(JSON.stringify({ type: 'in', epoch: body.epoch, sent_at: body.sentAt }));
+  }
+}
+
+/**
+ * A lobby body; `other` for valid JSON of another type (which belongs inside MLS, or is
+ * a profile: dropped, §17.2), null if malformed.
+ */
+export function decodeLobbyBody(bytes: Uint8Array): LobbyBody | 'other' | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const record = value as Record<string, unknown>;
+  const sentAt = record.sent_at;
+  if (typeof record.type !== 'string' || typeof sentAt !== 'number' || !Number.isSafeInteger(sentAt) || sentAt < 0) return null;
+  if (!LOBBY_TYPES.has(record.type)) return 'other';
+  switch (record.type) {
+    case 'genesis':
+      return { type: 'genesis', sentAt };
+    case 'knock': {
+      const keyPackageBytes = typeof record.key_package === 'string' ? fromBase64Url(record.key_package) : null;
+      return keyPackageBytes === null || keyPackageBytes.length === 0 ? null : { type: 'knock', keyPackage: keyPackageBytes, sentAt };
+    }
+    default: {
+      const epoch = record.epoch;
+      return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? { type: 'in', epoch, sentAt } : null;
+    }
+  }
+}
+
+/** What an MLS frame is, read from its clear header (RFC 9420 §6): to tell commits from messages. */
+export type MlsFrameKind = 'application' | 'commit' | 'proposal' | 'welcome' | 'other';
+
+export function mlsFrameKind(data: Uint8Array): MlsFrameKind {
+  if (data.length < 4 || data[0] !== 0x00 || data[1] !== 0x01) return 'other';
+  const wireformat = (data[2] ?? 0) * 256 + (data[3] ?? 0);
+  if (wireformat === 3) return 'welcome';
+  if (wireformat !== 2) return 'other';
+  // PrivateMessage: group_id<V> (QUIC varint length), epoch (8 bytes), content_type (1 byte).
+  let offset = 4;
+  const first = data[offset] ?? 0;
+  const prefix = first >> 6;
+  if (prefix === 3) return 'other';
+  const size = 1 << prefix;
+  let length = first & 0x3f;
+  for (let i = 1; i < size; i++) length = length * 256 + (data[offset + i] ?? 0);
+  offset += size + length + 8;
+  switch (data[offset]) {
+    case 1: return 'application';
+    case 2: return 'proposal';
+    case 3: return 'commit';
+    default: return 'other';
+  }
+}
+
+// ---- The machine -------------------------------------------------------------------------
+
+export type LobbyState = 'in' | 'knocking' | 'unknown';
+
+/** A member present, as the lobby knows them. */
+export interface LobbyPerson {
+  readonly member: string;
+  /** Profile key, base64url (the identity the MLS credential must name). */
+  readonly key: string;
+  readonly name: string;
+  readonly fingerprint: string;
+}
+
+interface Present extends LobbyPerson {
+  state: LobbyState;
+  /** Their latest knock, until it is answered (their key added) or they leave. */
+  knock: { readonly keyPackage: Bytes; readonly pos: number } | null;
+}
+
+/** An MLS frame as the room log delivered it. */
+export interface Frame {
+  readonly from: string;
+  readonly data: Bytes;
+  readonly pos: number;
+  readonly ts: number;
+  /** A direct message (`to` this client): how a Welcome comes. */
+  readonly direct: boolean;
+}
+
+export interface LobbyHost {
+  /** Seals a lobby body under the lobby key as this member and sends it to the room; its log position, or null if it did not go. */
+  sendLobby(body: Bytes): Promise<number | null>;
+  /** Sends an MLS frame to the room, or directly to member `to`; its log position, or null if it did not go. */
+  sendMls(frame: Bytes, to?: string): Promise<number | null>;
+  /** Runs `task` after every event already received, in the host's event queue. */
+  later(task: () => Promise<void>): void;
+  /** An application message opened, from `frame.from` (its MLS sender checked against their profile key). */
+  message(frame: Frame, plaintext: Bytes): void;
+  /** The lobby's view changed (status, epoch, knocks). */
+  changed(): void;
+  /** Something to tell the person. `names`: people's names in `text`, in order. */
+  alert(text: string, tone: 'info' | 'warning', names: readonly string[]): void;
+}
+
+/** What the page shows of the lobby. */
+export interface LobbyView {
+  /** `joining`: before the join; `in`: this client holds the group; `waiting`: it knocks. */
+  readonly status: 'joining' | 'in' | 'waiting';
+  /** Whether newcomers must be let in by hand (a `#2.` room) rather than automatically (`#2o.`). */
+  readonly knockRoom: boolean;
+  /** The MLS epoch of the keys in use, when in. */
+  readonly epoch: bigint | null;
+  /** People asking to be let in (shown to members in the group of a knock room). */
+  readonly knocks: readonly LobbyPerson[];
+}
+
+export interface LobbyOptions {
+  readonly identity: Identity;
+  /** The room id: the group id derives from it. */
+  readonly roomId: string;
+  /** An open room (`#2o.`): the designated member lets every knock in. */
+  readonly open: boolean;
+  readonly now?: () => number;
+}
+
+interface InFlight {
+  readonly commit: Bytes;
+  readonly welcome: Bytes | null;
+  /** Keys (base64url) the commit adds. */
+  readonly add: readonly string[];
+}
+
+export class Lobby {
+  readonly #identity: Identity;
+  readonly #selfKey: string;
+  readonly #roomId: string;
+  readonly #open: boolean;
+  readonly #host: LobbyHost;
+  readonly #now: () => number;
+  readonly #present = new Map<string, Present>();
+  readonly #departed = new Map<string, string>();
+  #self: string | null = null;
+  #group: RoomGroup | null = null;
+  /** Bumped whenever the group is replaced or lost: answers for an older one are ignored. */
+  #generation = 0;
+  #pendingJoins: PendingJoin[] = [];
+  #knockPos: number | null = null;
+  #knocking = false;
+  /** This client created the group it holds and its `genesis` is at this position (null until acknowledged). */
+  #genesis: { pos: number | null } | null = null;
+  #kept: Frame[] = [];
+  #inflight: InFlight | null = null;
+  #committing = false;
+  /** Keys this person chose to let in (a knock room), until they are in the group. */
+  readonly #letIn = new Set<string>();
+  #lastSentAt = 0;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(options: LobbyOptions, host: LobbyHost) {
+    this.#identity = options.identity;
+    this.#selfKey = toBase64Url(options.identity.publicKeyBytes);
+    this.#roomId = options.roomId;
+    this.#open = options.open;
+    this.#host = host;
+    this.#now = options.now ?? Date.now;
+  }
+
+  // ---- What the page shows -----------------------------------------------------------------
+
+  get inGroup(): boolean {
+    return this.#group !== null && this.#group.active;
+  }
+
+  /** The group in use: a new object whenever the group is replaced (what was sealed for an older one must be sealed again). */
+  get group(): RoomGroup | null {
+    return this.inGroup ? this.#group : null;
+  }
+
+  get view(): LobbyView {
+    const group = this.group;
+    const inGroup = group === null ? new Set<string>() : this.#groupKeys(group);
+    return {
+      status: this.#self === null ? 'joining' : group !== null ? 'in' : 'waiting',
+      knockRoom: !this.#open,
+      epoch: group?.epoch ?? null,
+      knocks: group === null || this.#open ? [] : Array.from(this.#present.values())
+        .filter((p) => p.knock !== null && !inGroup.has(p.key))
+        .map(({ member, key, name, fingerprint }) => ({ member, key, name, fingerprint })),
+    };
+  }
+
+  /** A member's lobby state (for tests and the page). */
+  stateOf(member: string): LobbyState | null {
+    return this.#present.get(member)?.state ?? null;
+  }
+
+  /** The member whose client removes leavers (and, in an open room, lets knocks in); null if not in the group. */
+  designated(): string | null {
+    const group = this.group;
+    if (group === null) return null;
+    const byKey = new Map<string, string>();
+    for (const p of this.#present.values()) byKey.set(p.key, p.member);
+    if (this.#self !== null) byKey.set(this.#selfKey, this.#self);
+    for (const key of group.members()) {
+      const member = byKey.get(toBase64Url(key));
+      if (member !== undefined) return member;
+    }
+    return null;
+  }
+
+  /** Seals an application message for the group; null when this client is not in it. */
+  async seal(plaintext: Bytes): Promise<Bytes | null> {
+    const group = this.group;
+    if (group === null) return null;
+    try {
+      return await group.seal(plaintext);
+    } catch (e: unknown) {
+      if (e instanceof MlsError) return null;
+      throw e;
+    }
+  }
+
+  // ---- Events (from the host's queue, in log order) ----------------------------------------
+
+  /**
+   * This client joined the room as `self`, with `present` already there (the join ack,
+   * profiles verified). After a lost session (`rejoin`), the old group is gone: the others
+   * removed this client when it left.
+   */
+  async joined(self: string, present: readonly LobbyPerson[], rejoin = false): Promise<void> {
+    const hadGroup = this.#group !== null;
+    this.#reset();
+    this.#self = self;
+    this.#present.clear();
+    for (const person of present) this.#present.set(person.member, { ...person, state: 'in', knock: null });
+    if (rejoin && hadGroup) this.#host.alert('You missed a key change: asking to be let in again', 'warning', []);
+    if (present.length === 0) await this.#create();
+    else await this.#knock();
+    this.#host.changed();
+  }
+
+  memberJoined(person: LobbyPerson): void {
+    if (person.member === this.#self || this.#present.has(person.member)) return;
+    this.#present.set(person.member, { ...person, state: 'unknown', knock: null });
+    this.#host.changed();
+  }
+
+  async memberLeft(member: string): Promise<void> {
+    const gone = this.#present.get(member);
+    if (gone === undefined) return;
+    this.#present.delete(member);
+    this.#departed.set(gone.key, gone.name);
+    if (this.#departed.size > MAX_DEPARTED) {
+      const oldest = this.#departed.keys().next();
+      if (oldest.done !== true) this.#departed.delete(oldest.value);
+    }
+    this.#host.changed();
+    if (this.group !== null) await this.#duties();
+    else await this.#fallback();
+  }
+
+  /** A lobby body from `from`, opened and verified by the host with their profile key. */
+  async lobbyBody(from: string, body: LobbyBody, pos: number): Promise<void> {
+    const sender = this.#present.get(from);
+    if (sender === undefined || from === this.#self) return;
+    switch (body.type) {
+      case 'genesis':
+        await this.#onGenesis(sender, pos);
+        break;
+      case 'knock': {
+        let key: Bytes;
+        try {
+          key = keyPackageKey(body.keyPackage);
+        } catch (e: unknown) {
+          if (!(e instanceof MlsError)) throw e;
+          this.#host.alert(`${sender.name} knocked with a damaged key package; it was ignored.`, 'warning', [sender.name]);
+          return;
+        }
+        if (toBase64Url(key) !== sender.key) {
+          this.#host.alert(`${sender.name} knocked with someone else’s key; it was ignored.`, 'warning', [sender.name]);
+          return;
+        }
+        sender.state = 'knocking';
+        sender.knock = { keyPackage: body.keyPackage, pos };
+        this.#host.changed();
+        if (this.group !== null) await this.#duties();
+        else await this.#fallback();
+        break;
+      }
+      case 'in':
+        sender.state = 'in';
+        sender.knock = null;
+        this.#host.changed();
+        break;
+    }
+  }
+
+  /** An MLS frame (first byte 0x00) from `frame.from`. */
+  async mlsFrame(frame: Frame): Promise<void> {
+    if (frame.from === this.#self || !this.#present.has(frame.from)) return;
+    const kind = mlsFrameKind(frame.data);
+    if (kind === 'welcome') {
+      if (frame.direct && this.#group === null) await this.#welcome(frame);
+      return;
+    }
+    if (this.#group === null) {
+      if (this.#knocking) {
+        this.#kept.push(frame);
+        if (this.#kept.length > MAX_KEPT_FRAMES) this.#kept.shift();
+      }
+      return;
+    }
+    await this.#process(frame, false);
+  }
+
+  /** The person lets the knocker `member` in (a knock room): a commit adding their KeyPackage. */
+  async letIn(member: string): Promise<void> {
+    const knocker = this.#present.get(member);
+    if (knocker?.knock == null || this.group === null) return;
+    this.#letIn.add(knocker.key);
+    await this.#duties();
+  }
+
+  /** Stops timers (the session closed). */
+  close(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#generation++;
+  }
+
+  // ---- Creating, knocking, joining ---------------------------------------------------------
+
+  #reset(): void {
+    this.#generation++;
+    this.#group = null;
+    this.#pendingJoins = [];
+    this.#knockPos = null;
+    this.#knocking = false;
+    this.#genesis = null;
+    this.#kept = [];
+    this.#inflight = null;
+    this.#committing = false;
+  }
+
+  /** §17.3 item 1: a new group, this client alone at epoch 0, announced by `genesis`. */
+  async #create(): Promise<void> {
+    this.#reset();
+    const generation = this.#generation;
+    const group = await createGroup(this.#identity, this.#roomId);
+    if (generation !== this.#generation) return;
+    this.#group = group;
+    const genesis = { pos: null as number | null };
+    this.#genesis = genesis;
+    this.#host.changed();
+    this.#sendLobby({ type: 'genesis', sentAt: this.#nextSentAt() }, generation, (pos) => {
+      genesis.pos = pos;
+    });
+  }
+
+  /** §17.3 item 2: a fresh KeyPackage, sent as `knock`; MLS frames are kept until the Welcome. */
+  async #knock(): Promise<void> {
+    const generation = ++this.#generation;
+    this.#group = null;
+    this.#genesis = null;
+    this.#inflight = null;
+    this.#committing = false;
+    this.#knocking = true;
+    this.#knockPos = null;
+    const made = await keyPackage(this.#identity, this.#roomId);
+    if (generation !== this.#generation) return;
+    this.#pendingJoins.push(made.pending);
+    if (this.#pendingJoins.length > MAX_PENDING_JOINS) this.#pendingJoins.shift();
+    this.#host.changed();
+    this.#sendLobby({ type: 'knock', keyPackage: made.keyPackage, sentAt: this.#nextSentAt() }, generation, async (pos) => {
+      this.#knockPos = pos;
+      await this.#fallback();
+    });
+  }
+
+  /** Sends a lobby body; `then` runs in log order once it is placed. A body that did not go is sent again. */
+  #sendLobby(body: LobbyBody, generation: number, then: (pos: number) => void | Promise<void>): void {
+    void this.#host.sendLobby(encodeLobbyBody(body)).then((pos) => this.#host.later(async () => {
+      if (generation !== this.#generation) return;
+      if (pos === null) {
+        this.#retry(() => this.#sendLobby({ ...body, sentAt: this.#nextSentAt() }, generation, then));
+        return;
+      }
+      await then(pos);
+    }));
+  }
+
+  #retry(task: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#host.later(async () => task());
+    }, RETRY_MS);
+    this.#timers.add(timer);
+  }
+
+  async #onGenesis(sender: Present, pos: number): Promise<void> {
+    sender.state = 'in';
+    sender.knock = null;
+    if (this.#genesis !== null && this.#group !== null) {
+      // Two groups were made at once: the genesis placed first wins (§17.3 item 1).
+      const own = this.#genesis.pos;
+      if (own !== null && own < pos) return;
+      await this.#knock();
+      return;
+    }
+    if (this.#group === null && this.#knocking) await this.#knock();
+    this.#host.changed();
+  }
+
+  /** A Welcome for this client (one of its KeyPackages): join, apply what was kept, say `in`. */
+  async #welcome(frame: Frame): Promise<void> {
+    let group: RoomGroup | null = null;
+    for (const pending of [...this.#pendingJoins].reverse()) {
+      try {
+        group = await pending.join(frame.data);
+        break;
+      } catch (e: unknown) {
+        if (!(e instanceof MlsError)) throw e;
+        if (e.code === 'not-for-me') continue;
+        await this.#lose();
+        return;
+      }
+    }
+    if (group === null) return;
+    const generation = ++this.#generation;
+    this.#group = group;
+    this.#knocking = false;
+    this.#pendingJoins = [];
+    this.#genesis = null;
+    const kept = this.#kept;
+    this.#kept = [];
+    const admitter = this.#present.get(frame.from);
+    if (admitter !== undefined) admitter.state = 'in';
+    for (const earlier of kept) {
+      if (generation !== this.#generation || this.#group === null) return;
+      await this.#process(earlier, true);
+    }
+    if (generation !== this.#generation) return;
+    const name = admitter?.name ?? 'Someone';
+    this.#host.alert(`${name} let you in`, 'info', admitter === undefined ? [] : [name]);
+    this.#sendLobby({ type: 'in', epoch: Number(group.epoch), sentAt: this.#nextSentAt() }, generation, () => undefined);
+    this.#host.changed();
+    await this.#duties();
+  }
+
+  /** §17.3 item 6: the group is lost; say so and knock again. */
+  async #lose(): Promise<void> {
+    this.#host.alert('You missed a key change: asking to be let in again', 'warning', []);
+    await this.#knock();
+    this.#host.changed();
+  }
+
+  /** §17.3 item 7: nobody present holds the group; the earliest knocker makes a new one. */
+  async #fallback(): Promise<void> {
+    if (this.#group !== null || !this.#knocking || this.#knockPos === null) return;
+    const others = Array.from(this.#present.values());
+    if (others.some((p) => p.state === 'in')) return;
+    const earliest = Math.min(...others.flatMap((p) => (p.state === 'knocking' && p.knock !== null ? [p.knock.pos] : [])));
+    if (this.#knockPos < earliest) await this.#create();
+  }
+
+  // ---- In the group ------------------------------------------------------------------------
+
+  /** Applies an MLS frame from the log (or one kept while knocking: `kept`). */
+  async #process(frame: Frame, kept: boolean): Promise<void> {
+    const group = this.#group;
+    if (group === null) return;
+    const generation = this.#generation;
+    let result: Processed;
+    try {
+      result = await group.process(frame.data);
+    } catch (e: unknown) {
+      if (!(e instanceof MlsError)) throw e;
+      if (generation !== this.#generation) return;
+      await this.#refused(frame, e, kept);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    await this.#result(frame.from, result, frame);
+    if (result.kind === 'epoch' && !kept && generation === this.#generation) await this.#duties();
+  }
+
+  async #refused(frame: Frame, error: MlsError, kept: boolean): Promise<void> {
+    const kind = mlsFrameKind(frame.data);
+    // Frames of epochs before this client's first are not for it; a commit that lost a race is refused by everyone.
+    if (error.code === 'stale' && (kept || kind === 'commit')) return;
+    if (error.code === 'future' || (error.code === 'not-member' && this.#group?.active === false)) {
+      await this.#lose();
+      return;
+    }
+    if (kept && kind === 'commit') return;
+    const name = this.#present.get(frame.from)?.name ?? 'someone';
+    const why = error.code === 'stale' ? 'was sealed with keys that are not kept any more' : 'could not be opened';
+    this.#host.alert(`A message from ${name} ${why} and was not shown.`, 'warning', [name]);
+  }
+
+  async #result(from: string, result: Processed, frame: Frame | null): Promise<void> {
+    switch (result.kind) {
+      case 'message': {
+        const sender = from === this.#self ? this.#selfKey : this.#present.get(from)?.key;
+        if (frame === null) return;
+        if (sender !== toBase64Url(result.sender)) {
+          const name = this.#present.get(from)?.name ?? 'someone';
+          this.#host.alert(`A message from ${name} was signed by another member’s key and was not shown.`, 'warning', [name]);
+          return;
+        }
+        this.#host.message(frame, result.plaintext);
+        return;
+      }
+      case 'removed':
+        await this.#lose();
+        return;
+      case 'lost-race':
+        return;
+      case 'epoch': {
+        const added = result.added.map(toBase64Url);
+        const removed = result.removed.map(toBase64Url);
+        for (const key of added) this.#letIn.delete(key);
+        const committer = result.own ? 'You' : this.#present.get(from)?.name ?? 'Someone';
+        if (added.length > 0) {
+          const names = added.map((key) => this.#nameOf(key));
+          const knockers = Array.from(this.#present.values()).filter((p) => added.includes(p.key));
+          for (const p of knockers) p.knock = null;
+          this.#host.alert(`${committer} let ${names.join(', ')} in`, 'info', result.own ? names : [committer, ...names]);
+          if (result.own && this.#inflight?.welcome != null) {
+            const welcome = this.#inflight.welcome;
+            for (const p of knockers) void this.#host.sendMls(welcome, p.member);
+          }
+        }
+        if (removed.length > 0) {
+          const names = removed.map((key) => this.#nameOf(key));
+          this.#host.alert(`Keys changed: ${names.join(', ')} left`, 'info', names);
+        }
+        this.#host.changed();
+        return;
+      }
+    }
+  }
+
+  #nameOf(key: string): string {
+    for (const p of this.#present.values()) if (p.key === key) return p.name;
+    return this.#departed.get(key) ?? 'someone';
+  }
+
+  #groupKeys(group: RoomGroup): Set<string> {
+    return new Set(group.members().map(toBase64Url));
+  }
+
+  /**
+   * What this client must commit now, one commit at a time (§17.3 items 3–5): as the
+   * designated member, remove who is in the group but not present (a leaver, or a knocker
+   * whose old leaf is still there); then add whom this person let in, and in an open
+   * room, as the designated member, every knock.
+   */
+  async #duties(): Promise<void> {
+    const group = this.group;
+    if (group === null || this.#committing) return;
+    const inGroup = this.#groupKeys(group);
+    const designated = this.designated() === this.#self;
+    if (designated) {
+      const present = new Set([this.#selfKey, ...Array.from(this.#present.values(), (p) => p.key)]);
+      const stale = new Set(Array.from(this.#present.values()).filter((p) => p.knock !== null && inGroup.has(p.key)).map((p) => p.key));
+      const remove = group.members().filter((key) => {
+        const text = toBase64Url(key);
+        return text !== this.#selfKey && (!present.has(text) || stale.has(text));
+      });
+      if (remove.length > 0) {
+        await this.#commit(group, () => group.remove(remove).then(({ commit }) => ({ commit, welcome: null, add: [] })));
+        return;
+      }
+    }
+    const adds = Array.from(this.#present.values())
+      .filter((p) => p.knock !== null && !inGroup.has(p.key) && (this.#open ? designated : this.#letIn.has(p.key)));
+    if (adds.length === 0) return;
+    await this.#commit(group, () => group.add(adds.map((p) => (p.knock as { keyPackage: Bytes }).keyPackage))
+      .then(({ commit, welcome }) => ({ commit, welcome, add: adds.map((p) => p.key) })));
+  }
+
+  /** Makes a commit and sends it; it is applied when its position comes back (in log order). */
+  async #commit(group: RoomGroup, make: () => Promise<InFlight>): Promise<void> {
+    const generation = this.#generation;
+    this.#committing = true;
+    let made: InFlight;
+    try {
+      made = await make();
+    } catch (e: unknown) {
+      if (!(e instanceof MlsError)) throw e;
+      this.#committing = false;
+      this.#host.alert(`A key change could not be made (${e.code}).`, 'warning', []);
+      return;
+    }
+    if (generation !== this.#generation) return;
+    this.#inflight = made;
+    void this.#host.sendMls(made.commit).then((pos) => this.#host.later(async () => {
+      if (generation !== this.#generation || this.#inflight !== made) return;
+      if (pos === null) {
+        // It never reached the log: the next commit made replaces it.
+        this.#inflight = null;
+        this.#committing = false;
+        this.#retry(() => void this.#duties());
+        return;
+      }
+      let result: Processed | null = null;
+      try {
+        result = await group.process(made.commit);
+      } catch (e: unknown) {
+        if (!(e instanceof MlsError)) throw e;
+      }
+      if (generation !== this.#generation) return;
+      if (result !== null) await this.#result(this.#self ?? '', result, null);
+      if (generation !== this.#generation) return;
+      this.#inflight = null;
+      this.#committing = false;
+      await this.#duties();
+    }));
+  }
+
+  #nextSentAt(): number {
+    this.#lastSentAt = Math.max(this.#now(), this.#lastSentAt + 1);
+    return this.#lastSentAt;
+  }
+}
+
+/** For tests: a person's lobby identity from their key bytes. */
+export function personOf(member: string, key: Bytes, name: string, fingerprint = ''): LobbyPerson {
+  return { member, key: toBase64Url(key), name, fingerprint };
+}
