@@ -4,7 +4,7 @@
 
 import './style.css';
 import './ui/room-features.css';
-import { newRoomSecret, secretFromFragment, secretToFragment } from './crypto';
+import { type RoomKind, newRoomSecret, roomFragment, roomFromFragment } from './crypto';
 import type { Bytes } from './encoding';
 import { RoomSession } from './room';
 import { ChatView } from './ui/chat';
@@ -35,31 +35,31 @@ function start(): void {
   }
   const fragment = window.location.hash;
   if (fragment.length <= 1) {
-    show(nameForm({ invited: false, submit: (name) => {
+    show(nameForm({ invited: false, submit: (name, kind) => {
       const secret = newRoomSecret();
       // replaceState: the secret goes into the address bar (to copy) without a history entry.
-      history.replaceState(null, '', `#${secretToFragment(secret)}`);
-      void enter(secret, name);
+      history.replaceState(null, '', `#${roomFragment(secret, kind)}`);
+      void enter(secret, kind, name);
     } }));
     return;
   }
-  const secret = secretFromFragment(fragment);
-  if (secret === null) {
+  const room = roomFromFragment(fragment);
+  if (room === null) {
     show(nameForm({
       invited: false,
       problem: 'This invite link is incomplete or damaged. Ask for it again, or create a new room.',
-      submit: (name) => {
+      submit: (name, kind) => {
         const fresh = newRoomSecret();
-        history.replaceState(null, '', `#${secretToFragment(fresh)}`);
-        void enter(fresh, name);
+        history.replaceState(null, '', `#${roomFragment(fresh, kind)}`);
+        void enter(fresh, kind, name);
       },
     }));
     return;
   }
-  show(nameForm({ invited: true, submit: (name) => void enter(secret, name, true) }));
+  show(nameForm({ invited: true, kind: room.kind, submit: (name) => void enter(room.secret, room.kind, name, true) }));
 }
 
-async function enter(secret: Bytes, name: string, invited = false): Promise<void> {
+async function enter(secret: Bytes, kind: RoomKind, name: string, invited = false): Promise<void> {
   let session: RoomSession | null = null;
   const view = new ChatView({
     left: () => {
@@ -75,7 +75,7 @@ async function enter(secret: Bytes, name: string, invited = false): Promise<void
   let trustAlerts = 0;
   const onPageHide = (): void => session?.leaveNow();
   try {
-    session = await RoomSession.open({ secret, name }, {
+    session = await RoomSession.open({ secret, name, kind }, {
       connection: (state) => { view.connection(state); files.connection(state); },
       members: (members) => {
         const alerts = trustMembers(members);
@@ -88,6 +88,7 @@ async function enter(secret: Bytes, name: string, invited = false): Promise<void
       updated: (item) => view.updated(item),
       typing: (text, names) => view.typing(text, names),
       file: (event) => files.handle(event),
+      lobby: (lobby) => view.lobby(lobby),
     });
   } catch (e: unknown) {
     show(cannotRun(

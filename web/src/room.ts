@@ -11,8 +11,8 @@
 
 import { Connection, type ConnectionState } from './connection';
 import {
-  type Identity, type RoomKeys, OpenError, deriveRoomKeys, fingerprintOf, generateIdentity,
-  importPublicKey, openEnvelope, seal, verifyEnvelope,
+  type Identity, type RoomKeys, type RoomKind, OpenError, deriveRoomKeys, fingerprintOf, generateIdentity,
+  importPublicKey, openEnvelope, saltOf, seal, verifyEnvelope,
 } from './crypto';
 import {
   type Body, type DeleteBody, type EditBody, type FileBody, type MessageRef, type ReactionBody, MAX_TEXT_CHARS,
@@ -21,6 +21,7 @@ import {
 import { Conversation, type ReactionView, type Refusal } from './conversation';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
 import { type PresenceAlert, failureText, gapText, presenceAlertText, typingText } from './format';
+import { type Frame, type LobbyPerson, type LobbyView, Lobby, decodeLobbyBody } from './lobby';
 import type {
   Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Missed, Notice, Presence, ResumeAck,
 } from './protocol';
@@ -48,7 +49,8 @@ export interface Author {
 
 /** Where one of this person's own messages stands. */
 export type OutgoingStatus =
-  | { readonly kind: 'queued' }
+  /** Waiting for the connection, or (`lobby`) for this person to be let in to a v2 room. */
+  | { readonly kind: 'queued'; readonly lobby?: boolean }
   | { readonly kind: 'sending' }
   | { readonly kind: 'sent' }
   | { readonly kind: 'failed'; readonly reason: string };
@@ -104,6 +106,8 @@ export interface RoomListener {
   typing(text: string, names: readonly string[]): void;
   /** A file announcement, chunk or cancellation, for the file-transfer module. */
   file?(event: FileEvent): void;
+  /** A v2 room's lobby (docs/crypto.md §17.3): whether this person is let in, the key epoch, who knocks. */
+  lobby?(view: LobbyView): void;
 }
 
 export type FileEvent =
@@ -118,6 +122,8 @@ export interface RoomOptions {
   readonly secret: Bytes;
   readonly name: string;
   readonly url?: string;
+  /** What the link names: a v1 room (the default) or a v2 room (docs/crypto.md §17). */
+  readonly kind?: RoomKind;
   /** Override for tests; default Date.now. */
   readonly now?: () => number;
 }
@@ -155,8 +161,8 @@ interface Outgoing {
   readonly text: string;
   /** When it was typed, also the sealed body's `sent_at` (the same body for every attempt). */
   readonly typedAt: number;
-  /** Sealed for one member id; sealed again after a join as a new member. */
-  sealed: { readonly member: string; readonly data: Bytes } | null;
+  /** Sealed for one member id (and in a v2 room, one group); sealed again after a join as a new member. */
+  sealed: { readonly member: string; readonly group: object | null; readonly data: Bytes } | null;
   notMemberTries: number;
   /** For a reply: the text answered, and the start of it. */
   readonly replyTo?: MessageRef;
@@ -198,6 +204,9 @@ export class RoomSession {
   /** When the connection was last lost (also when alone in the room), for the gap line. */
   #offlineSince: number | null = null;
   #serverRestarting = false;
+  /** A v2 room's lobby and MLS group; null in a v1 room. */
+  readonly #lobby: Lobby | null;
+  readonly kind: RoomKind;
 
   private constructor(keys: RoomKeys, identity: Identity, options: RoomOptions, listener: RoomListener) {
     this.keys = keys;
@@ -205,6 +214,24 @@ export class RoomSession {
     this.name = options.name;
     this.#listener = listener;
     this.#now = options.now ?? Date.now;
+    this.kind = options.kind ?? 'v1';
+    this.#lobby = this.kind === 'v1' ? null : new Lobby({ identity, roomId: keys.roomId, open: this.kind === 'open', now: this.#now }, {
+      sendLobby: async (body) => {
+        const member = this.#member;
+        if (member === null || this.#connection.state.kind !== 'online') return null;
+        const ack = await this.#connection.sendMsg(await seal(this.keys, this.identity, member, body));
+        return ack.ok ? ack.value.pos : null;
+      },
+      sendMls: async (frame, to) => {
+        if (this.#member === null || this.#connection.state.kind !== 'online') return null;
+        const ack = await this.#connection.sendMsg(frame, to === undefined ? {} : { to });
+        return ack.ok ? ack.value.pos : null;
+      },
+      later: (task) => this.#enqueue(task),
+      message: (frame, plaintext) => this.#onPlaintext(frame, plaintext),
+      changed: () => this.#lobbyChanged(),
+      alert: (text, tone, names) => this.#alert(text, tone, this.#now(), names),
+    });
     this.#conversation = new Conversation(toBase64Url(identity.publicKeyBytes));
     this.#typing = new TypingTracker((members) => {
       const names = members.map((member) => this.#members.get(member)?.view.name).filter((name): name is string => name !== undefined);
@@ -231,7 +258,7 @@ export class RoomSession {
 
   /** Derives the room's keys, makes this session's identity and connects. */
   static async open(options: RoomOptions, listener: RoomListener): Promise<RoomSession> {
-    const keys = await deriveRoomKeys(options.secret);
+    const keys = await deriveRoomKeys(options.secret, saltOf(options.kind ?? 'v1'));
     const identity = await generateIdentity();
     const session = new RoomSession(keys, identity, options, listener);
     session.#connection.start();
@@ -252,6 +279,17 @@ export class RoomSession {
 
   get members(): readonly MemberView[] {
     return this.#memberViews();
+  }
+
+  /** A v2 room's lobby as the page shows it; null in a v1 room. */
+  get lobby(): LobbyView | null {
+    return this.#lobby?.view ?? null;
+  }
+
+  /** In a v2 knock room: lets the knocking member in (a commit adding them). */
+  letIn(member: string): void {
+    const lobby = this.#lobby;
+    if (lobby !== null) this.#enqueue(() => lobby.letIn(member));
   }
 
   get self(): Author {
@@ -360,7 +398,7 @@ export class RoomSession {
   /** Called on every keystroke in the composer; sends a sealed `typing` at most every 3 s. */
   typing(): void {
     const now = this.#now();
-    if (this.#member === null || !this.#typing.shouldSend(now)) return;
+    if (this.#member === null || (this.#lobby !== null && !this.#lobby.inGroup) || !this.#typing.shouldSend(now)) return;
     void this.#sealAndSend(encodeBody({ type: 'typing', sentAt: now }), true);
   }
 
@@ -377,6 +415,7 @@ export class RoomSession {
 
   async leave(): Promise<void> {
     this.#typing.clear();
+    this.#lobby?.close();
     await this.#connection.leave();
   }
 
@@ -445,12 +484,18 @@ export class RoomSession {
     return toBase64Url(await seal(this.keys, this.identity, member, body));
   }
 
+  /** A body for the room: v1 sealed with the message key (§5); v2 an MLS application message (§17.2), null while not let in. */
+  async #sealBody(member: string, body: Bytes): Promise<Bytes | null> {
+    return this.#lobby === null ? seal(this.keys, this.identity, member, body) : this.#lobby.seal(body);
+  }
+
   async #sealAndSend(body: Bytes, volatile: boolean) {
     const member = this.#member;
     if (member === null || this.#connection.state.kind !== 'online') {
       return { ok: false, code: 'offline', message: 'not connected' } as const;
     }
-    const sealed = await seal(this.keys, this.identity, member, body);
+    const sealed = await this.#sealBody(member, body);
+    if (sealed === null) return { ok: false, code: 'offline', message: 'not let in yet' } as const;
     if (this.#limits !== null && sealed.length > this.#limits.maxMessageBytes) {
       return { ok: false, code: 'too_large', message: 'too large for this server' } as const;
     }
@@ -469,13 +514,21 @@ export class RoomSession {
       for (let next = this.#outbox[0]; next !== undefined; next = this.#outbox[0]) {
         const member = this.#member;
         if (member === null || this.#connection.state.kind !== 'online') break;
+        const group = this.#lobby?.group ?? null;
+        if (this.#lobby !== null && group === null) {
+          // Not let in (yet): what is typed waits, and goes once the group is ours.
+          for (const waiting of this.#outbox) this.#setStatus(waiting, { kind: 'queued', lobby: true }, waiting.typedAt);
+          break;
+        }
         this.#setStatus(next, { kind: 'sending' }, next.typedAt);
-        if (next.sealed?.member !== member) {
+        if (next.sealed?.member !== member || next.sealed.group !== group) {
           const body = encodeBody({
             type: 'text', text: next.text, sentAt: next.typedAt,
             ...(next.replyTo === undefined ? {} : { replyTo: next.replyTo, quote: next.quote ?? '' }),
           });
-          next.sealed = { member, data: await seal(this.keys, this.identity, member, body) };
+          const data = await this.#sealBody(member, body);
+          if (data === null) continue;
+          next.sealed = { member, group, data };
         }
         if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
           this.#outbox.shift();
@@ -561,6 +614,7 @@ export class RoomSession {
     if (state.kind === 'offline') this.#offlineCause = state.cause === 'server_restart' ? 'server_restart' : 'disconnected';
     if (state.kind === 'offline' && state.cause === 'server_restart') this.#serverRestarting = true;
     if (state.kind === 'closed') {
+      this.#lobby?.close();
       this.#clearAwaitingReturn();
       if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
       this.#flushTimer = null;
@@ -645,6 +699,18 @@ export class RoomSession {
     this.#offlineSince = null;
     this.#serverRestarting = false;
     this.#listener.members(this.#memberViews());
+    if (this.#lobby !== null) {
+      const present = Array.from(this.#members.values()).filter((known) => !known.view.self).map(personOf);
+      await this.#lobby.joined(ack.member, present, rejoin);
+    }
+    void this.#flushOutbox();
+  }
+
+  /** The lobby changed: the page shows it, and once let in, what waited in the outbox goes. */
+  #lobbyChanged(): void {
+    const lobby = this.#lobby;
+    if (lobby === null) return;
+    this.#listener.lobby?.(lobby.view);
     void this.#flushOutbox();
   }
 
@@ -655,6 +721,7 @@ export class RoomSession {
         const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
         if (opened === null) return;
         this.#members.set(presence.member, opened);
+        this.#lobby?.memberJoined(personOf(opened));
         // Back within the grace period after a reconnection: no news, they never really left.
         if (!this.#cancelAwaitingReturn(opened.keyText)) {
           const returning = this.#departed.delete(opened.keyText);
@@ -670,6 +737,7 @@ export class RoomSession {
         this.#typing.stop(presence.member);
         this.#remember(gone);
         this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
+        await this.#lobby?.memberLeft(presence.member);
         break;
       }
       case 'away': {
@@ -693,6 +761,10 @@ export class RoomSession {
       this.#alert('A message from someone who is not in the room was dropped.', 'warning');
       return;
     }
+    if (this.#lobby !== null) {
+      await this.#onV2Frame(message, sender, this.#lobby);
+      return;
+    }
     let body: Body | null;
     let signature: string;
     try {
@@ -705,6 +777,56 @@ export class RoomSession {
       this.#alert(`A message from ${sender.view.name} failed ${e.kind === 'signature' ? 'signature verification' : 'decryption'} and was not shown.`, 'warning', this.#now(), [sender.view.name]);
       return;
     }
+    this.#deliver(message, sender, body, signature);
+  }
+
+  /**
+   * A v2 frame (docs/crypto.md §17.2), told by its first byte: 0x01 a lobby body sealed
+   * with the lobby key and signed by the sender (genesis, knock, in), 0x00 an MLS message.
+   */
+  async #onV2Frame(message: IncomingMsg, sender: KnownMember, lobby: Lobby): Promise<void> {
+    const first = message.data[0];
+    if (first === 0x00) {
+      await lobby.mlsFrame({ from: message.from, data: message.data, pos: message.pos, ts: message.ts, direct: message.to !== null });
+      return;
+    }
+    const name = sender.view.name;
+    if (first !== 0x01) {
+      this.#alert(`A malformed message from ${name} was not shown.`, 'warning', this.#now(), [name]);
+      return;
+    }
+    let body: ReturnType<typeof decodeLobbyBody>;
+    try {
+      const envelope = await openEnvelope(this.keys, message.from, message.data);
+      await verifyEnvelope(sender.publicKey, this.keys, message.from, envelope);
+      body = decodeLobbyBody(envelope.body);
+    } catch (e: unknown) {
+      if (!(e instanceof OpenError)) throw e;
+      this.#alert(`A message from ${name} failed ${e.kind === 'signature' ? 'signature verification' : 'decryption'} and was not shown.`, 'warning', this.#now(), [name]);
+      return;
+    }
+    if (body === 'other') {
+      // What people say travels only under MLS: a text sealed with the lobby key is refused.
+      this.#alert(`A message from ${name} was not end-to-end encrypted for the members and was not shown.`, 'warning', this.#now(), [name]);
+      return;
+    }
+    if (body === null) {
+      this.#alert(`A malformed message from ${name} was not shown.`, 'warning', this.#now(), [name]);
+      return;
+    }
+    await lobby.lobbyBody(message.from, body, message.pos);
+  }
+
+  /** An MLS application message the lobby opened (its sender's key already checked against the profile). */
+  #onPlaintext(frame: Frame, plaintext: Bytes): void {
+    const sender = this.#members.get(frame.from);
+    if (sender === undefined || sender.view.self) return;
+    // The AEAD tag ends the frame: unique per message, it stands for the signature of v1.
+    this.#deliver({ from: frame.from, ts: frame.ts, to: frame.direct ? this.#member : null }, sender, decodeBody(plaintext), toBase64Url(frame.data.subarray(-16)));
+  }
+
+  /** Shows a verified body from `sender` (v1 and v2 alike). */
+  #deliver(message: Pick<IncomingMsg, 'from' | 'ts' | 'to'>, sender: KnownMember, body: Body | null, signature: string): void {
     if (body === null || body.type === 'profile') {
       this.#alert(`A malformed message from ${sender.view.name} was not shown.`, 'warning', this.#now(), [sender.view.name]);
       return;
@@ -881,6 +1003,11 @@ export class RoomSession {
   #newId(): string {
     return `item-${++this.#nextId}`;
   }
+}
+
+/** A member as the lobby knows them. */
+function personOf(known: KnownMember): LobbyPerson {
+  return { member: known.view.member, key: known.keyText, name: known.view.name, fingerprint: known.view.fingerprint };
 }
 
 /** A fresh client id for an outgoing text: 16 random bytes as base64url (22 characters). */

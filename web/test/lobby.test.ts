@@ -33,7 +33,7 @@ class Client {
       sendLobby: (body) => room.send(this, body, null, null),
       sendMls: (frame, to) => room.send(this, null, frame, to ?? null),
       later: (task) => this.enqueue(task),
-      message: (_frame, plaintext) => this.received.push(fromUtf8(plaintext)),
+      message: (_frame, plaintext) => this.received.push(fromUtf8(plaintext) ?? '<not UTF-8>'),
       changed: () => undefined,
       alert: (text) => this.alerts.push(text),
     };

@@ -6,6 +6,7 @@
 import type { ConnectionState } from '../connection';
 import { MAX_TEXT_CHARS } from '../content';
 import { clock, connectionStatusText, nameSegments, shortFingerprint, textTooLongText } from '../format';
+import type { LobbyView } from '../lobby';
 import type { Author, ChatItem, MemberView, RoomListener, RoomSession } from '../room';
 import { MessageActions } from './actions';
 import { Attention } from './attention';
@@ -60,6 +61,12 @@ export class ChatView implements RoomListener {
   readonly #conversation: HTMLElement;
   readonly #fileInput: HTMLInputElement;
   readonly #actions: MessageActions;
+  /** A v2 room's lobby: "Waiting to be let in", or the people knocking with a Let in button each. */
+  readonly #lobbyPanel: HTMLElement;
+  /** The key epoch of a v2 room, under the online list. */
+  readonly #keyEpoch: HTMLElement;
+  /** Knockers this person let in, until they are in (their button says so). */
+  readonly #lettingIn = new Set<string>();
   #filesHandler: ((files: File[]) => void) | null = null;
   #evictedHandler: ((id: string) => void) | null = null;
   #session: RoomSession | null = null;
@@ -99,10 +106,13 @@ export class ChatView implements RoomListener {
     }, h('span', { class: 'lock', attrs: { 'aria-hidden': 'true' } }), ...labels('Messages are end-to-end encrypted', 'End-to-end encrypted'));
 
     this.#memberHeading = h('h2', { text: 'Online' });
+    this.#keyEpoch = h('p', { class: 'hint key-epoch', attrs: { hidden: true } });
+    this.#lobbyPanel = h('div', { class: 'lobby', attrs: { hidden: true } });
     this.#memberList = h('ul', { class: 'member-list' });
     this.#aside = h('aside', { class: 'members', attrs: { id: 'members', 'aria-label': 'People in this room' } },
       this.#memberHeading, this.#memberList,
       h('p', { class: 'hint', text: 'Select someone to compare their fingerprint.' }),
+      this.#keyEpoch,
       notificationSettings());
 
     this.#timeline = h('ol', { class: 'timeline', attrs: { 'aria-label': 'Messages', role: 'log', 'aria-live': 'polite' } });
@@ -166,7 +176,7 @@ export class ChatView implements RoomListener {
         h('div', { class: 'actions' }, this.#membersToggle, this.#copyButton, shareButton(this.#extraDialogs), this.#notifyButton, leaveButton)),
       h('div', { class: 'layout' },
         this.#aside,
-        this.#conversation = h('main', { class: 'conversation' }, this.#scroller, this.#unseen.button, this.#typingLine, this.#actions.replyBar, composer)),
+        this.#conversation = h('main', { class: 'conversation' }, this.#lobbyPanel, this.#scroller, this.#unseen.button, this.#typingLine, this.#actions.replyBar, composer)),
       this.#fingerprintDialog, this.#e2eDialog, this.#extraDialogs);
     new MediaViewer(this.#timeline, this.#extraDialogs);
   }
@@ -242,6 +252,32 @@ export class ChatView implements RoomListener {
           member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
         memberMarks(member),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
+  }
+
+  /** A v2 room's lobby (docs/crypto.md §17.3). */
+  lobby(view: LobbyView): void {
+    this.#keyEpoch.hidden = view.epoch === null;
+    this.#keyEpoch.textContent = view.epoch === null ? '' : `Key epoch ${view.epoch}: the keys change whenever someone joins or leaves.`;
+    const knocking = new Set(view.knocks.map((k) => k.member));
+    for (const member of this.#lettingIn) if (!knocking.has(member)) this.#lettingIn.delete(member);
+    const waiting = view.status === 'waiting'
+      ? h('p', { class: 'lobby-wait', attrs: { role: 'status' }, text: view.knockRoom ? 'Waiting to be let in… someone here must let you in.' : 'Waiting to be let in…' })
+      : null;
+    const knocks = view.knocks.length === 0 ? null : h('ul', { class: 'knocks', attrs: { 'aria-label': 'Asking to be let in' } },
+      ...view.knocks.map((knock) => {
+        const busy = this.#lettingIn.has(knock.member);
+        return h('li', { class: 'knock', attrs: { 'data-member': knock.member } },
+          h('span', { class: 'knock-text' }, h('bdi', { attrs: { dir: 'auto' }, text: knock.name }), ' asks to be let in'),
+          h('span', { class: 'fingerprint', attrs: { title: 'Their fingerprint: compare it with the one they see for themselves' }, text: knock.fingerprint }),
+          h('button', {
+            class: 'button primary', attrs: { type: 'button', 'aria-label': `Let ${knock.name} in`, disabled: busy },
+            text: busy ? 'Letting in…' : 'Let in',
+            on: { click: () => { this.#lettingIn.add(knock.member); this.#session?.letIn(knock.member); this.lobby(view); } },
+          }));
+      }));
+    replaceChildren(this.#lobbyPanel, waiting, knocks);
+    this.#lobbyPanel.hidden = waiting === null && knocks === null;
+    this.root.dataset.lobby = view.status;
   }
 
   added(item: ChatItem): void {
@@ -325,7 +361,8 @@ export class ChatView implements RoomListener {
     // Pending texts go out by themselves; a failed one could never go as it is, so there is
     // no retry: it says why, and offers what can work (edit it in the composer, or remove it).
     const statusLine = status.kind === 'sent' ? null : h('div', { class: ['status', status.kind] },
-      status.kind === 'queued' ? 'Sending… Waiting for the connection; it goes out by itself when it is back.'
+      status.kind === 'queued' && status.lobby === true ? 'Waiting to be let in; it goes out by itself then.'
+        : status.kind === 'queued' ? 'Sending… Waiting for the connection; it goes out by itself when it is back.'
         : status.kind === 'sending' ? 'Sending…'
         : `Not sent: ${status.reason}`,
       status.kind === 'failed' ? h('span', { class: 'status-actions' },

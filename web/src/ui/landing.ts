@@ -3,14 +3,41 @@
 //! of the chat when it cannot run (no secure context, no WebCrypto Ed25519).
 
 import { MAX_NAME_CHARS, cleanName } from '../content';
+import type { RoomKind } from '../crypto';
 import { h } from './dom';
 import { rememberNameField } from './remember';
 
 export interface NameFormOptions {
   readonly invited: boolean;
+  /** The kind of room the invite link names (only with `invited`). */
+  readonly kind?: RoomKind;
   /** Shown above the form, e.g. that an invite link was damaged. */
   readonly problem?: string;
-  readonly submit: (name: string) => void;
+  /** With the kind of room chosen (a new room), or the link's. */
+  readonly submit: (name: string, kind: RoomKind) => void;
+}
+
+/** The kinds of room a new room can be (docs/crypto.md §17.1); the first is the default. */
+const ROOM_KINDS: readonly { readonly kind: RoomKind; readonly label: string; readonly hint: string }[] = [
+  { kind: 'v1', label: 'Anyone with the link can join', hint: 'One key for the whole room, in the link.' },
+  { kind: 'knock', label: 'Ask before letting people in', hint: 'Someone in the room lets each newcomer in; keys change whenever someone joins or leaves.' },
+  { kind: 'open', label: 'Anyone with the link, new keys on every join and leave', hint: 'Newcomers are let in automatically; whoever left cannot read what follows.' },
+];
+
+/** The choice of a new room's kind: three radio buttons, v1 checked. */
+function roomKindField(): { readonly element: HTMLElement; readonly value: () => RoomKind } {
+  const radios = ROOM_KINDS.map(({ kind, label, hint }, index) => {
+    const input = h('input', { attrs: { type: 'radio', name: 'room-kind', value: kind, id: `room-kind-${kind}`, 'aria-describedby': `room-kind-${kind}-hint` } });
+    input.checked = index === 0;
+    return { kind, input, element: h('div', { class: 'room-kind' },
+      input,
+      h('label', { attrs: { for: `room-kind-${kind}` }, text: label }),
+      h('span', { class: 'hint', attrs: { id: `room-kind-${kind}-hint` }, text: hint })) };
+  });
+  return {
+    element: h('fieldset', { class: 'room-kinds' }, h('legend', { text: 'Who can get in' }), ...radios.map((r) => r.element)),
+    value: () => radios.find((r) => r.input.checked)?.kind ?? 'v1',
+  };
 }
 
 /** Landing page: "Create a room", or "Join the room" when opened from an invite link. */
@@ -22,6 +49,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
   const error = h('p', { class: 'form-error', attrs: { role: 'alert', id: 'name-error' } });
   const button = h('button', { class: 'button primary big', attrs: { type: 'submit' }, text: options.invited ? 'Join the room' : 'Create a room' });
   const remember = rememberNameField(input);
+  const kinds = options.invited ? null : roomKindField();
   const form = h('form', {
     class: 'name-form',
     on: {
@@ -37,7 +65,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
         remember.submitted(name);
         button.disabled = true;
         button.textContent = options.invited ? 'Joining…' : 'Creating…';
-        options.submit(name);
+        options.submit(name, kinds?.value() ?? options.kind ?? 'v1');
       },
     },
   },
@@ -45,6 +73,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
   input,
   error,
   remember.element,
+  kinds?.element ?? null,
   button);
   input.setAttribute('aria-describedby', 'name-error');
 
@@ -52,6 +81,7 @@ export function nameForm(options: NameFormOptions): HTMLElement {
     h('div', { class: 'card' },
       h('div', { class: 'brand big' }, h('span', { class: 'logo', attrs: { 'aria-hidden': 'true' } }), h('h1', { text: 'StreamChat' })),
       h('p', { class: 'lede', text: options.invited ? 'You have been invited to a private room.' : 'Private group chat, end-to-end encrypted. Nothing is stored.' }),
+      options.invited && options.kind === 'knock' ? h('p', { class: 'hint', text: 'Someone in the room will have to let you in.' }) : null,
       options.problem === undefined ? null : h('p', { class: 'notice-box', attrs: { role: 'alert' }, text: options.problem }),
       form,
       h('ul', { class: 'points' },
