@@ -1,0 +1,186 @@
+// v2 rooms (docs/crypto.md §17) in real Chromium against the release binary: a room
+// where newcomers knock and someone lets them in, a leaver whose keys are changed away,
+// and an open room that lets people in by itself. Every byte between the browsers and
+// the server passes through a recording proxy: no text and no name crosses it in any
+// common encoding.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { recordingProxy } from '../harness.mjs';
+import {
+  assertNoErrors, encodings, enterRoom, memberList, newPerson, say, serverAndBrowser, waitConnected, waitForAlert,
+  waitForMembers, waitForMessage,
+} from './browser-harness.mjs';
+
+const env = serverAndBrowser();
+let tap;
+const tag = randomBytes(4).toString('hex');
+/** Everything said and every name, to look for in the captured bytes. */
+const secrets = new Set();
+
+after(async () => {
+  await tap?.close();
+});
+
+/** The server's address through the recording proxy (started with the first room). */
+async function url() {
+  tap ??= await recordingProxy(env.server.port);
+  return `http://127.0.0.1:${tap.port}/`;
+}
+
+function words(text) {
+  secrets.add(text);
+  return text;
+}
+
+/** Creates a room from the landing page, choosing its kind by its label. */
+async function createRoom(person, name, kindLabel) {
+  const { page } = person;
+  await page.goto(await url());
+  await page.getByLabel('Your name').fill(name);
+  if (kindLabel !== undefined) await page.getByLabel(kindLabel).check();
+  await page.locator('form.name-form button[type=submit]').click();
+  await waitConnected(page);
+}
+
+/** Opens an invite link and joins (a v2 room: in the room, not yet let in). */
+async function join(person, link, name) {
+  await enterRoom(person, link, name);
+}
+
+async function ownFingerprint(page) {
+  const me = (await memberList(page)).find((member) => member.self);
+  return me.fingerprint;
+}
+
+async function keyEpoch(page) {
+  return page.locator('.key-epoch').textContent();
+}
+
+test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is keyed out', async () => {
+  const ALICE = words(`Alice ${tag}`);
+  const BOB = words(`Bob ${tag}`);
+  const CAROL = words(`Carol ${tag}`);
+  const alice = await newPerson(env.browser);
+  await createRoom(alice, ALICE, 'Ask before letting people in');
+  const link = alice.page.url();
+  assert.match(new URL(link).hash, /^#2\.[A-Za-z0-9_-]{43}$/, 'a knock room’s link starts with 2.');
+  // Share shows the same link, prefix included.
+  await alice.page.getByRole('button', { name: 'Share invite link' }).click();
+  assert.equal(await alice.page.locator('#share-link').inputValue(), link);
+  await alice.page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
+  assert.match(await keyEpoch(alice.page), /^Key epoch 0\b/);
+
+  const early = words(`before Bob came ${tag}`);
+  await say(alice.page, early);
+  await waitForMessage(alice.page, ALICE, early);
+
+  const bob = await newPerson(env.browser);
+  await join(bob, link, BOB);
+  await bob.page.locator('.lobby-wait', { hasText: 'Waiting to be let in… someone here must let you in.' }).waitFor();
+  await waitForMembers(bob.page, 2);
+  // What Bob types while he waits stays with him, saying why.
+  const waiting = words(`typed while waiting ${tag}`);
+  await say(bob.page, waiting);
+  const pending = await waitForMessage(bob.page, BOB, waiting);
+  await pending.locator('.status', { hasText: 'Waiting to be let in' }).waitFor();
+
+  // Alice sees Bob knock, with the fingerprint Bob sees for himself.
+  const knock = alice.page.locator('.knock', { hasText: BOB });
+  await knock.waitFor();
+  const bobFingerprint = await ownFingerprint(bob.page);
+  assert.equal(await knock.locator('.fingerprint').textContent(), bobFingerprint);
+  assert.equal(await alice.page.locator('.msg .text', { hasText: waiting }).count(), 0, 'nothing of Bob’s reaches Alice before he is in');
+
+  // Let in, from the keyboard.
+  await knock.getByRole('button', { name: `Let ${BOB} in` }).focus();
+  await alice.page.keyboard.press('Enter');
+  await waitForAlert(alice.page, `You let ${BOB} in`);
+  await waitForAlert(bob.page, `${ALICE} let you in`);
+  await bob.page.locator('.lobby-wait').waitFor({ state: 'detached' });
+  await knock.waitFor({ state: 'detached' });
+
+  // The waiting message goes out by itself; both ways work; what came before stays unread.
+  await waitForMessage(alice.page, BOB, waiting);
+  const hello = words(`hello Bob, you are in ${tag}`);
+  await say(alice.page, hello);
+  await waitForMessage(bob.page, ALICE, hello);
+  const reply = words(`thanks Alice ${tag}`);
+  await say(bob.page, reply);
+  await waitForMessage(alice.page, BOB, reply);
+  assert.equal(await bob.page.locator('.msg .text', { hasText: early }).count(), 0, 'Bob cannot read what was said before he was let in');
+  assert.match(await keyEpoch(alice.page), /^Key epoch 1\b/);
+  assert.match(await keyEpoch(bob.page), /^Key epoch 1\b/);
+
+  // Carol knocks; Bob lets her in this time.
+  const carol = await newPerson(env.browser);
+  await join(carol, link, CAROL);
+  const carolKnock = bob.page.locator('.knock', { hasText: CAROL });
+  await carolKnock.waitFor();
+  assert.equal(await carolKnock.locator('.fingerprint').textContent(), await ownFingerprint(carol.page));
+  await carolKnock.getByRole('button', { name: `Let ${CAROL} in` }).click();
+  await waitForAlert(alice.page, `${BOB} let ${CAROL} in`);
+  await carol.page.locator('.lobby-wait').waitFor({ state: 'detached' });
+  const forCarol = words(`welcome Carol ${tag}`);
+  await say(alice.page, forCarol);
+  await waitForMessage(carol.page, ALICE, forCarol);
+
+  // Carol leaves: the keys change, Alice and Bob keep talking.
+  await carol.page.getByRole('button', { name: 'Leave' }).click();
+  await carol.page.getByRole('dialog').getByRole('button', { name: 'Leave the room' }).click();
+  await carol.page.getByRole('heading', { name: 'You left the room' }).waitFor();
+  await waitForAlert(alice.page, `Keys changed: ${CAROL} left`);
+  await waitForAlert(bob.page, `Keys changed: ${CAROL} left`);
+  await alice.page.locator('.key-epoch', { hasText: 'Key epoch 3' }).waitFor();
+  await bob.page.locator('.key-epoch', { hasText: 'Key epoch 3' }).waitFor();
+  const after = words(`after Carol left ${tag}`);
+  await say(bob.page, after);
+  await waitForMessage(alice.page, BOB, after);
+  const again = words(`still just us ${tag}`);
+  await say(alice.page, again);
+  await waitForMessage(bob.page, ALICE, again);
+
+  for (const person of [alice, bob, carol]) assertNoErrors(person, 'knock room');
+  await Promise.all([alice, bob, carol].map((p) => p.context.close()));
+});
+
+test('open room: Bob is let in without anybody clicking', async () => {
+  const ALICE = words(`Alys ${tag}`);
+  const BOB = words(`Bobby ${tag}`);
+  const alice = await newPerson(env.browser);
+  await createRoom(alice, ALICE, 'Anyone with the link, new keys on every join and leave');
+  const link = alice.page.url();
+  assert.match(new URL(link).hash, /^#2o\.[A-Za-z0-9_-]{43}$/, 'an open v2 room’s link starts with 2o.');
+  const bob = await newPerson(env.browser);
+  await join(bob, link, BOB);
+  await waitForAlert(bob.page, `${ALICE} let you in`);
+  await waitForAlert(alice.page, `You let ${BOB} in`);
+  assert.equal(await alice.page.locator('.knock').count(), 0, 'an open room shows no knocks to let in');
+  const text = words(`open room hello ${tag}`);
+  await say(bob.page, text);
+  await waitForMessage(alice.page, BOB, text);
+  const answer = words(`open room answer ${tag}`);
+  await say(alice.page, answer);
+  await waitForMessage(bob.page, ALICE, answer);
+  for (const person of [alice, bob]) assertNoErrors(person, 'open room');
+  await Promise.all([alice, bob].map((p) => p.context.close()));
+});
+
+test('v1 stays the default on the landing page', async () => {
+  const alice = await newPerson(env.browser);
+  await createRoom(alice, 'Alice');
+  assert.match(new URL(alice.page.url()).hash, /^#[A-Za-z0-9_-]{43}$/);
+  assert.equal(await alice.page.locator('.key-epoch').isHidden(), true);
+  await alice.context.close();
+});
+
+test('the server saw no text and no name of the v2 rooms', () => {
+  const bytes = tap.bytes();
+  assert.ok(bytes.length > 10_000, `captured ${bytes.length} bytes`);
+  for (const text of secrets) {
+    for (const needle of encodings(text)) {
+      assert.equal(bytes.indexOf(needle), -1, `"${text}" reached the server as ${needle.toString().slice(0, 40)}`);
+    }
+  }
+  assert.equal(bytes.indexOf(Buffer.from(tag)), -1, 'the tag in every text and name reached the server');
+});
