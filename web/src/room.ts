@@ -495,7 +495,7 @@ export class RoomSession {
       return { ok: false, code: 'offline', message: 'not connected' } as const;
     }
     const sealed = await this.#sealBody(member, body);
-    if (sealed === null) return { ok: false, code: 'offline', message: 'not let in yet' } as const;
+    if (sealed === null) return { ok: false, code: 'offline', message: 'you have not been let in yet' } as const;
     if (this.#limits !== null && sealed.length > this.#limits.maxMessageBytes) {
       return { ok: false, code: 'too_large', message: 'too large for this server' } as const;
     }

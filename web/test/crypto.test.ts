@@ -1,11 +1,12 @@
 // The crypto module against every shared test vector (so the browser and the Rust crate
 // cannot drift apart), plus tampering: flipped bytes, wrong room, wrong member, wrong key.
+import { hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   OpenError, chunkCount, decryptChunk, deriveRoomKeys, deriveRoomMaterial, encryptChunk,
   fingerprintOf, generateIdentity, identityFromSeed, importFileKey, importPublicKey,
-  newFileSecrets, newRoomSecret, open, openEnvelope, seal, sealedAad, secretFromFragment,
-  secretToFragment, sha256, signedBytes, verifyEnvelope, type OpenFailure,
+  newFileSecrets, newRoomSecret, open, openEnvelope, roomFragment, roomFromFragment, saltOf, seal, sealedAad,
+  secretFromFragment, secretToFragment, sha256, signedBytes, verifyEnvelope, type OpenFailure,
 } from '../src/crypto';
 import { concatBytes, fromUtf8, toBase64Url, utf8 } from '../src/encoding';
 import { b64, loadVectors, vectorsPath } from './vectors';
@@ -102,6 +103,35 @@ describe('room secret and link', () => {
     for (const bad of ['', '#', good.slice(0, 42), `${good}A`, `${good.slice(0, 42)}=`, `${good.slice(0, 42)}+`, `${good.slice(0, 42)}/`]) {
       expect(secretFromFragment(bad)).toBeNull();
     }
+  });
+});
+
+describe('v2 links and salts (docs/crypto.md §17.1)', () => {
+  const secret = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const hkdf = (salt: string, info: string, length: number): string =>
+    toBase64Url(new Uint8Array(hkdfSync('sha256', secret, salt, info, length)));
+
+  it('derive the room id and lobby key with their own salt; v1 is unchanged', async () => {
+    for (const [kind, salt] of [['v1', 'streamchat/v1'], ['knock', 'streamchat/v2'], ['open', 'streamchat/v2/open']] as const) {
+      expect(saltOf(kind)).toBe(salt);
+      const material = await deriveRoomMaterial(secret, saltOf(kind));
+      expect(toBase64Url(material.roomBytes)).toBe(hkdf(salt, 'room-id', 16));
+      expect(toBase64Url(material.messageKeyBytes)).toBe(hkdf(salt, 'message-key', 32));
+    }
+    expect((await deriveRoomKeys(secret)).roomId).toBe('omSJoNPRAws3-XOnTkTuRw');
+    const ids = await Promise.all((['v1', 'knock', 'open'] as const).map(async (kind) => (await deriveRoomKeys(secret, saltOf(kind))).roomId));
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it('links: bare for v1, 2. for a knock room, 2o. for an open one', () => {
+    const bare = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
+    expect(roomFragment(secret, 'v1')).toBe(bare);
+    expect(roomFragment(secret, 'knock')).toBe(`2.${bare}`);
+    expect(roomFragment(secret, 'open')).toBe(`2o.${bare}`);
+    expect(roomFromFragment(`#${bare}`)).toEqual({ secret, kind: 'v1' });
+    expect(roomFromFragment(`#2.${bare}`)).toEqual({ secret, kind: 'knock' });
+    expect(roomFromFragment(`2o.${bare}`)).toEqual({ secret, kind: 'open' });
+    for (const bad of ['#2.', `#2.${bare.slice(1)}`, `#2x.${bare}`, `#3.${bare}`, `#2o${bare}`, `#2..${bare}`]) expect(roomFromFragment(bad)).toBeNull();
   });
 });
 
