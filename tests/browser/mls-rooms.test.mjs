@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { recordingProxy } from '../harness.mjs';
 import {
-  assertNoErrors, encodings, enterRoom, memberList, newPerson, say, serverAndBrowser, waitConnected, waitForAlert,
-  waitForMembers, waitForMessage,
+  assertNoErrors, attach, download, encodings, enterRoom, fileCard, memberList, newPerson, say, serverAndBrowser,
+  waitConnected, waitForAlert, waitForMembers, waitForMessage,
 } from './browser-harness.mjs';
 
 const env = serverAndBrowser();
@@ -17,6 +17,8 @@ let tap;
 const tag = randomBytes(4).toString('hex');
 /** Everything said and every name, to look for in the captured bytes. */
 const secrets = new Set();
+/** File contents sent in a v2 room, to look for too. */
+const files = [];
 
 after(async () => {
   await tap?.close();
@@ -84,6 +86,8 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   await say(bob.page, waiting);
   const pending = await waitForMessage(bob.page, BOB, waiting);
   await pending.locator('.status', { hasText: 'Waiting to be let in' }).waitFor();
+  // Nor does typing show: no typing notice goes out before Bob is in.
+  await bob.page.getByLabel('Message', { exact: true }).pressSequentially('abc');
 
   // Alice sees Bob knock, with the fingerprint Bob sees for himself.
   const knock = alice.page.locator('.knock', { hasText: BOB });
@@ -91,6 +95,8 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   const bobFingerprint = await ownFingerprint(bob.page);
   assert.equal(await knock.locator('.fingerprint').textContent(), bobFingerprint);
   assert.equal(await alice.page.locator('.msg .text', { hasText: waiting }).count(), 0, 'nothing of Bob’s reaches Alice before he is in');
+  assert.equal(await alice.page.locator('.typing').textContent(), '');
+  await bob.page.getByLabel('Message', { exact: true }).fill('');
 
   // Let in, from the keyboard.
   await knock.getByRole('button', { name: `Let ${BOB} in` }).focus();
@@ -109,6 +115,17 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   await say(bob.page, reply);
   await waitForMessage(alice.page, BOB, reply);
   assert.equal(await bob.page.locator('.msg .text', { hasText: early }).count(), 0, 'Bob cannot read what was said before he was let in');
+  // Typing and files go under MLS too.
+  await bob.page.getByLabel('Message', { exact: true }).pressSequentially('typing');
+  await alice.page.locator('.typing', { hasText: `${BOB} is typing…` }).waitFor();
+  await bob.page.getByLabel('Message', { exact: true }).fill('');
+  const fileBytes = randomBytes(100_000);
+  files.push(fileBytes);
+  const fileName = words(`plan-${tag}.bin`);
+  await attach(bob.page, fileName, 'application/octet-stream', fileBytes);
+  const card = fileCard(alice.page, fileName);
+  await card.getByRole('link', { name: 'Save' }).waitFor({ timeout: 30_000 });
+  assert.deepEqual(await download(alice.page, card), fileBytes);
   assert.match(await keyEpoch(alice.page), /^Key epoch 1\b/);
   assert.match(await keyEpoch(bob.page), /^Key epoch 1\b/);
 
@@ -183,4 +200,12 @@ test('the server saw no text and no name of the v2 rooms', () => {
     }
   }
   assert.equal(bytes.indexOf(Buffer.from(tag)), -1, 'the tag in every text and name reached the server');
+  assert.equal(files.length, 1);
+  for (const file of files) {
+    for (let offset = 0; offset + 48 <= file.length; offset += 10_000) {
+      const slice = file.subarray(offset, offset + 48);
+      assert.equal(bytes.indexOf(slice), -1, `file bytes at ${offset} reached the server in the clear`);
+      assert.equal(bytes.indexOf(Buffer.from(slice.toString('base64url'))), -1, `file bytes at ${offset} reached the server as base64url`);
+    }
+  }
 });
