@@ -113,8 +113,12 @@ export interface LobbyPerson {
 
 interface Present extends LobbyPerson {
   state: LobbyState;
-  /** Their latest knock, until it is answered (their key added) or they leave. */
-  knock: { readonly keyPackage: Bytes; readonly pos: number } | null;
+  /**
+   * Their latest knock, until it is answered (their key added) or they leave. `lost`: their
+   * key was in this client's group when it came, so they lost the group (their old leaf
+   * must go before they can be added again).
+   */
+  knock: { readonly keyPackage: Bytes; readonly pos: number; readonly lost: boolean } | null;
 }
 
 /** An MLS frame as the room log delivered it. */
@@ -234,12 +238,18 @@ export class Lobby {
     return this.#present.get(member)?.state ?? null;
   }
 
-  /** The member whose client removes leavers (and, in an open room, lets knocks in); null if not in the group. */
+  /**
+   * The member whose client removes leavers (and, in an open room, lets knocks in): the
+   * first member of the group in leaf order whose key is a present member's (§17.3 item
+   * 3), except one whose knock is pending: it knocks because it lost the group, so it
+   * cannot commit (everyone sees the same knocks in the same order, so all agree). Null
+   * if this client is not in the group.
+   */
   designated(): string | null {
     const group = this.group;
     if (group === null) return null;
     const byKey = new Map<string, string>();
-    for (const p of this.#present.values()) byKey.set(p.key, p.member);
+    for (const p of this.#present.values()) if (p.knock === null) byKey.set(p.key, p.member);
     if (this.#self !== null) byKey.set(this.#selfKey, this.#self);
     for (const key of group.members()) {
       const member = byKey.get(toBase64Url(key));
@@ -321,7 +331,8 @@ export class Lobby {
           return;
         }
         sender.state = 'knocking';
-        sender.knock = { keyPackage: body.keyPackage, pos };
+        const group = this.group;
+        sender.knock = { keyPackage: body.keyPackage, pos, lost: group !== null && this.#groupKeys(group).has(sender.key) };
         this.#host.changed();
         if (this.group !== null) await this.#duties();
         else await this.#fallback();
@@ -406,6 +417,8 @@ export class Lobby {
     this.#committing = false;
     this.#knocking = true;
     this.#knockPos = null;
+    // Frames kept for an earlier knock belong to a group this client will not join from them.
+    this.#kept = [];
     const made = await keyPackage(this.#identity, this.#roomId);
     if (generation !== this.#generation) return;
     this.#pendingJoins.push(made.pending);
@@ -475,6 +488,9 @@ export class Lobby {
     this.#kept = [];
     const admitter = this.#present.get(frame.from);
     if (admitter !== undefined) admitter.state = 'in';
+    // Knocks seen while waiting that were answered before this client joined.
+    const members = this.#groupKeys(group);
+    for (const p of this.#present.values()) if (p.knock !== null && members.has(p.key)) p.knock = null;
     for (const earlier of kept) {
       if (generation !== this.#generation || this.#group === null) return;
       await this.#process(earlier, true);
@@ -603,7 +619,7 @@ export class Lobby {
     const designated = this.designated() === this.#self;
     if (designated) {
       const present = new Set([this.#selfKey, ...Array.from(this.#present.values(), (p) => p.key)]);
-      const stale = new Set(Array.from(this.#present.values()).filter((p) => p.knock !== null && inGroup.has(p.key)).map((p) => p.key));
+      const stale = new Set(Array.from(this.#present.values()).filter((p) => p.knock?.lost === true && inGroup.has(p.key)).map((p) => p.key));
       const remove = group.members().filter((key) => {
         const text = toBase64Url(key);
         return text !== this.#selfKey && (!present.has(text) || stale.has(text));

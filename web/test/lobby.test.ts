@@ -351,6 +351,39 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     expect(bob.received).toEqual(['now you can']);
   });
 
+  it('the designated member loses the group: it is not designated while it knocks, the next one removes its old leaf', async () => {
+    const room = new SimRoom();
+    const alice = await room.join('Alice');
+    await room.settle();
+    const bob = await room.join('Bob');
+    await room.settle();
+    await new Promise<void>((resolve) => { alice.enqueue(async () => { await alice.lobby.letIn(bob.member); resolve(); }); });
+    await room.settle();
+    const carol = await room.join('Carol');
+    await room.settle();
+    // Alice (first leaf, designated) misses Bob letting Carol in.
+    alice.deaf = true;
+    bob.enqueue(() => bob.lobby.letIn(carol.member));
+    await room.settle();
+    alice.deaf = false;
+    await carol.say('Alice missed the change');
+    await room.settle();
+    expect(alice.alerts).toContain('You missed a key change: asking to be let in again');
+    expect(alice.lobby.view.status).toBe('waiting');
+    // Bob is designated now; he removed Alice's old leaf; her knock waits for a Let in.
+    expect(bob.lobby.designated()).toBe(bob.member);
+    expect(carol.lobby.designated()).toBe(bob.member);
+    expect(epochs([bob, carol])).toEqual([3n, 3n]);
+    expect(bob.lobby.group?.members()).toHaveLength(2);
+    expect(carol.lobby.view.knocks.map((k) => k.name)).toEqual(['Alice']);
+    carol.enqueue(() => carol.lobby.letIn(alice.member));
+    await room.settle();
+    expect(epochs([alice, bob, carol])).toEqual([4n, 4n, 4n]);
+    await bob.say('welcome back');
+    await room.settle();
+    expect(alice.received).toEqual(['welcome back']);
+  });
+
   it('when nobody present holds the group, the earliest knocker makes a new one (§17.3 item 7)', async () => {
     const room = new SimRoom();
     const alice = await room.join('Alice');
