@@ -278,6 +278,11 @@ export class ChatView implements RoomListener {
     replaceChildren(this.#lobbyPanel, waiting, knocks);
     this.#lobbyPanel.hidden = waiting === null && knocks === null;
     this.root.dataset.lobby = view.status;
+    if (this.#e2eDialog.querySelector('.e2e-v2') === null) {
+      this.#e2eDialog.querySelector('h3')?.before(h('p', { class: 'e2e-v2', text: view.knockRoom
+        ? 'In this room the keys change whenever someone joins or leaves: newcomers cannot read what was said before they were let in, and whoever left cannot read what follows. The link alone is not enough: someone here must let each newcomer in. Compare their fingerprint before you do.'
+        : 'In this room the keys change whenever someone joins or leaves: newcomers cannot read what was said before they came, and whoever left cannot read what follows. Anyone with the link is let in.' }));
+    }
   }
 
   added(item: ChatItem): void {

@@ -40,7 +40,9 @@ export function openShareDialog(host: HTMLElement, link: string): HTMLDialogElem
   });
   const dialog = h('dialog', { class: 'dialog share-dialog', attrs: { 'aria-labelledby': 'share-title' } },
     h('h2', { attrs: { id: 'share-title', tabindex: '-1', autofocus: true }, text: 'Invite people' }),
-    h('p', { class: 'notice-box', text: 'Anyone with this link can join the room and read everything written while they are in it. Send it only to the people you want here, over a channel you trust.' }),
+    h('p', { class: 'notice-box', text: link.includes('#2.')
+      ? 'Anyone with this link can ask to be let in: someone in the room must let them in before they can read anything. Send it only to the people you want here, over a channel you trust.'
+      : 'Anyone with this link can join the room and read everything written while they are in it. Send it only to the people you want here, over a channel you trust.' }),
     h('label', { attrs: { for: 'share-link' }, text: 'Invite link' }),
     field,
     h('div', { class: 'row share-copy' }, copy, copied),
