@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { recordingProxy } from '../harness.mjs';
+import { recordingProxy, startServer } from '../harness.mjs';
 import {
   assertNoErrors, attach, download, encodings, enterRoom, fileCard, memberList, newPerson, say, serverAndBrowser,
   waitConnected, waitForAlert, waitForMembers, waitForMessage,
@@ -180,6 +180,41 @@ test('open room: Bob is let in without anybody clicking', async () => {
   await say(alice.page, answer);
   await waitForMessage(bob.page, ALICE, answer);
   for (const person of [alice, bob]) assertNoErrors(person, 'open room');
+  await Promise.all([alice, bob].map((p) => p.context.close()));
+});
+
+test('open room after a server restart: whoever comes back second is let in again by itself, and what it typed offline arrives', async () => {
+  const ALICE = words(`Ayla ${tag}`);
+  const BOB = words(`Bram ${tag}`);
+  const alice = await newPerson(env.browser);
+  await createRoom(alice, ALICE, 'Anyone with the link, new keys on every join and leave');
+  const bob = await newPerson(env.browser);
+  await join(bob, alice.page.url(), BOB);
+  await waitForAlert(bob.page, `${ALICE} let you in`);
+
+  const { port } = env.server;
+  await env.server.stop();
+  for (const person of [alice, bob]) await person.page.locator('.conn-status[data-tone=bad]').waitFor();
+  const offline = words(`typed while the server was away ${tag}`);
+  await say(bob.page, offline);
+  // Bob's network stays down until Alice is back: she makes the new group, he knocks on it.
+  await bob.context.setOffline(true);
+  env.server = await startServer([], { port });
+  await waitConnected(alice.page, 30_000);
+  await alice.page.locator('.key-epoch', { hasText: 'Key epoch 0' }).waitFor();
+  await bob.context.setOffline(false);
+  await waitConnected(bob.page, 30_000);
+  await waitForAlert(bob.page, 'You missed a key change: asking to be let in again', 30_000);
+  await waitForAlert(bob.page, `${ALICE} let you in`);
+  await waitForMessage(alice.page, BOB, offline, 30_000);
+  const text = words(`after the restart ${tag}`);
+  await say(alice.page, text);
+  await waitForMessage(bob.page, ALICE, text);
+  for (const person of [alice, bob]) {
+    await person.page.locator('.key-epoch', { hasText: 'Key epoch 1' }).waitFor();
+    person.errors = person.errors.filter((error) => !/WebSocket connection to .* failed|ERR_INTERNET_DISCONNECTED/.test(error));
+    assertNoErrors(person, 'open room after a restart');
+  }
   await Promise.all([alice, bob].map((p) => p.context.close()));
 });
 

@@ -283,7 +283,7 @@ export class Lobby {
     this.#self = self;
     this.#present.clear();
     for (const person of present) this.#present.set(person.member, { ...person, state: 'in', knock: null });
-    if (rejoin && hadGroup) this.#host.alert('You missed a key change: asking to be let in again', 'warning', []);
+    if (rejoin && hadGroup && present.length > 0) this.#host.alert('You missed a key change: asking to be let in again', 'warning', []);
     if (present.length === 0) await this.#create();
     else await this.#knock();
     this.#host.changed();
