@@ -96,6 +96,8 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   assert.equal(await knock.locator('.fingerprint').textContent(), bobFingerprint);
   assert.equal(await alice.page.locator('.msg .text', { hasText: waiting }).count(), 0, 'nothing of Bob’s reaches Alice before he is in');
   assert.equal(await alice.page.locator('.typing').textContent(), '');
+  // The online list says who is not let in yet.
+  await alice.page.locator('.member-list .member', { hasText: BOB }).locator('.outside', { hasText: 'not let in yet' }).waitFor();
   await bob.page.getByLabel('Message', { exact: true }).fill('');
 
   // Let in, from the keyboard.
@@ -105,6 +107,7 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   await waitForAlert(bob.page, `${ALICE} let you in`);
   await bob.page.locator('.lobby-wait').waitFor({ state: 'detached' });
   await knock.waitFor({ state: 'detached' });
+  await alice.page.locator('.member-list .outside').waitFor({ state: 'detached' });
 
   // The waiting message goes out by itself; both ways work; what came before stays unread.
   await waitForMessage(alice.page, BOB, waiting);

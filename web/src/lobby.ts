@@ -156,6 +156,8 @@ export interface LobbyView {
   readonly epoch: bigint | null;
   /** People asking to be let in (shown to members in the group of a knock room). */
   readonly knocks: readonly LobbyPerson[];
+  /** Members present who are not in the group (as far as this client, in it, can tell): waiting to be let in. */
+  readonly outside: readonly string[];
 }
 
 export interface LobbyOptions {
@@ -230,6 +232,7 @@ export class Lobby {
       knocks: group === null || this.#open ? [] : Array.from(this.#present.values())
         .filter((p) => p.knock !== null && !inGroup.has(p.key))
         .map(({ member, key, name, fingerprint }) => ({ member, key, name, fingerprint })),
+      outside: group === null ? [] : Array.from(this.#present.values()).filter((p) => !inGroup.has(p.key) || p.knock !== null).map((p) => p.member),
     };
   }
 

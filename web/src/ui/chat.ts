@@ -67,6 +67,9 @@ export class ChatView implements RoomListener {
   readonly #keyEpoch: HTMLElement;
   /** Knockers this person let in, until they are in (their button says so). */
   readonly #lettingIn = new Set<string>();
+  /** In a v2 room: members present who are not let in yet (marked in the online list). */
+  #outside = new Set<string>();
+  #lastMembers: readonly MemberView[] = [];
   #filesHandler: ((files: File[]) => void) | null = null;
   #evictedHandler: ((id: string) => void) | null = null;
   #session: RoomSession | null = null;
@@ -107,7 +110,7 @@ export class ChatView implements RoomListener {
 
     this.#memberHeading = h('h2', { text: 'Online' });
     this.#keyEpoch = h('p', { class: 'hint key-epoch', attrs: { hidden: true } });
-    this.#lobbyPanel = h('div', { class: 'lobby', attrs: { hidden: true } });
+    this.#lobbyPanel = h('div', { class: 'lobby', attrs: { hidden: true, 'aria-live': 'polite' } });
     this.#memberList = h('ul', { class: 'member-list' });
     this.#aside = h('aside', { class: 'members', attrs: { id: 'members', 'aria-label': 'People in this room' } },
       this.#memberHeading, this.#memberList,
@@ -237,6 +240,7 @@ export class ChatView implements RoomListener {
   }
 
   members(members: readonly MemberView[]): void {
+    this.#lastMembers = members;
     this.#names = members.map((member) => member.name);
     const others = members.filter((member) => !member.self).length;
     this.#memberHeading.textContent = `Online (${members.length})`;
@@ -249,7 +253,8 @@ export class ChatView implements RoomListener {
           on: { click: () => this.#showFingerprint(member) },
         },
         h('span', { class: 'member-name' }, h('bdi', { attrs: { dir: 'auto' }, text: member.name }), member.self ? h('span', { class: 'you', text: ' (you)' }) : null,
-          member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null),
+          member.away ? h('span', { class: 'away', text: ' reconnecting…' }) : null,
+          this.#outside.has(member.member) ? h('span', { class: 'away outside', text: ' not let in yet' }) : null),
         memberMarks(member),
         h('span', { class: 'fingerprint', text: member.fingerprint })))));
   }
@@ -261,7 +266,7 @@ export class ChatView implements RoomListener {
     const knocking = new Set(view.knocks.map((k) => k.member));
     for (const member of this.#lettingIn) if (!knocking.has(member)) this.#lettingIn.delete(member);
     const waiting = view.status === 'waiting'
-      ? h('p', { class: 'lobby-wait', attrs: { role: 'status' }, text: view.knockRoom ? 'Waiting to be let in… someone here must let you in.' : 'Waiting to be let in…' })
+      ? h('p', { class: 'lobby-wait', text: view.knockRoom ? 'Waiting to be let in… someone here must let you in.' : 'Waiting to be let in…' })
       : null;
     const knocks = view.knocks.length === 0 ? null : h('ul', { class: 'knocks', attrs: { 'aria-label': 'Asking to be let in' } },
       ...view.knocks.map((knock) => {
@@ -278,6 +283,11 @@ export class ChatView implements RoomListener {
     replaceChildren(this.#lobbyPanel, waiting, knocks);
     this.#lobbyPanel.hidden = waiting === null && knocks === null;
     this.root.dataset.lobby = view.status;
+    const outside = new Set(view.outside);
+    if (outside.size !== this.#outside.size || view.outside.some((member) => !this.#outside.has(member))) {
+      this.#outside = outside;
+      this.members(this.#lastMembers);
+    }
     if (this.#e2eDialog.querySelector('.e2e-v2') === null) {
       this.#e2eDialog.querySelector('h3')?.before(h('p', { class: 'e2e-v2', text: view.knockRoom
         ? 'In this room the keys change whenever someone joins or leaves: newcomers cannot read what was said before they were let in, and whoever left cannot read what follows. The link alone is not enough: someone here must let each newcomer in. Compare their fingerprint before you do.'
