@@ -8,6 +8,11 @@
 //! again under the same id (the server drops what it already relayed). Only a text that
 //! can never go is marked as not sent. After a gap that could not be recovered it says
 //! plainly what was missed. The UI calls methods here; it never sees the socket or a key.
+//!
+//! A v2 room (docs/crypto.md §17) differs only in how bodies are sealed: profiles and the
+//! lobby bodies under the lobby key (§5's sealing), everything people say, send or type as
+//! MLS application messages of the room's group; `lobby.ts` decides who is in the group,
+//! and until this person is let in, the outbox waits and no typing notice goes.
 
 import { Connection, type ConnectionState } from './connection';
 import {
@@ -527,7 +532,11 @@ export class RoomSession {
             ...(next.replyTo === undefined ? {} : { replyTo: next.replyTo, quote: next.quote ?? '' }),
           });
           const data = await this.#sealBody(member, body);
-          if (data === null) continue;
+          if (data === null) {
+            // The group went away meanwhile (or refused to seal): the next change of the lobby sends it.
+            this.#scheduleFlush(NO_ANSWER_WAIT_MS);
+            break;
+          }
           next.sealed = { member, group, data };
         }
         if (this.#limits !== null && next.sealed.data.length > this.#limits.maxMessageBytes) {
