@@ -92,6 +92,10 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   // Alice sees Bob knock, with the fingerprint Bob sees for himself.
   const knock = alice.page.locator('.knock', { hasText: BOB });
   await knock.waitFor();
+  // Alice speaks while Bob waits: it reaches his browser (the server relays it) but not his eyes.
+  const whileWaiting = words(`said while Bob waits ${tag}`);
+  await say(alice.page, whileWaiting);
+  await waitForMessage(alice.page, ALICE, whileWaiting);
   const bobFingerprint = await ownFingerprint(bob.page);
   assert.equal(await knock.locator('.fingerprint').textContent(), bobFingerprint);
   assert.equal(await alice.page.locator('.msg .text', { hasText: waiting }).count(), 0, 'nothing of Bob’s reaches Alice before he is in');
@@ -118,6 +122,8 @@ test('knock room: Bob waits, reads nothing, is let in by Alice; then a leaver is
   await say(bob.page, reply);
   await waitForMessage(alice.page, BOB, reply);
   assert.equal(await bob.page.locator('.msg .text', { hasText: early }).count(), 0, 'Bob cannot read what was said before he was let in');
+  assert.equal(await bob.page.locator('.msg .text', { hasText: whileWaiting }).count(), 0, 'nor what was said while he waited');
+  assert.equal(await bob.page.locator('li.alert.warning').count(), 0, 'and no warning for it: it was never his to read');
   // Typing and files go under MLS too.
   await bob.page.getByLabel('Message', { exact: true }).pressSequentially('typing');
   await alice.page.locator('.typing', { hasText: `${BOB} is typing…` }).waitFor();
