@@ -113,12 +113,8 @@ export interface LobbyPerson {
 
 interface Present extends LobbyPerson {
   state: LobbyState;
-  /**
-   * Their latest knock, until it is answered (their key added) or they leave. `lost`: their
-   * key was in this client's group when it came, so they lost the group (their old leaf
-   * must go before they can be added again).
-   */
-  knock: { readonly keyPackage: Bytes; readonly pos: number; readonly lost: boolean } | null;
+  /** Their latest knock, until it is answered (their key added, or their `in`) or they leave. */
+  knock: { readonly keyPackage: Bytes; readonly pos: number } | null;
 }
 
 /** An MLS frame as the room log delivered it. */
@@ -232,7 +228,7 @@ export class Lobby {
       knocks: group === null || this.#open ? [] : Array.from(this.#present.values())
         .filter((p) => p.knock !== null && !inGroup.has(p.key))
         .map(({ member, key, name, fingerprint }) => ({ member, key, name, fingerprint })),
-      outside: group === null ? [] : Array.from(this.#present.values()).filter((p) => !inGroup.has(p.key) || p.knock !== null).map((p) => p.member),
+      outside: group === null ? [] : Array.from(this.#present.values()).filter((p) => !inGroup.has(p.key) || p.state !== 'in').map((p) => p.member),
     };
   }
 
@@ -243,22 +239,29 @@ export class Lobby {
 
   /**
    * The member whose client removes leavers (and, in an open room, lets knocks in): the
-   * first member of the group in leaf order whose key is a present member's (§17.3 item
-   * 3), except one whose knock is pending: it knocks because it lost the group, so it
-   * cannot commit (everyone sees the same knocks in the same order, so all agree). Null
-   * if this client is not in the group.
+   * first member of the group in leaf order whose leaf is *held*, by this client or by a
+   * member present and *in* (§17.3 item 3). A member present that knocks (it lost the
+   * group) or is unknown (it rejoined under a new member id) holds no leaf: it could not
+   * commit. The Rust client (crates/client/src/session/lobby.rs) counts the same way, so
+   * both agree on who it is. Null if this client is not in the group.
    */
   designated(): string | null {
     const group = this.group;
     if (group === null) return null;
-    const byKey = new Map<string, string>();
-    for (const p of this.#present.values()) if (p.knock === null) byKey.set(p.key, p.member);
-    if (this.#self !== null) byKey.set(this.#selfKey, this.#self);
+    const byKey = this.#holders();
     for (const key of group.members()) {
       const member = byKey.get(toBase64Url(key));
       if (member !== undefined) return member;
     }
     return null;
+  }
+
+  /** Who holds a leaf, by key (base64url): this client and the members present and in. */
+  #holders(): Map<string, string> {
+    const byKey = new Map<string, string>();
+    for (const p of this.#present.values()) if (p.state === 'in') byKey.set(p.key, p.member);
+    if (this.#self !== null) byKey.set(this.#selfKey, this.#self);
+    return byKey;
   }
 
   /** Seals an application message for the group; null when this client is not in it. */
@@ -334,8 +337,7 @@ export class Lobby {
           return;
         }
         sender.state = 'knocking';
-        const group = this.group;
-        sender.knock = { keyPackage: body.keyPackage, pos, lost: group !== null && this.#groupKeys(group).has(sender.key) };
+        sender.knock = { keyPackage: body.keyPackage, pos };
         this.#host.changed();
         if (this.group !== null) await this.#duties();
         else await this.#fallback();
@@ -344,7 +346,9 @@ export class Lobby {
       case 'in':
         sender.state = 'in';
         sender.knock = null;
+        this.#letIn.delete(sender.key);
         this.#host.changed();
+        if (this.group !== null) await this.#duties();
         break;
     }
   }
@@ -406,8 +410,9 @@ export class Lobby {
     const genesis = { pos: null as number | null };
     this.#genesis = genesis;
     this.#host.changed();
-    this.#sendLobby({ type: 'genesis', sentAt: this.#nextSentAt() }, generation, (pos) => {
+    this.#sendLobby({ type: 'genesis', sentAt: this.#nextSentAt() }, generation, async (pos) => {
       genesis.pos = pos;
+      await this.#duties();
     });
   }
 
@@ -491,9 +496,16 @@ export class Lobby {
     this.#kept = [];
     const admitter = this.#present.get(frame.from);
     if (admitter !== undefined) admitter.state = 'in';
-    // Knocks seen while waiting that were answered before this client joined.
+    // Knockers seen while waiting whose keys are in the group were let in before this
+    // client joined (their commit is not this client's to apply): they are in, as the
+    // others, who applied it, count them.
     const members = this.#groupKeys(group);
-    for (const p of this.#present.values()) if (p.knock !== null && members.has(p.key)) p.knock = null;
+    for (const p of this.#present.values()) {
+      if (p.knock !== null && members.has(p.key)) {
+        p.knock = null;
+        p.state = 'in';
+      }
+    }
     for (const earlier of kept) {
       if (generation !== this.#generation || this.#group === null) return;
       await this.#process(earlier, true);
@@ -583,7 +595,11 @@ export class Lobby {
         if (added.length > 0) {
           const names = added.map((key) => this.#nameOf(key));
           const knockers = Array.from(this.#present.values()).filter((p) => added.includes(p.key));
-          for (const p of knockers) p.knock = null;
+          // Whoever was added is in, whether or not their `in` comes.
+          for (const p of knockers) {
+            p.knock = null;
+            p.state = 'in';
+          }
           this.#host.alert(`${committer} let ${names.join(', ')} in`, 'info', result.own ? names : [committer, ...names]);
           if (result.own && this.#inflight?.welcome != null) {
             const welcome = this.#inflight.welcome;
@@ -611,22 +627,21 @@ export class Lobby {
 
   /**
    * What this client must commit now, one commit at a time (§17.3 items 3–5): as the
-   * designated member, remove who is in the group but not present (a leaver, or a knocker
-   * whose old leaf is still there); then add whom this person let in, and in an open
-   * room, as the designated member, every knock.
+   * designated member, remove the leaves nobody holds (a leaver's, or the old leaf of a
+   * member that lost the group and knocks again: MLS refuses a second leaf with the same
+   * key); then add whom this person let in, and in an open room, as the designated
+   * member, every knock.
    */
   async #duties(): Promise<void> {
     const group = this.group;
-    if (group === null || this.#committing) return;
+    // Nothing is committed to a group whose genesis may still lose the race (§17.3 item 1).
+    if (group === null || this.#committing || this.#genesis?.pos === null) return;
     const inGroup = this.#groupKeys(group);
     const designated = this.designated() === this.#self;
     if (designated) {
-      const present = new Set([this.#selfKey, ...Array.from(this.#present.values(), (p) => p.key)]);
-      const stale = new Set(Array.from(this.#present.values()).filter((p) => p.knock?.lost === true && inGroup.has(p.key)).map((p) => p.key));
-      const remove = group.members().filter((key) => {
-        const text = toBase64Url(key);
-        return text !== this.#selfKey && (!present.has(text) || stale.has(text));
-      });
+      // Leaves nobody holds: a leaver's, or one whose member lost the group and knocks.
+      const held = this.#holders();
+      const remove = group.members().filter((key) => !held.has(toBase64Url(key)));
       if (remove.length > 0) {
         await this.#commit(group, () => group.remove(remove).then(({ commit }) => ({ commit, welcome: null, add: [] })));
         return;
