@@ -13,7 +13,9 @@
 //! - the Welcome carries the ratchet tree (ratchet_tree extension in its GroupInfo);
 //! - commits and application messages are PrivateMessages (ciphertext wire format);
 //! - a commit carries Add and Remove proposals only, and standalone proposals are
-//!   refused: the Rust engine refuses the rest, and both must agree on every commit;
+//!   refused; a commit whose UpdatePath leaf changes its committer's signature key (or
+//!   carries a credential not naming it) is refused: the Rust engine refuses the same, and
+//!   both must agree on every commit;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
 //! - application messages are padded so that their encrypted content is a multiple of 32
@@ -48,6 +50,7 @@ import {
   getCiphersuiteImpl, joinGroup,
   processPrivateMessage, zeroOutUint8Array,
 } from 'ts-mls';
+import type { AuthenticatedContent } from 'ts-mls/authenticatedContent.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { MlsError as LibraryError } from 'ts-mls/mlsError.js';
 import type { Identity } from './crypto';
@@ -192,6 +195,26 @@ const onlyAddAndRemove: IncomingMessageCallback = (incoming) =>
   incoming.proposals.every((p) => p.proposal.proposalType === 'add' || p.proposal.proposalType === 'remove')
     ? 'accept'
     : 'reject';
+
+/**
+ * A commit's UpdatePath leaf (its committer's new leaf) must keep the committer's
+ * signature key, and a credential naming that key: the Rust engine refuses a commit that
+ * changes its committer's key, so every member must, or a hostile member could split the
+ * room into two epochs. Throws `invalid` otherwise; a commit without a path passes.
+ */
+function checkCommitterKey(state: ClientState, content: AuthenticatedContent): void {
+  const framed = content.content;
+  if (framed.contentType !== 'commit' || framed.commit.path === undefined) return;
+  if (framed.sender.senderType !== 'member') throw new MlsError('invalid', 'commit from a non-member');
+  const key = leafKey(state, framed.sender.leafIndex);
+  const next = framed.commit.path.leafNode;
+  if (!bytesEqual(next.signaturePublicKey, key)) {
+    throw new MlsError('invalid', "the commit changes its committer's signature key");
+  }
+  if (next.credential.credentialType !== 'basic' || !bytesEqual(next.credential.identity, key)) {
+    throw new MlsError('invalid', "the committer's new leaf has a credential that is not its signature key");
+  }
+}
 
 // ---- Errors and encoding ---------------------------------------------------------------
 
@@ -498,6 +521,14 @@ export class RoomGroup {
     this.#checkActive();
     if (pm.epoch < this.epoch) throw new MlsError('stale', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
+    // ts-mls's callback sees the proposals but not the UpdatePath: open the commit first
+    // (without keeping anything from it) to check the committer's new leaf.
+    const state = this.#state;
+    const opened = await guard(() =>
+      unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree, state.groupContext,
+        state.clientConfig.keyRetentionConfig, this.#suite),
+    );
+    checkCommitterKey(state, opened.content);
     const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
     if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
     if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');

@@ -356,6 +356,56 @@ describe('MLS room group', () => {
     expect(toHex(carol.authenticator())).toBe(toHex(bob.authenticator()));
   });
 
+  it("a commit whose UpdatePath gives its committer a new signature key is refused; the same member's plain commit is applied", async () => {
+    // mallory runs ts-mls directly: her UpdatePath leaf carries a fresh key (and a credential
+    // naming it), signed with that key, inside a commit signed with her current key, so
+    // every check ts-mls makes passes. The Rust engine refuses such a commit.
+    const suite = await getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'));
+    const keys = await suite.signature.keygen();
+    const fresh = await suite.signature.keygen();
+    const own = await generateKeyPackageWithKey({ credentialType: 'basic', identity: keys.publicKey }, defaultCapabilities(),
+      defaultLifetime, [], { signKey: keys.signKey, publicKey: keys.publicKey }, suite);
+    const founded = await mlsCreateGroup(await groupIdOf(ROOM), own.publicPackage, own.privatePackage, [], suite);
+    const bobIdentity = await generateIdentity();
+    const bobJoining = await keyPackage(bobIdentity, ROOM);
+    const bobPackage = decodeMlsMessage(bobJoining.keyPackage, 0)?.[0];
+    if (bobPackage?.wireformat !== 'mls_key_package') throw new Error('not a KeyPackage');
+    const invite = await createCommit({ state: founded, cipherSuite: suite }, {
+      extraProposals: [{ proposalType: 'add', add: { keyPackage: bobPackage.keyPackage } }], ratchetTreeExtension: true, wireAsPublicMessage: false,
+    });
+    if (invite.welcome === undefined) throw new Error('no Welcome');
+    const bob = await bobJoining.pending.join(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: invite.welcome }));
+    const epoch = bob.epoch;
+
+    // Her own leaf (leaf 0) now names the fresh key; ts-mls copies it into the UpdatePath
+    // leaf, whose LeafNodeTBS she signs with the fresh key, the commit itself with the old one.
+    const leafLabel = utf8('MLS 1.0 LeafNodeTBS');
+    const isLeafSignature = (message: Uint8Array): boolean =>
+      message.length > leafLabel.length && toHex(message.subarray(1, 1 + leafLabel.length)) === toHex(leafLabel);
+    const hostileSuite = {
+      ...suite,
+      signature: {
+        sign: (signKey: Uint8Array, message: Uint8Array) => suite.signature.sign(isLeafSignature(message) ? fresh.signKey : signKey, message),
+        verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => suite.signature.verify(publicKey, message, signature),
+        keygen: () => suite.signature.keygen(),
+      },
+    };
+    const tree = invite.newState.ratchetTree.slice();
+    const leaf = tree[0];
+    if (leaf?.nodeType !== 'leaf') throw new Error('leaf 0 is not mallory');
+    tree[0] = { ...leaf, leaf: { ...leaf.leaf, signaturePublicKey: fresh.publicKey, credential: { credentialType: 'basic', identity: fresh.publicKey } } };
+    const hostile = await createCommit({ state: { ...invite.newState, ratchetTree: tree }, cipherSuite: hostileSuite }, { wireAsPublicMessage: false });
+    await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    expect(bob.epoch).toBe(epoch);
+    expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
+
+    // The control: from the same state, mallory commits an update the ordinary way, and bob follows.
+    const ordinary = await createCommit({ state: invite.newState, cipherSuite: suite }, { wireAsPublicMessage: false });
+    expect(await bob.process(encodeMlsMessage(ordinary.commit))).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
+    expect(toHex(bob.authenticator())).toBe(toHex(ordinary.newState.keySchedule.epochAuthenticator));
+    expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
+  });
+
   it('a Welcome for someone else, or for another room, is refused with its reason', async () => {
     const alice = await found('alice');
     const bobId = await generateIdentity();
