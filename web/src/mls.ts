@@ -18,9 +18,10 @@
 //!   both must agree on every commit;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
-//! - application messages are padded so that their encrypted content is a multiple of 32
-//!   bytes (ts-mls 1.6.4 has no "multiple of N" padding, so the exact padding is computed
-//!   here per message); commits are not padded.
+//! - application messages are padded so that their ciphertext (encrypted content and AEAD
+//!   tag) is a multiple of 32 bytes, as openmls pads (ts-mls 1.6.4 has no "multiple of N"
+//!   padding, so the exact padding is computed here per message); commits are not padded
+//!   (openmls pads them too: a commit's length can tell which engine made it).
 //!
 //! Ordering. In StreamChat the ordered room log decides which commit wins: every member,
 //! the author included, applies commits in log order. `add` and `remove` therefore do not
@@ -175,13 +176,18 @@ function varintLength(n: number): number {
   return n < 64 ? 1 : n < 16384 ? 2 : 4;
 }
 
+/** The AES-128-GCM tag the ciphertext adds to the encrypted content. */
+const AEAD_TAG = 16;
+
 /**
- * Zero bytes to add so that an application message's PrivateMessageContent (data<V>,
- * signature<V>, padding) is a multiple of PADDING_MULTIPLE bytes.
+ * Zero bytes to add so that an application message's ciphertext (its PrivateMessageContent,
+ * data<V>, signature<V> and padding, plus the AEAD tag) is a multiple of PADDING_MULTIPLE
+ * bytes: openmls's rule for `padding_size`, so that a message's length is the same
+ * whichever engine sealed it (testdata/mls-vectors.json).
  */
 function paddingFor(plaintextLength: number): number {
   // A 64-byte signature<V> takes a 2-byte length: QUIC varints hold 0..63 in one byte.
-  const length = varintLength(plaintextLength) + plaintextLength + 2 + 64;
+  const length = varintLength(plaintextLength) + plaintextLength + 2 + 64 + AEAD_TAG;
   return (PADDING_MULTIPLE - (length % PADDING_MULTIPLE)) % PADDING_MULTIPLE;
 }
 
