@@ -110,7 +110,10 @@ export type Processed =
       readonly discarded: DiscardedCommit[];
     }
   | { readonly kind: 'message'; readonly sender: Bytes; readonly plaintext: Bytes; readonly epoch: bigint }
-  /** This member was removed by this commit: the group is closed for it. */
+  /**
+   * This member was removed by this commit: the group is closed for it. `epoch` is the one
+   * the commit moved the group into, which this member is not part of (as the Rust engine).
+   */
   | { readonly kind: 'removed'; readonly epoch: bigint }
   /** This member's own commit came back after another commit for its epoch: it was discarded. */
   | { readonly kind: 'lost-race'; readonly epoch: bigint };
@@ -545,6 +548,7 @@ export class RoomGroup {
 
   #advance(next: ClientState, own: boolean, displaced: Pending[]): Processed {
     const before = this.members();
+    const committedFrom = this.epoch;
     let state = next;
     if (own) {
       // The pending state was made before any message this member sealed or opened since:
@@ -558,7 +562,8 @@ export class RoomGroup {
     for (const p of displaced) this.#discarded.push(p.digest);
     this.#discarded.splice(0, Math.max(0, this.#discarded.length - DISCARDED_MEMORY));
     this.#pending = [];
-    if (state.groupActiveState.kind === 'removedFromGroup') return { kind: 'removed', epoch: this.epoch };
+    // ts-mls leaves a removed member's state in the epoch it was removed from.
+    if (state.groupActiveState.kind === 'removedFromGroup') return { kind: 'removed', epoch: committedFrom + 1n };
     const after = this.members();
     return {
       kind: 'epoch',
