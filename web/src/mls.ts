@@ -530,20 +530,30 @@ export class RoomGroup {
     this.#checkActive();
     if (pm.epoch < this.epoch) throw new MlsError('stale', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
-    // ts-mls's callback sees the proposals but not the UpdatePath: open the commit first
-    // (without keeping anything from it) to check the committer's new leaf.
+    // ts-mls's callback sees the proposals but not the UpdatePath: open the commit first to
+    // check the committer's new leaf.
     const state = this.#state;
     const opened = await guard(() =>
       unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree, state.groupContext,
         state.clientConfig.keyRetentionConfig, this.#suite),
     );
-    checkCommitterKey(state, opened.content);
-    const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
-    if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
-    if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
-    const processed = this.#advance(result.newState, false, this.#pending);
-    wipe(result.consumed);
-    return processed;
+    try {
+      checkCommitterKey(state, opened.content);
+      const result = await guard(() => processPrivateMessage(state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
+      if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
+      if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
+      const processed = this.#advance(result.newState, false, this.#pending);
+      wipe(result.consumed);
+      wipe(opened.consumed);
+      return processed;
+    } catch (error) {
+      // A commit that opened but is refused still used up its key, as in openmls (which
+      // consumes it while decrypting): otherwise another commit at the same generation
+      // from the same sender would be applied here and refused by Rust members.
+      this.#state = { ...state, secretTree: opened.tree };
+      wipe(opened.consumed);
+      throw error;
+    }
   }
 
   #advance(next: ClientState, own: boolean, displaced: Pending[]): Processed {

@@ -10,6 +10,7 @@ import {
   createCommit, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime, encodeMlsMessage,
   generateKeyPackage, generateKeyPackageWithKey, getCiphersuiteFromName, getCiphersuiteImpl, type Proposal,
 } from 'ts-mls';
+import { consumeRatchet } from 'ts-mls/secretTree.js';
 
 const ROOM = 'AAECAwQFBgcICQoLDA0ODw';
 
@@ -346,9 +347,11 @@ describe('MLS room group', () => {
     await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
     expect(bob.epoch).toBe(epoch);
 
-    // The control: from the same state, mallory adds carol the ordinary way, and bob follows.
+    // The control: mallory adds carol the ordinary way, and bob follows. At her next
+    // handshake generation: the refused commit used up the key of its own, in both engines.
     const carolJoining = await newcomer('carol');
-    const ordinary = await commit(invite.newState, [{ proposalType: 'add', add: { keyPackage: carolJoining.keyPackage } }]);
+    const next = { ...invite.newState, secretTree: (await consumeRatchet(invite.newState.secretTree, 0, 'commit', suite)).newTree };
+    const ordinary = await commit(next, [{ proposalType: 'add', add: { keyPackage: carolJoining.keyPackage } }]);
     const applied = await bob.process(encodeMlsMessage(ordinary.commit));
     expect(applied).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
     if (applied.kind === 'epoch') expect(hex(applied.added)).toEqual(hex([carolJoining.identity.publicKeyBytes]));
@@ -399,8 +402,16 @@ describe('MLS room group', () => {
     expect(bob.epoch).toBe(epoch);
     expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
 
-    // The control: from the same state, mallory commits an update the ordinary way, and bob follows.
-    const ordinary = await createCommit({ state: invite.newState, cipherSuite: suite }, { wireAsPublicMessage: false });
+    // The refused commit used up its key (as openmls does while decrypting): an ordinary
+    // commit at the same generation of mallory's handshake ratchet is refused too, or a
+    // browser member would apply what a Rust member refuses.
+    const reused = await createCommit({ state: invite.newState, cipherSuite: suite }, { wireAsPublicMessage: false });
+    await expectMlsError(bob.process(encodeMlsMessage(reused.commit)), 'invalid');
+    expect(bob.epoch).toBe(epoch);
+
+    // The control: at her next generation, mallory commits an update the ordinary way, and bob follows.
+    const next = { ...invite.newState, secretTree: (await consumeRatchet(invite.newState.secretTree, 0, 'commit', suite)).newTree };
+    const ordinary = await createCommit({ state: next, cipherSuite: suite }, { wireAsPublicMessage: false });
     expect(await bob.process(encodeMlsMessage(ordinary.commit))).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
     expect(toHex(bob.authenticator())).toBe(toHex(ordinary.newState.keySchedule.epochAuthenticator));
     expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
