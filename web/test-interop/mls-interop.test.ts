@@ -13,7 +13,12 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Identity, generateIdentity } from '../src/crypto';
 import { type Bytes, fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from '../src/encoding';
-import { MlsError, type PendingJoin, type RoomGroup, createGroup, keyPackage } from '../src/mls';
+import { MlsError, type PendingJoin, type RoomGroup, createGroup, groupIdOf, keyPackage } from '../src/mls';
+import { consumeRatchet } from 'ts-mls/secretTree.js';
+import {
+  type ClientState, type Proposal, createCommit, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime,
+  encodeMlsMessage, generateKeyPackageWithKey, getCiphersuiteFromName, getCiphersuiteImpl,
+} from 'ts-mls';
 
 const PEER = process.env.STREAMCHAT_MLS_PEER;
 if (PEER === undefined || PEER === '' || !existsSync(PEER)) {
@@ -125,7 +130,7 @@ function rustMember(name: string, key: string): Member {
       try {
         ok = await peer.request('process', name, { bytes: b64(bytes) });
       } catch (error) {
-        if (error instanceof PeerError) return { kind: 'error', code: error.code.replaceAll('_', '-') };
+        if (error instanceof PeerError) { if (process.env.DEBUG_PEER) console.log(error.message); return { kind: 'error', code: error.code.replaceAll('_', '-') }; }
         throw error;
       }
       switch (ok.kind) {
@@ -322,6 +327,97 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
     const later = await r1.seal('later still');
     expect(await b.process(later)).toEqual({ kind: 'error', code: 'not-member' });
     await expect(b.seal('still here?')).rejects.toBeInstanceOf(MlsError);
+  });
+
+  it('both engines refuse the same hostile commits from a raw ts-mls member, and both apply her ordinary one', async () => {
+    // mallory runs ts-mls directly, so she can commit what StreamChat's engines never make.
+    const suite = await getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'));
+    const keys = await suite.signature.keygen();
+    const fresh = await suite.signature.keygen();
+    const own = await generateKeyPackageWithKey({ credentialType: 'basic', identity: keys.publicKey }, defaultCapabilities(),
+      defaultLifetime, [], { signKey: keys.signKey, publicKey: keys.publicKey }, suite);
+    const founded = await mlsCreateGroup(await groupIdOf(ROOM), own.publicPackage, own.privatePackage, [], suite);
+    const rustJoining = await rustNewcomer('h-r');
+    const browserJoining = await browserNewcomer('h-b');
+    // A third newcomer who never joins: the leaf the extensions commit below removes.
+    const absent = await browserNewcomer('h-x');
+    const packageOf = (bytes: Uint8Array) => {
+      const decoded = decodeMlsMessage(bytes, 0)?.[0];
+      if (decoded?.wireformat !== 'mls_key_package') throw new Error('not a KeyPackage');
+      return decoded.keyPackage;
+    };
+    const invite = await createCommit({ state: founded, cipherSuite: suite }, {
+      extraProposals: [rustJoining, browserJoining, absent].map((n) => ({ proposalType: 'add' as const, add: { keyPackage: packageOf(n.keyPackage) } })),
+      ratchetTreeExtension: true,
+      wireAsPublicMessage: false,
+    });
+    if (invite.welcome === undefined) throw new Error('no Welcome');
+    const welcome = encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: invite.welcome });
+    const members = [await rustJoining.join(welcome), await browserJoining.join(welcome)];
+    const malloryKey = toHex(keys.publicKey);
+    const expectAtInvite = async (): Promise<void> => {
+      for (const m of members) {
+        const state = await m.state();
+        expect(state.epoch, m.name).toBe(1n);
+        expect(state.authenticator, m.name).toBe(toHex(invite.newState.keySchedule.epochAuthenticator));
+        expect(state.members, m.name).toEqual(sorted([malloryKey, absent.key, ...members.map((x) => x.key)]));
+      }
+    };
+    await expectAtInvite();
+    // Her state in epoch 1; each commit she sends uses up one generation of her handshake
+    // ratchet, as a real sender's would (ts-mls's createCommit does not keep that).
+    let mallory: ClientState = invite.newState;
+    const commitFrom = async (state: ClientState, extraProposals: Proposal[], cipherSuite = suite) => {
+      const made = await createCommit({ state, cipherSuite }, { extraProposals, wireAsPublicMessage: false });
+      mallory = { ...mallory, secretTree: (await consumeRatchet(mallory.secretTree, 0, 'commit', suite)).newTree };
+      return { bytes: encodeMlsMessage(made.commit), newState: made.newState };
+    };
+
+    // A proposal other than Add and Remove. With a Remove beside it, so that ts-mls gives the
+    // commit the UpdatePath a GroupContextExtensions proposal requires (RFC 9420 §12.4;
+    // ts-mls 1.6.4 leaves it out for that proposal alone, and openmls then refuses the
+    // commit as malformed before looking at its proposals).
+    const extensions = await commitFrom(mallory, [
+      { proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } },
+      { proposalType: 'remove', remove: { removed: 3 } },
+    ]);
+    expect(await log(members, extensions.bytes)).toEqual([{ kind: 'error', code: 'refused' }, { kind: 'error', code: 'invalid' }]);
+    await expectAtInvite();
+
+    // An UpdatePath leaf with a fresh signature key (and a credential naming it), signed by
+    // that key, in a commit signed with her current one.
+    const leafLabel = toHex(utf8('MLS 1.0 LeafNodeTBS'));
+    const hostileSuite = {
+      ...suite,
+      signature: {
+        sign: (signKey: Uint8Array, message: Uint8Array) =>
+          suite.signature.sign(toHex(message.subarray(1, 1 + leafLabel.length / 2)) === leafLabel ? fresh.signKey : signKey, message),
+        verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => suite.signature.verify(publicKey, message, signature),
+        keygen: () => suite.signature.keygen(),
+      },
+    };
+    const tree = mallory.ratchetTree.slice();
+    const leaf = tree[0];
+    if (leaf?.nodeType !== 'leaf') throw new Error('leaf 0 is not mallory');
+    tree[0] = { ...leaf, leaf: { ...leaf.leaf, signaturePublicKey: fresh.publicKey, credential: { credentialType: 'basic', identity: fresh.publicKey } } };
+    const newKey = await commitFrom({ ...mallory, ratchetTree: tree }, [], hostileSuite);
+    expect(await log(members, newKey.bytes)).toEqual([{ kind: 'error', code: 'bad-credential' }, { kind: 'error', code: 'invalid' }]);
+    await expectAtInvite();
+
+    // A refused commit used up its key in both engines: an ordinary commit at the same
+    // generation is refused by both (the browser engine once applied it, and Rust did not).
+    const reused = await createCommit({ state: { ...mallory, secretTree: invite.newState.secretTree }, cipherSuite: suite }, { wireAsPublicMessage: false });
+    expect(await log(members, encodeMlsMessage(reused.commit))).toEqual([{ kind: 'error', code: 'undecryptable' }, { kind: 'error', code: 'invalid' }]);
+    await expectAtInvite();
+
+    // The control: her ordinary update at her next generation, applied by both.
+    const ordinary = await commitFrom(mallory, []);
+    for (const o of await log(members, ordinary.bytes)) {
+      expect(o).toEqual({ kind: 'epoch', epoch: 2n, own: false, discardedOwn: false, added: [], removed: [] });
+    }
+    for (const m of members) expect((await m.state()).authenticator).toBe(toHex(ordinary.newState.keySchedule.epochAuthenticator));
+    await expectEveryoneReads(members[0] as Member, members, 'after mallory');
+    await expectEveryoneReads(members[1] as Member, members, 'after mallory');
   });
 
   for (const first of ['rust', 'browser'] as const) {
