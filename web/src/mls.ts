@@ -15,7 +15,9 @@
 //! - a commit carries Add and Remove proposals only, and standalone proposals are
 //!   refused; a commit whose UpdatePath leaf changes its committer's signature key (or
 //!   carries a credential not naming it) is refused: the Rust engine refuses the same, and
-//!   both must agree on every commit;
+//!   both must agree on every commit. Agreeing includes the keys: a commit or proposal that
+//!   passes MLS's checks and is refused by these rules uses up its key of the sender's
+//!   ratchet (openmls keeps that step exactly then); one that fails MLS's checks does not;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
 //! - application messages are padded so that their ciphertext (encrypted content and AEAD
@@ -224,6 +226,21 @@ function checkCommitterKey(state: ClientState, content: AuthenticatedContent): v
     throw new MlsError('invalid', "the committer's new leaf has a credential that is not its signature key");
   }
 }
+
+/**
+ * RFC 9420 §12.4: a commit needs an UpdatePath when it is empty or covers any proposal
+ * other than Add, PreSharedKey and ReInit. openmls refuses such a commit without one;
+ * ts-mls 1.6.4 makes and accepts one for a GroupContextExtensions proposal alone.
+ */
+function missesRequiredPath(content: AuthenticatedContent): boolean {
+  const framed = content.content;
+  if (framed.contentType !== 'commit' || framed.commit.path !== undefined) return false;
+  const { proposals } = framed.commit;
+  return proposals.length === 0 || proposals.some((p) =>
+    p.proposalOrRefType === 'proposal' && !(['add', 'psk', 'reinit'] as unknown[]).includes(p.proposal.proposalType));
+}
+
+type UnprotectResult = Awaited<ReturnType<typeof unprotectPrivateMessage>>;
 
 // ---- Errors and encoding ---------------------------------------------------------------
 
@@ -518,7 +535,15 @@ export class RoomGroup {
       }
       return this.#open(pm);
     }
-    if (pm.contentType !== 'commit') throw new MlsError('invalid', 'standalone proposals are not used');
+    if (pm.contentType !== 'commit') {
+      // The Rust engine refuses a standalone proposal once openmls has opened and checked
+      // it, which uses up its key there: so it must here too (see `#useUp`).
+      if (this.active && pm.epoch === this.epoch) {
+        const opened = await this.#openHandshake(pm).catch(() => undefined);
+        if (opened !== undefined) this.#useUp(opened);
+      }
+      throw new MlsError('invalid', 'standalone proposals are not used');
+    }
 
     const digest = await digestHex(bytes);
     if (this.#discarded.includes(digest)) return { kind: 'lost-race', epoch: this.epoch };
@@ -530,30 +555,54 @@ export class RoomGroup {
     this.#checkActive();
     if (pm.epoch < this.epoch) throw new MlsError('stale', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
-    // ts-mls's callback sees the proposals but not the UpdatePath: open the commit first to
-    // check the committer's new leaf.
+    // ts-mls's callback sees the proposals but not the UpdatePath: the commit is opened
+    // here as well, for the committer's new leaf.
     const state = this.#state;
-    const opened = await guard(() =>
+    const opened = await this.#openHandshake(pm);
+    if (missesRequiredPath(opened.content)) throw new MlsError('invalid', 'a commit without the UpdatePath its proposals require');
+    // ts-mls checks the whole commit as MLS first, as openmls does; only then does this
+    // engine apply its own rules, so a commit refused by either check in one engine is
+    // refused by the same check, with the same effect on keys, in the other.
+    let disallowed = false;
+    const result = await guard(() =>
+      processPrivateMessage(state, pm, emptyPskIndex, this.#suite, (incoming) => {
+        if (onlyAddAndRemove(incoming) === 'reject') disallowed = true;
+        return 'accept';
+      }),
+    );
+    if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
+    try {
+      if (disallowed) throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
+      checkCommitterKey(state, opened.content);
+    } catch (error) {
+      this.#useUp(opened);
+      throw error;
+    }
+    const processed = this.#advance(result.newState, false, this.#pending);
+    wipe(result.consumed);
+    wipe(opened.consumed);
+    return processed;
+  }
+
+  /** Opens a handshake message of the current epoch without keeping anything from it. */
+  #openHandshake(pm: PrivateMessage): Promise<UnprotectResult> {
+    const state = this.#state;
+    return guard(() =>
       unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree, state.groupContext,
         state.clientConfig.keyRetentionConfig, this.#suite),
     );
-    try {
-      checkCommitterKey(state, opened.content);
-      const result = await guard(() => processPrivateMessage(state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
-      if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
-      if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
-      const processed = this.#advance(result.newState, false, this.#pending);
-      wipe(result.consumed);
-      wipe(opened.consumed);
-      return processed;
-    } catch (error) {
-      // A commit that opened but is refused still used up its key, as in openmls (which
-      // consumes it while decrypting): otherwise another commit at the same generation
-      // from the same sender would be applied here and refused by Rust members.
-      this.#state = { ...state, secretTree: opened.tree };
-      wipe(opened.consumed);
-      throw error;
-    }
+  }
+
+  /**
+   * Keeps the secret tree of a handshake message that opened and passed MLS's checks but
+   * that this engine refuses: its key is used up. openmls keeps its ratchet's step exactly
+   * then (when its processing succeeds, whatever the Rust engine decides after), so without
+   * this another message at the same generation from the same sender would be refused by
+   * Rust members and applied here: a hostile member could split the room into two epochs.
+   */
+  #useUp(opened: UnprotectResult): void {
+    this.#state = { ...this.#state, secretTree: opened.tree };
+    wipe(opened.consumed);
   }
 
   #advance(next: ClientState, own: boolean, displaced: Pending[]): Processed {

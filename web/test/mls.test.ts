@@ -339,12 +339,23 @@ describe('MLS room group', () => {
     };
 
     const bobJoining = await newcomer('bob');
-    const invite = await commit(founded, [{ proposalType: 'add', add: { keyPackage: bobJoining.keyPackage } }]);
+    // A second newcomer who never joins: the leaf the hostile commit removes.
+    const absent = await newcomer('absent');
+    const invite = await commit(founded, [bobJoining, absent].map((n) => ({ proposalType: 'add' as const, add: { keyPackage: n.keyPackage } })));
     const bob = await bobJoining.pending.join(welcomeOf(invite));
     const epoch = bob.epoch;
 
-    const hostile = await commit(invite.newState, [{ proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } }]);
-    await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    // Alone, ts-mls commits it without the UpdatePath RFC 9420 requires (openmls refuses
+    // that as malformed, without using up the commit's key: neither does bob).
+    const extensions: Proposal = { proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } };
+    const noPath = await commit(invite.newState, [extensions]);
+    expect((await expectMlsError(bob.process(encodeMlsMessage(noPath.commit)), 'invalid')).message).toMatch(/UpdatePath/);
+    expect(bob.epoch).toBe(epoch);
+    // With a Remove beside it, the commit has its UpdatePath and is refused for the
+    // proposal itself (at the same generation, which the refusal above left unused).
+    const hostile = await commit(invite.newState, [extensions, { proposalType: 'remove', remove: { removed: 2 } }]);
+    const refused = await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    expect(refused.message).toMatch(/only Add and Remove/);
     expect(bob.epoch).toBe(epoch);
 
     // The control: mallory adds carol the ordinary way, and bob follows. At her next
