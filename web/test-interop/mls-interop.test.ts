@@ -16,7 +16,7 @@ import { type Bytes, fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from '.
 import { MlsError, type PendingJoin, type RoomGroup, createGroup, groupIdOf, keyPackage } from '../src/mls';
 import { consumeRatchet } from 'ts-mls/secretTree.js';
 import {
-  type ClientState, type Proposal, createCommit, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime,
+  type ClientState, type Proposal, createCommit, createProposal, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime,
   encodeMlsMessage, generateKeyPackageWithKey, getCiphersuiteFromName, getCiphersuiteImpl,
 } from 'ts-mls';
 
@@ -96,7 +96,7 @@ type Outcome =
   | { kind: 'epoch'; epoch: bigint; own: boolean; discardedOwn: boolean; added: string[]; removed: string[] }
   | { kind: 'removed'; epoch: bigint }
   | { kind: 'lost-race' }
-  | { kind: 'error'; code: string };
+  | { kind: 'error'; code: string; message: string };
 
 interface Member {
   readonly name: string;
@@ -130,7 +130,7 @@ function rustMember(name: string, key: string): Member {
       try {
         ok = await peer.request('process', name, { bytes: b64(bytes) });
       } catch (error) {
-        if (error instanceof PeerError) { if (process.env.DEBUG_PEER) console.log(error.message); return { kind: 'error', code: error.code.replaceAll('_', '-') }; }
+        if (error instanceof PeerError) return { kind: 'error', code: error.code.replaceAll('_', '-'), message: error.message };
         throw error;
       }
       switch (ok.kind) {
@@ -190,7 +190,7 @@ function browserMember(name: string, identity: Identity, group: RoomGroup): Memb
             return { kind: 'lost-race' };
         }
       } catch (error) {
-        if (error instanceof MlsError) return { kind: 'error', code: error.code };
+        if (error instanceof MlsError) return { kind: 'error', code: error.code, message: error.message };
         throw error;
       }
     },
@@ -323,9 +323,9 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
 
     const after = await r2.seal('after the browser left');
     await expectEveryoneReads(r2, [r1, r2], 'after the browser left', after);
-    expect(await b.process(after)).toEqual({ kind: 'error', code: 'not-member' });
+    expect(await b.process(after)).toMatchObject({ kind: 'error', code: 'not-member' });
     const later = await r1.seal('later still');
-    expect(await b.process(later)).toEqual({ kind: 'error', code: 'not-member' });
+    expect(await b.process(later)).toMatchObject({ kind: 'error', code: 'not-member' });
     await expect(b.seal('still here?')).rejects.toBeInstanceOf(MlsError);
   });
 
@@ -367,25 +367,41 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
     // Her state in epoch 1; each commit she sends uses up one generation of her handshake
     // ratchet, as a real sender's would (ts-mls's createCommit does not keep that).
     let mallory: ClientState = invite.newState;
-    const commitFrom = async (state: ClientState, extraProposals: Proposal[], cipherSuite = suite) => {
+    const commitAt = async (state: ClientState, extraProposals: Proposal[], cipherSuite = suite) => {
       const made = await createCommit({ state, cipherSuite }, { extraProposals, wireAsPublicMessage: false });
-      mallory = { ...mallory, secretTree: (await consumeRatchet(mallory.secretTree, 0, 'commit', suite)).newTree };
       return { bytes: encodeMlsMessage(made.commit), newState: made.newState };
     };
+    /** What a real sender's state does after sending a handshake message: one step of its ratchet. */
+    const sent = async (): Promise<void> => {
+      mallory = { ...mallory, secretTree: (await consumeRatchet(mallory.secretTree, 0, 'commit', suite)).newTree };
+    };
+    const generation0 = invite.newState.secretTree;
+    const extensionsProposal: Proposal = { proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } };
 
-    // A proposal other than Add and Remove. With a Remove beside it, so that ts-mls gives the
-    // commit the UpdatePath a GroupContextExtensions proposal requires (RFC 9420 §12.4;
-    // ts-mls 1.6.4 leaves it out for that proposal alone, and openmls then refuses the
-    // commit as malformed before looking at its proposals).
-    const extensions = await commitFrom(mallory, [
-      { proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } },
-      { proposalType: 'remove', remove: { removed: 3 } },
+    // Which refusals use up the commit's key must match too: openmls keeps its ratchet's
+    // step only when the commit passed its own checks (the Rust engine's rules come after).
+    // 1. A GroupContextExtensions proposal alone, without the UpdatePath it requires (ts-mls
+    //    makes it so): openmls refuses it as malformed, and the key is not used up.
+    const noPath = await commitAt(mallory, [extensionsProposal]);
+    expect(await log(members, noPath.bytes)).toMatchObject([
+      { kind: 'error', code: 'malformed', message: expect.stringMatching(/RequiredPathNotFound/) as unknown },
+      { kind: 'error', code: 'invalid', message: expect.stringMatching(/UpdatePath its proposals require/) as unknown },
     ]);
-    expect(await log(members, extensions.bytes)).toEqual([{ kind: 'error', code: 'refused' }, { kind: 'error', code: 'invalid' }]);
     await expectAtInvite();
 
-    // An UpdatePath leaf with a fresh signature key (and a credential naming it), signed by
-    // that key, in a commit signed with her current one.
+    // 2. The same proposal with a Remove beside it, so with an UpdatePath, at the same
+    //    generation: it opens in both, and is refused by both engines' rule (Add and Remove
+    //    only), which uses up its key.
+    const extensions = await commitAt(mallory, [extensionsProposal, { proposalType: 'remove', remove: { removed: 3 } }]);
+    await sent();
+    expect(await log(members, extensions.bytes)).toMatchObject([
+      { kind: 'error', code: 'refused', message: expect.stringMatching(/GroupContextExtensions/) as unknown },
+      { kind: 'error', code: 'invalid', message: expect.stringMatching(/only Add and Remove/) as unknown },
+    ]);
+    await expectAtInvite();
+
+    // 3. An UpdatePath leaf with a fresh signature key (and a credential naming it), signed
+    //    by that key, in a commit signed with her current one.
     const leafLabel = toHex(utf8('MLS 1.0 LeafNodeTBS'));
     const hostileSuite = {
       ...suite,
@@ -400,18 +416,36 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
     const leaf = tree[0];
     if (leaf?.nodeType !== 'leaf') throw new Error('leaf 0 is not mallory');
     tree[0] = { ...leaf, leaf: { ...leaf.leaf, signaturePublicKey: fresh.publicKey, credential: { credentialType: 'basic', identity: fresh.publicKey } } };
-    const newKey = await commitFrom({ ...mallory, ratchetTree: tree }, [], hostileSuite);
-    expect(await log(members, newKey.bytes)).toEqual([{ kind: 'error', code: 'bad-credential' }, { kind: 'error', code: 'invalid' }]);
+    const newKey = await commitAt({ ...mallory, ratchetTree: tree }, [], hostileSuite);
+    await sent();
+    expect(await log(members, newKey.bytes)).toMatchObject([
+      { kind: 'error', code: 'bad-credential', message: expect.stringMatching(/identity key/) as unknown },
+      { kind: 'error', code: 'invalid', message: expect.stringMatching(/signature key/) as unknown },
+    ]);
     await expectAtInvite();
 
-    // A refused commit used up its key in both engines: an ordinary commit at the same
-    // generation is refused by both (the browser engine once applied it, and Rust did not).
-    const reused = await createCommit({ state: { ...mallory, secretTree: invite.newState.secretTree }, cipherSuite: suite }, { wireAsPublicMessage: false });
-    expect(await log(members, encodeMlsMessage(reused.commit))).toEqual([{ kind: 'error', code: 'undecryptable' }, { kind: 'error', code: 'invalid' }]);
+    // 4. A standalone proposal (an Add): refused by both, and its key used up by both.
+    const kp = decodeMlsMessage((await browserNewcomer('h-y')).keyPackage, 0)?.[0];
+    if (kp?.wireformat !== 'mls_key_package') throw new Error('not a KeyPackage');
+    const proposal = await createProposal(mallory, false, { proposalType: 'add', add: { keyPackage: kp.keyPackage } }, suite);
+    const afterProposal = mallory.secretTree;
+    await sent();
+    expect(await log(members, encodeMlsMessage(proposal.message))).toMatchObject([
+      { kind: 'error', code: 'refused', message: expect.stringMatching(/standalone proposal/) as unknown },
+      { kind: 'error', code: 'invalid', message: expect.stringMatching(/standalone proposals/) as unknown },
+    ]);
     await expectAtInvite();
+
+    // 5. Ordinary commits at the generations those refusals used up: refused by both (the
+    //    browser engine once applied them, and Rust did not).
+    for (const used of [generation0, afterProposal]) {
+      const reused = await commitAt({ ...mallory, secretTree: used }, []);
+      expect(await log(members, reused.bytes)).toMatchObject([{ kind: 'error', code: 'undecryptable' }, { kind: 'error', code: 'invalid' }]);
+      await expectAtInvite();
+    }
 
     // The control: her ordinary update at her next generation, applied by both.
-    const ordinary = await commitFrom(mallory, []);
+    const ordinary = await commitAt(mallory, []);
     for (const o of await log(members, ordinary.bytes)) {
       expect(o).toEqual({ kind: 'epoch', epoch: 2n, own: false, discardedOwn: false, added: [], removed: [] });
     }
@@ -462,7 +496,7 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
         // The Rust engine forgot its discarded commit when the winner was applied: to it
         // the loser is one more stale commit; the browser engine names it.
         if (m === loserAuthor && m.engine === 'browser') expect(o, m.name).toEqual({ kind: 'lost-race' });
-        else expect(o, m?.name).toEqual({ kind: 'error', code: 'stale' });
+        else expect(o, m?.name).toMatchObject({ kind: 'error', code: 'stale' });
       }
       await expectAgreed(now, 4n);
       // The loser's Welcome (never handed over in StreamChat: its commit was not applied)
