@@ -268,7 +268,9 @@ impl Peer {
 fn reply_to(peer: &mut Peer, line: &str) -> Value {
     let parsed: Value = match serde_json::from_str(line) {
         Ok(v) => v,
-        Err(e) => return json!({ "id": null, "error": format!("not JSON: {e}"), "code": "request" }),
+        Err(e) => {
+            return json!({ "id": null, "error": format!("not JSON: {e}"), "code": "request" });
+        }
     };
     let Some(request) = parsed.as_object() else {
         return json!({ "id": null, "error": "not a JSON object", "code": "request" });

@@ -61,6 +61,14 @@ const PLAINTEXTS: &[usize] = &[
     0, 1, 31, 32, 33, 34, 62, 63, 64, 100, 1000, 16_383, 16_384, 20_000,
 ];
 
+fn varint_len(n: usize) -> usize {
+    match n {
+        0..64 => 1,
+        64..16_384 => 2,
+        _ => 4,
+    }
+}
+
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/mls-vectors.json")
 }
@@ -123,19 +131,15 @@ fn every_vector_holds() {
     for v in &lengths.lengths {
         let sealed = sealed_length(&lengths.room, v.plaintext);
         assert_eq!(sealed, v.sealed, "sealed length of {} bytes", v.plaintext);
-        // The padding rule: the ciphertext (content + 16-byte tag) is a multiple of 32.
-        // 4 (version, wire format) + 33 (group id) + 8 (epoch) + 1 (content type)
-        // + 1 (empty authenticated data) + 29 (encrypted sender data) + the ciphertext's
-        // length prefix (a QUIC varint) + the ciphertext.
-        let ciphertext = sealed - 76;
+        // The padding rule: the ciphertext (content + 16-byte tag) is a multiple of 32. The
+        // rest is fixed: 4 (version, wire format) + 33 (group id) + 8 (epoch) + 1 (content
+        // type) + 1 (empty authenticated data) + 29 (encrypted sender data) = 76 bytes, and
+        // the ciphertext's length prefix (a QUIC varint).
+        let ciphertext = (sealed - 76).saturating_sub(4)..=sealed - 76;
         let ciphertext = ciphertext
-            - if ciphertext - 1 < 64 {
-                1
-            } else if ciphertext - 2 < 16_384 {
-                2
-            } else {
-                4
-            };
+            .rev()
+            .find(|&n| n + varint_len(n) == sealed - 76)
+            .unwrap();
         assert_eq!(
             ciphertext % 32,
             0,
