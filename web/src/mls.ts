@@ -20,10 +20,10 @@
 //!   ratchet (openmls keeps that step exactly then); one that fails MLS's checks does not;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
-//! - application messages are padded so that their ciphertext (encrypted content and AEAD
-//!   tag) is a multiple of 32 bytes, as openmls pads (ts-mls 1.6.4 has no "multiple of N"
-//!   padding, so the exact padding is computed here per message); commits are not padded
-//!   (openmls pads them too: a commit's length can tell which engine made it).
+//! - application messages and commits are padded so that their ciphertext (encrypted
+//!   content and AEAD tag) is a multiple of 32 bytes, as openmls pads (ts-mls 1.6.4 has no
+//!   "multiple of N" padding: an application message's padding is computed from its length,
+//!   and a commit is sealed again with its padding once made).
 //!
 //! Ordering. In StreamChat the ordered room log decides which commit wins: every member,
 //! the author included, applies commits in log order. `add` and `remove` therefore do not
@@ -54,7 +54,7 @@ import {
   processPrivateMessage, zeroOutUint8Array,
 } from 'ts-mls';
 import type { AuthenticatedContent } from 'ts-mls/authenticatedContent.js';
-import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
+import { protect, unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { MlsError as LibraryError } from 'ts-mls/mlsError.js';
 import type { Identity } from './crypto';
 import { type Bytes, bytesEqual, concatBytes, toHex, utf8 } from './encoding';
@@ -461,7 +461,7 @@ export class RoomGroup {
         }),
       );
       if (result.welcome === undefined) throw new MlsError('invalid', 'no Welcome for an add');
-      const commit = encode(result.commit);
+      const commit = encode(await this.#padded(result.commit));
       await this.#keep(commit, result.newState, { add: keyPackages.map((k) => new Uint8Array(k)), remove: [] });
       return { commit, welcome: encode({ version: 'mls10', wireformat: 'mls_welcome', welcome: result.welcome }) };
     });
@@ -485,9 +485,35 @@ export class RoomGroup {
           wireAsPublicMessage: false,
         }),
       );
-      const commit = encode(result.commit);
+      const commit = encode(await this.#padded(result.commit));
       await this.#keep(commit, result.newState, { add: [], remove: members.map((k) => new Uint8Array(k)) });
       return { commit };
+    });
+  }
+
+  /**
+   * This member's new commit sealed again with padding, so that its ciphertext is a
+   * multiple of PADDING_MULTIPLE bytes as openmls pads commits: ts-mls pads by a fixed
+   * amount, and a commit's length is known only once it is made. The padding is outside
+   * the transcript, so the commit's next epoch is unchanged. The first sealing never
+   * leaves this function; the second uses the same generation of this member's handshake
+   * ratchet (ts-mls does not advance it for a commit) with a fresh reuse guard.
+   */
+  async #padded(commit: MLSMessage): Promise<MLSMessage> {
+    if (commit.wireformat !== 'mls_private_message') throw new MlsError('invalid', 'commits are PrivateMessages');
+    const pm = commit.privateMessage;
+    const padding = (PADDING_MULTIPLE - (pm.ciphertext.length % PADDING_MULTIPLE)) % PADDING_MULTIPLE;
+    if (padding === 0) return commit;
+    const state = this.#state;
+    return guard(async () => {
+      const opened = await unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree,
+        state.groupContext, state.clientConfig.keyRetentionConfig, this.#suite);
+      const content = { ...opened.content.content, auth: opened.content.auth };
+      if (content.contentType !== 'commit' || content.auth.contentType !== 'commit') throw new MlsError('invalid', 'not a commit');
+      const sealed = await protect(state.keySchedule.senderDataSecret, pm.authenticatedData, state.groupContext, state.secretTree,
+        { ...content, auth: content.auth }, state.privatePath.leafIndex, { kind: 'alwaysPad', paddingLength: padding }, this.#suite);
+      if (sealed.privateMessage.ciphertext.length % PADDING_MULTIPLE !== 0) throw new MlsError('invalid', 'commit padding');
+      return { version: 'mls10', wireformat: 'mls_private_message', privateMessage: sealed.privateMessage };
     });
   }
 

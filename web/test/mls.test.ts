@@ -100,7 +100,7 @@ describe('MLS room group', () => {
     }
   });
 
-  it('the group id is SHA-256 of the label and the room id; messages are padded to 32 bytes', async () => {
+  it('the group id is SHA-256 of the label and the room id; messages and commits are padded to 32 bytes', async () => {
     const alice = await found('alice');
     const expected = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(`streamchat mls v1 group${ROOM}`)));
     expect(toHex(await groupIdOf(ROOM))).toBe(toHex(expected));
@@ -112,6 +112,26 @@ describe('MLS room group', () => {
       // The ciphertext, padded content and 16-byte AES-GCM tag, is a multiple of 32 (openmls's rule).
       expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
     }
+    // Commits too, and the padded commit is applied as usual.
+    let members = [alice];
+    for (const name of ['bob', 'carol', 'dave']) {
+      const identity = await generateIdentity();
+      const { pending, keyPackage: kp } = await keyPackage(identity, ROOM);
+      const { commit, welcome } = await alice.group.add([kp]);
+      const decoded = decodeMlsMessage(commit, 0)?.[0];
+      expect(decoded?.wireformat).toBe('mls_private_message');
+      if (decoded?.wireformat === 'mls_private_message') expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
+      await applyAll(members, commit);
+      members = [...members, { name, identity, group: await pending.join(welcome) }];
+      expectConverged(members);
+    }
+    const last = members[3];
+    if (last === undefined) throw new Error('no dave');
+    const { commit } = await alice.group.remove([last.identity.publicKeyBytes]);
+    const decoded = decodeMlsMessage(commit, 0)?.[0];
+    if (decoded?.wireformat === 'mls_private_message') expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
+    await applyAll(members, commit);
+    expectConverged(members.slice(0, 3));
   });
 
   it('a newcomer cannot open a message sealed before it joined', async () => {
