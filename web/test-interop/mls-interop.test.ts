@@ -288,7 +288,7 @@ async function expectEveryoneReads(writer: Member, readers: Member[], text: stri
 // ---- Scenarios --------------------------------------------------------------------------
 
 describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
-  it('Rust founds, a browser member joins from its Welcome; messages, an update and a Rust newcomer cross over', async () => {
+  it('Rust founds, a browser member joins from its Welcome; messages, an update, a Rust newcomer and its removal cross over', async () => {
     const r1 = await rustFounder('a-r1');
     await expectAgreed([r1], 0n);
     const b1 = await admit(r1, [r1], await browserNewcomer('a-b1'));
@@ -310,6 +310,18 @@ describe('openmls (Rust) and ts-mls (browser) in one StreamChat group', () => {
     const all = [r1, b1, r2];
     await expectAgreed(all, 3n);
     for (const writer of all) await expectEveryoneReads(writer, all, `from ${writer.name}`);
+
+    // The browser member removes the Rust newcomer, who opens nothing after.
+    const { commit } = await b1.remove([r2.key]);
+    expect(await log(all, commit)).toEqual([
+      { kind: 'epoch', epoch: 4n, own: false, discardedOwn: false, added: [], removed: [r2.key] },
+      { kind: 'epoch', epoch: 4n, own: true, discardedOwn: false, added: [], removed: [r2.key] },
+      { kind: 'removed', epoch: 4n },
+    ]);
+    await expectAgreed([r1, b1], 4n);
+    const after = await b1.seal('r2 has left');
+    await expectEveryoneReads(b1, [r1, b1], 'r2 has left', after);
+    expect(await r2.process(after)).toMatchObject({ kind: 'error', code: 'not-member' });
   });
 
   it('a browser member founds, Rust joins; a second Rust peer; Rust removes the browser member, who reads nothing after', async () => {
