@@ -453,9 +453,31 @@ impl Lobby {
         }
         if self.group.is_none() {
             outs.extend(self.knock(identity));
-        } else {
-            outs.extend(self.duties(identity));
+            return Some(outs);
         }
+        if !self.open {
+            // Knocks that came before this member was in: its person can answer them too.
+            let leaves = self
+                .group
+                .as_ref()
+                .map(RoomGroup::members)
+                .unwrap_or_default();
+            let mut waiting: Vec<&MemberId> = self
+                .others
+                .iter()
+                .filter(|(_, o)| {
+                    matches!(o.seen, Seen::Knocking { .. }) && !leaves.contains(&o.key)
+                })
+                .map(|(m, _)| m)
+                .collect();
+            waiting.sort();
+            outs.extend(waiting.into_iter().map(|member| {
+                Out::Show(Shown::Knock {
+                    member: member.clone(),
+                })
+            }));
+        }
+        outs.extend(self.duties(identity));
         Some(outs)
     }
 

@@ -861,12 +861,7 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
         SessionEvent::LetIn { .. } => {
             model.alert("You are in: the room's keys are yours too.", now)
         }
-        SessionEvent::Knock { member } => {
-            model.warning(knock_text(&member), now);
-            // Knockers are not in the member list until they are in; /letin finds them.
-            model.members.retain(|m| m.member != member.member);
-            model.members.push(member);
-        }
+        SessionEvent::Knock { member } => model.warning(knock_text(&member), now),
         SessionEvent::KeysChanged {
             by, added, removed, ..
         } => model.alert(keys_changed_text(&by, &added, &removed), now),
@@ -950,6 +945,58 @@ pub(crate) mod tests {
             model.timeline.back(),
             Some(Entry::Alert { warning: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_knock_is_shown_and_letin_finds_the_knocker_by_name_or_fingerprint() {
+        let mut model = Model::new(member("Alice", "a", 1, true));
+        let bob = member("Bob", "b", 2, false);
+        let other_bob = member("bob", "c", 3, false);
+        update(
+            &mut model,
+            SessionEvent::MemberJoined {
+                member: bob.clone(),
+                returning: false,
+            }
+            .into(),
+            0,
+        );
+        update(
+            &mut model,
+            SessionEvent::Knock {
+                member: bob.clone(),
+            }
+            .into(),
+            0,
+        );
+        let Some(Entry::Alert { text, warning, .. }) = model.timeline.back() else {
+            panic!("the knock is in the timeline");
+        };
+        assert!(*warning);
+        assert!(
+            text.contains(&bob.fingerprint) && text.contains("/letin Bob"),
+            "{text}"
+        );
+        assert_eq!(
+            type_line(&mut model, "/letin bob"),
+            vec![Effect::LetIn(bob.clone())]
+        );
+        // Two people answer to the name: the start of a fingerprint tells them apart.
+        update(
+            &mut model,
+            SessionEvent::MemberJoined {
+                member: other_bob.clone(),
+                returning: false,
+            }
+            .into(),
+            0,
+        );
+        assert!(type_line(&mut model, "/letin Bob").is_empty());
+        let start: String = bob.fingerprint.chars().take(9).collect();
+        assert_eq!(
+            type_line(&mut model, &format!("/letin {start}")),
+            vec![Effect::LetIn(bob)]
+        );
     }
 
     #[test]
