@@ -13,12 +13,17 @@
 //! - the Welcome carries the ratchet tree (ratchet_tree extension in its GroupInfo);
 //! - commits and application messages are PrivateMessages (ciphertext wire format);
 //! - a commit carries Add and Remove proposals only, and standalone proposals are
-//!   refused: the Rust engine refuses the rest, and both must agree on every commit;
+//!   refused; a commit whose UpdatePath leaf changes its committer's signature key (or
+//!   carries a credential not naming it) is refused: the Rust engine refuses the same, and
+//!   both must agree on every commit. Agreeing includes the keys: a commit or proposal that
+//!   passes MLS's checks and is refused by these rules uses up its key of the sender's
+//!   ratchet (openmls keeps that step exactly then); one that fails MLS's checks does not;
 //! - the secrets of 4 past epochs are kept, so a message sealed just before a commit still
 //!   opens after it;
-//! - application messages are padded so that their encrypted content is a multiple of 32
-//!   bytes (ts-mls 1.6.4 has no "multiple of N" padding, so the exact padding is computed
-//!   here per message); commits are not padded.
+//! - application messages and commits are padded so that their ciphertext (encrypted
+//!   content and AEAD tag) is a multiple of 32 bytes, as openmls pads (ts-mls 1.6.4 has no
+//!   "multiple of N" padding: an application message's padding is computed from its length,
+//!   and a commit is sealed again with its padding once made).
 //!
 //! Ordering. In StreamChat the ordered room log decides which commit wins: every member,
 //! the author included, applies commits in log order. `add` and `remove` therefore do not
@@ -48,7 +53,8 @@ import {
   getCiphersuiteImpl, joinGroup,
   processPrivateMessage, zeroOutUint8Array,
 } from 'ts-mls';
-import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
+import type { AuthenticatedContent } from 'ts-mls/authenticatedContent.js';
+import { protect, unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { MlsError as LibraryError } from 'ts-mls/mlsError.js';
 import type { Identity } from './crypto';
 import { type Bytes, bytesEqual, concatBytes, toHex, utf8 } from './encoding';
@@ -106,7 +112,10 @@ export type Processed =
       readonly discarded: DiscardedCommit[];
     }
   | { readonly kind: 'message'; readonly sender: Bytes; readonly plaintext: Bytes; readonly epoch: bigint }
-  /** This member was removed by this commit: the group is closed for it. */
+  /**
+   * This member was removed by this commit: the group is closed for it. `epoch` is the one
+   * the commit moved the group into, which this member is not part of (as the Rust engine).
+   */
   | { readonly kind: 'removed'; readonly epoch: bigint }
   /** This member's own commit came back after another commit for its epoch: it was discarded. */
   | { readonly kind: 'lost-race'; readonly epoch: bigint };
@@ -172,13 +181,18 @@ function varintLength(n: number): number {
   return n < 64 ? 1 : n < 16384 ? 2 : 4;
 }
 
+/** The AES-128-GCM tag the ciphertext adds to the encrypted content. */
+const AEAD_TAG = 16;
+
 /**
- * Zero bytes to add so that an application message's PrivateMessageContent (data<V>,
- * signature<V>, padding) is a multiple of PADDING_MULTIPLE bytes.
+ * Zero bytes to add so that an application message's ciphertext (its PrivateMessageContent,
+ * data<V>, signature<V> and padding, plus the AEAD tag) is a multiple of PADDING_MULTIPLE
+ * bytes: openmls's rule for `padding_size`, so that a message's length is the same
+ * whichever engine sealed it (testdata/mls-vectors.json).
  */
 function paddingFor(plaintextLength: number): number {
   // A 64-byte signature<V> takes a 2-byte length: QUIC varints hold 0..63 in one byte.
-  const length = varintLength(plaintextLength) + plaintextLength + 2 + 64;
+  const length = varintLength(plaintextLength) + plaintextLength + 2 + 64 + AEAD_TAG;
   return (PADDING_MULTIPLE - (length % PADDING_MULTIPLE)) % PADDING_MULTIPLE;
 }
 
@@ -192,6 +206,41 @@ const onlyAddAndRemove: IncomingMessageCallback = (incoming) =>
   incoming.proposals.every((p) => p.proposal.proposalType === 'add' || p.proposal.proposalType === 'remove')
     ? 'accept'
     : 'reject';
+
+/**
+ * A commit's UpdatePath leaf (its committer's new leaf) must keep the committer's
+ * signature key, and a credential naming that key: the Rust engine refuses a commit that
+ * changes its committer's key, so every member must, or a hostile member could split the
+ * room into two epochs. Throws `invalid` otherwise; a commit without a path passes.
+ */
+function checkCommitterKey(state: ClientState, content: AuthenticatedContent): void {
+  const framed = content.content;
+  if (framed.contentType !== 'commit' || framed.commit.path === undefined) return;
+  if (framed.sender.senderType !== 'member') throw new MlsError('invalid', 'commit from a non-member');
+  const key = leafKey(state, framed.sender.leafIndex);
+  const next = framed.commit.path.leafNode;
+  if (!bytesEqual(next.signaturePublicKey, key)) {
+    throw new MlsError('invalid', "the commit changes its committer's signature key");
+  }
+  if (next.credential.credentialType !== 'basic' || !bytesEqual(next.credential.identity, key)) {
+    throw new MlsError('invalid', "the committer's new leaf has a credential that is not its signature key");
+  }
+}
+
+/**
+ * RFC 9420 §12.4: a commit needs an UpdatePath when it is empty or covers any proposal
+ * other than Add, PreSharedKey and ReInit. openmls refuses such a commit without one;
+ * ts-mls 1.6.4 makes and accepts one for a GroupContextExtensions proposal alone.
+ */
+function missesRequiredPath(content: AuthenticatedContent): boolean {
+  const framed = content.content;
+  if (framed.contentType !== 'commit' || framed.commit.path !== undefined) return false;
+  const { proposals } = framed.commit;
+  return proposals.length === 0 || proposals.some((p) =>
+    p.proposalOrRefType === 'proposal' && !(['add', 'psk', 'reinit'] as unknown[]).includes(p.proposal.proposalType));
+}
+
+type UnprotectResult = Awaited<ReturnType<typeof unprotectPrivateMessage>>;
 
 // ---- Errors and encoding ---------------------------------------------------------------
 
@@ -426,7 +475,7 @@ export class RoomGroup {
         }),
       );
       if (result.welcome === undefined) throw new MlsError('invalid', 'no Welcome for an add');
-      const commit = encode(result.commit);
+      const commit = encode(await this.#padded(result.commit));
       await this.#keep(commit, result.newState, { add: keyPackages.map((k) => new Uint8Array(k)), remove: [] });
       return { commit, welcome: encode({ version: 'mls10', wireformat: 'mls_welcome', welcome: result.welcome }) };
     });
@@ -450,9 +499,35 @@ export class RoomGroup {
           wireAsPublicMessage: false,
         }),
       );
-      const commit = encode(result.commit);
+      const commit = encode(await this.#padded(result.commit));
       await this.#keep(commit, result.newState, { add: [], remove: members.map((k) => new Uint8Array(k)) });
       return { commit };
+    });
+  }
+
+  /**
+   * This member's new commit sealed again with padding, so that its ciphertext is a
+   * multiple of PADDING_MULTIPLE bytes as openmls pads commits: ts-mls pads by a fixed
+   * amount, and a commit's length is known only once it is made. The padding is outside
+   * the transcript, so the commit's next epoch is unchanged. The first sealing never
+   * leaves this function; the second uses the same generation of this member's handshake
+   * ratchet (ts-mls does not advance it for a commit) with a fresh reuse guard.
+   */
+  async #padded(commit: MLSMessage): Promise<MLSMessage> {
+    if (commit.wireformat !== 'mls_private_message') throw new MlsError('invalid', 'commits are PrivateMessages');
+    const pm = commit.privateMessage;
+    const padding = (PADDING_MULTIPLE - (pm.ciphertext.length % PADDING_MULTIPLE)) % PADDING_MULTIPLE;
+    if (padding === 0) return commit;
+    const state = this.#state;
+    return guard(async () => {
+      const opened = await unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree,
+        state.groupContext, state.clientConfig.keyRetentionConfig, this.#suite);
+      const content = { ...opened.content.content, auth: opened.content.auth };
+      if (content.contentType !== 'commit' || content.auth.contentType !== 'commit') throw new MlsError('invalid', 'not a commit');
+      const sealed = await protect(state.keySchedule.senderDataSecret, pm.authenticatedData, state.groupContext, state.secretTree,
+        { ...content, auth: content.auth }, state.privatePath.leafIndex, { kind: 'alwaysPad', paddingLength: padding }, this.#suite);
+      if (sealed.privateMessage.ciphertext.length % PADDING_MULTIPLE !== 0) throw new MlsError('invalid', 'commit padding');
+      return { version: 'mls10', wireformat: 'mls_private_message', privateMessage: sealed.privateMessage };
     });
   }
 
@@ -500,7 +575,15 @@ export class RoomGroup {
       }
       return this.#open(pm);
     }
-    if (pm.contentType !== 'commit') throw new MlsError('invalid', 'standalone proposals are not used');
+    if (pm.contentType !== 'commit') {
+      // The Rust engine refuses a standalone proposal once openmls has opened and checked
+      // it, which uses up its key there: so it must here too (see `#useUp`).
+      if (this.active && pm.epoch === this.epoch) {
+        const opened = await this.#openHandshake(pm).catch(() => undefined);
+        if (opened !== undefined) this.#useUp(opened);
+      }
+      throw new MlsError('invalid', 'standalone proposals are not used');
+    }
 
     const digest = await digestHex(bytes);
     if (this.#discarded.includes(digest)) return { kind: 'lost-race', epoch: this.epoch };
@@ -512,16 +595,59 @@ export class RoomGroup {
     this.#checkActive();
     if (pm.epoch < this.epoch) throw new MlsError('stale', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
     if (pm.epoch > this.epoch) throw new MlsError('future', `commit for epoch ${pm.epoch}, the group is at ${this.epoch}`);
-    const result = await guard(() => processPrivateMessage(this.#state, pm, emptyPskIndex, this.#suite, onlyAddAndRemove));
+    // ts-mls's callback sees the proposals but not the UpdatePath: the commit is opened
+    // here as well, for the committer's new leaf.
+    const state = this.#state;
+    const opened = await this.#openHandshake(pm);
+    if (missesRequiredPath(opened.content)) throw new MlsError('invalid', 'a commit without the UpdatePath its proposals require');
+    // ts-mls checks the whole commit as MLS first, as openmls does; only then does this
+    // engine apply its own rules, so a commit refused by either check in one engine is
+    // refused by the same check, with the same effect on keys, in the other.
+    let disallowed = false;
+    const result = await guard(() =>
+      processPrivateMessage(state, pm, emptyPskIndex, this.#suite, (incoming) => {
+        if (onlyAddAndRemove(incoming) === 'reject') disallowed = true;
+        return 'accept';
+      }),
+    );
     if (result.kind !== 'newState') throw new MlsError('invalid', 'commit not applied');
-    if (result.actionTaken !== 'accept') throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
+    try {
+      if (disallowed) throw new MlsError('invalid', 'a commit may carry only Add and Remove proposals');
+      checkCommitterKey(state, opened.content);
+    } catch (error) {
+      this.#useUp(opened);
+      throw error;
+    }
     const processed = this.#advance(result.newState, false, this.#pending);
     wipe(result.consumed);
+    wipe(opened.consumed);
     return processed;
+  }
+
+  /** Opens a handshake message of the current epoch without keeping anything from it. */
+  #openHandshake(pm: PrivateMessage): Promise<UnprotectResult> {
+    const state = this.#state;
+    return guard(() =>
+      unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree, state.groupContext,
+        state.clientConfig.keyRetentionConfig, this.#suite),
+    );
+  }
+
+  /**
+   * Keeps the secret tree of a handshake message that opened and passed MLS's checks but
+   * that this engine refuses: its key is used up. openmls keeps its ratchet's step exactly
+   * then (when its processing succeeds, whatever the Rust engine decides after), so without
+   * this another message at the same generation from the same sender would be refused by
+   * Rust members and applied here: a hostile member could split the room into two epochs.
+   */
+  #useUp(opened: UnprotectResult): void {
+    this.#state = { ...this.#state, secretTree: opened.tree };
+    wipe(opened.consumed);
   }
 
   #advance(next: ClientState, own: boolean, displaced: Pending[]): Processed {
     const before = this.members();
+    const committedFrom = this.epoch;
     let state = next;
     if (own) {
       // The pending state was made before any message this member sealed or opened since:
@@ -535,7 +661,8 @@ export class RoomGroup {
     for (const p of displaced) this.#discarded.push(p.digest);
     this.#discarded.splice(0, Math.max(0, this.#discarded.length - DISCARDED_MEMORY));
     this.#pending = [];
-    if (state.groupActiveState.kind === 'removedFromGroup') return { kind: 'removed', epoch: this.epoch };
+    // ts-mls leaves a removed member's state in the epoch it was removed from.
+    if (state.groupActiveState.kind === 'removedFromGroup') return { kind: 'removed', epoch: committedFrom + 1n };
     const after = this.members();
     return {
       kind: 'epoch',

@@ -10,6 +10,7 @@ import {
   createCommit, createGroup as mlsCreateGroup, decodeMlsMessage, defaultCapabilities, defaultLifetime, encodeMlsMessage,
   generateKeyPackage, generateKeyPackageWithKey, getCiphersuiteFromName, getCiphersuiteImpl, type Proposal,
 } from 'ts-mls';
+import { consumeRatchet } from 'ts-mls/secretTree.js';
 
 const ROOM = 'AAECAwQFBgcICQoLDA0ODw';
 
@@ -99,7 +100,7 @@ describe('MLS room group', () => {
     }
   });
 
-  it('the group id is SHA-256 of the label and the room id; messages are padded to 32 bytes', async () => {
+  it('the group id is SHA-256 of the label and the room id; messages and commits are padded to 32 bytes', async () => {
     const alice = await found('alice');
     const expected = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(`streamchat mls v1 group${ROOM}`)));
     expect(toHex(await groupIdOf(ROOM))).toBe(toHex(expected));
@@ -108,9 +109,29 @@ describe('MLS room group', () => {
       expect(decoded?.wireformat).toBe('mls_private_message');
       if (decoded?.wireformat !== 'mls_private_message') return;
       expect(toHex(decoded.privateMessage.groupId)).toBe(toHex(expected));
-      // AES-GCM adds a 16-byte tag to the padded content.
-      expect((decoded.privateMessage.ciphertext.length - 16) % 32).toBe(0);
+      // The ciphertext, padded content and 16-byte AES-GCM tag, is a multiple of 32 (openmls's rule).
+      expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
     }
+    // Commits too, and the padded commit is applied as usual.
+    let members = [alice];
+    for (const name of ['bob', 'carol', 'dave']) {
+      const identity = await generateIdentity();
+      const { pending, keyPackage: kp } = await keyPackage(identity, ROOM);
+      const { commit, welcome } = await alice.group.add([kp]);
+      const decoded = decodeMlsMessage(commit, 0)?.[0];
+      expect(decoded?.wireformat).toBe('mls_private_message');
+      if (decoded?.wireformat === 'mls_private_message') expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
+      await applyAll(members, commit);
+      members = [...members, { name, identity, group: await pending.join(welcome) }];
+      expectConverged(members);
+    }
+    const last = members[3];
+    if (last === undefined) throw new Error('no dave');
+    const { commit } = await alice.group.remove([last.identity.publicKeyBytes]);
+    const decoded = decodeMlsMessage(commit, 0)?.[0];
+    if (decoded?.wireformat === 'mls_private_message') expect(decoded.privateMessage.ciphertext.length % 32).toBe(0);
+    await applyAll(members, commit);
+    expectConverged(members.slice(0, 3));
   });
 
   it('a newcomer cannot open a message sealed before it joined', async () => {
@@ -338,22 +359,93 @@ describe('MLS room group', () => {
     };
 
     const bobJoining = await newcomer('bob');
-    const invite = await commit(founded, [{ proposalType: 'add', add: { keyPackage: bobJoining.keyPackage } }]);
+    // A second newcomer who never joins: the leaf the hostile commit removes.
+    const absent = await newcomer('absent');
+    const invite = await commit(founded, [bobJoining, absent].map((n) => ({ proposalType: 'add' as const, add: { keyPackage: n.keyPackage } })));
     const bob = await bobJoining.pending.join(welcomeOf(invite));
     const epoch = bob.epoch;
 
-    const hostile = await commit(invite.newState, [{ proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } }]);
-    await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    // Alone, ts-mls commits it without the UpdatePath RFC 9420 requires (openmls refuses
+    // that as malformed, without using up the commit's key: neither does bob).
+    const extensions: Proposal = { proposalType: 'group_context_extensions', groupContextExtensions: { extensions: [] } };
+    const noPath = await commit(invite.newState, [extensions]);
+    expect((await expectMlsError(bob.process(encodeMlsMessage(noPath.commit)), 'invalid')).message).toMatch(/UpdatePath/);
+    expect(bob.epoch).toBe(epoch);
+    // With a Remove beside it, the commit has its UpdatePath and is refused for the
+    // proposal itself (at the same generation, which the refusal above left unused).
+    const hostile = await commit(invite.newState, [extensions, { proposalType: 'remove', remove: { removed: 2 } }]);
+    const refused = await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    expect(refused.message).toMatch(/only Add and Remove/);
     expect(bob.epoch).toBe(epoch);
 
-    // The control: from the same state, mallory adds carol the ordinary way, and bob follows.
+    // The control: mallory adds carol the ordinary way, and bob follows. At her next
+    // handshake generation: the refused commit used up the key of its own, in both engines.
     const carolJoining = await newcomer('carol');
-    const ordinary = await commit(invite.newState, [{ proposalType: 'add', add: { keyPackage: carolJoining.keyPackage } }]);
+    const next = { ...invite.newState, secretTree: (await consumeRatchet(invite.newState.secretTree, 0, 'commit', suite)).newTree };
+    const ordinary = await commit(next, [{ proposalType: 'add', add: { keyPackage: carolJoining.keyPackage } }]);
     const applied = await bob.process(encodeMlsMessage(ordinary.commit));
     expect(applied).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
     if (applied.kind === 'epoch') expect(hex(applied.added)).toEqual(hex([carolJoining.identity.publicKeyBytes]));
     const carol = await carolJoining.pending.join(welcomeOf(ordinary));
     expect(toHex(carol.authenticator())).toBe(toHex(bob.authenticator()));
+  });
+
+  it("a commit whose UpdatePath gives its committer a new signature key is refused; the same member's plain commit is applied", async () => {
+    // mallory runs ts-mls directly: her UpdatePath leaf carries a fresh key (and a credential
+    // naming it), signed with that key, inside a commit signed with her current key, so
+    // every check ts-mls makes passes. The Rust engine refuses such a commit.
+    const suite = await getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'));
+    const keys = await suite.signature.keygen();
+    const fresh = await suite.signature.keygen();
+    const own = await generateKeyPackageWithKey({ credentialType: 'basic', identity: keys.publicKey }, defaultCapabilities(),
+      defaultLifetime, [], { signKey: keys.signKey, publicKey: keys.publicKey }, suite);
+    const founded = await mlsCreateGroup(await groupIdOf(ROOM), own.publicPackage, own.privatePackage, [], suite);
+    const bobIdentity = await generateIdentity();
+    const bobJoining = await keyPackage(bobIdentity, ROOM);
+    const bobPackage = decodeMlsMessage(bobJoining.keyPackage, 0)?.[0];
+    if (bobPackage?.wireformat !== 'mls_key_package') throw new Error('not a KeyPackage');
+    const invite = await createCommit({ state: founded, cipherSuite: suite }, {
+      extraProposals: [{ proposalType: 'add', add: { keyPackage: bobPackage.keyPackage } }], ratchetTreeExtension: true, wireAsPublicMessage: false,
+    });
+    if (invite.welcome === undefined) throw new Error('no Welcome');
+    const bob = await bobJoining.pending.join(encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: invite.welcome }));
+    const epoch = bob.epoch;
+
+    // Her own leaf (leaf 0) now names the fresh key; ts-mls copies it into the UpdatePath
+    // leaf, whose LeafNodeTBS she signs with the fresh key, the commit itself with the old one.
+    const leafLabel = utf8('MLS 1.0 LeafNodeTBS');
+    const isLeafSignature = (message: Uint8Array): boolean =>
+      message.length > leafLabel.length && toHex(message.subarray(1, 1 + leafLabel.length)) === toHex(leafLabel);
+    const hostileSuite = {
+      ...suite,
+      signature: {
+        sign: (signKey: Uint8Array, message: Uint8Array) => suite.signature.sign(isLeafSignature(message) ? fresh.signKey : signKey, message),
+        verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => suite.signature.verify(publicKey, message, signature),
+        keygen: () => suite.signature.keygen(),
+      },
+    };
+    const tree = invite.newState.ratchetTree.slice();
+    const leaf = tree[0];
+    if (leaf?.nodeType !== 'leaf') throw new Error('leaf 0 is not mallory');
+    tree[0] = { ...leaf, leaf: { ...leaf.leaf, signaturePublicKey: fresh.publicKey, credential: { credentialType: 'basic', identity: fresh.publicKey } } };
+    const hostile = await createCommit({ state: { ...invite.newState, ratchetTree: tree }, cipherSuite: hostileSuite }, { wireAsPublicMessage: false });
+    await expectMlsError(bob.process(encodeMlsMessage(hostile.commit)), 'invalid');
+    expect(bob.epoch).toBe(epoch);
+    expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
+
+    // The refused commit used up its key (as openmls does while decrypting): an ordinary
+    // commit at the same generation of mallory's handshake ratchet is refused too, or a
+    // browser member would apply what a Rust member refuses.
+    const reused = await createCommit({ state: invite.newState, cipherSuite: suite }, { wireAsPublicMessage: false });
+    await expectMlsError(bob.process(encodeMlsMessage(reused.commit)), 'invalid');
+    expect(bob.epoch).toBe(epoch);
+
+    // The control: at her next generation, mallory commits an update the ordinary way, and bob follows.
+    const next = { ...invite.newState, secretTree: (await consumeRatchet(invite.newState.secretTree, 0, 'commit', suite)).newTree };
+    const ordinary = await createCommit({ state: next, cipherSuite: suite }, { wireAsPublicMessage: false });
+    expect(await bob.process(encodeMlsMessage(ordinary.commit))).toMatchObject({ kind: 'epoch', own: false, epoch: epoch + 1n });
+    expect(toHex(bob.authenticator())).toBe(toHex(ordinary.newState.keySchedule.epochAuthenticator));
+    expect(hex(bob.members())).toEqual(hex([keys.publicKey, bobIdentity.publicKeyBytes]));
   });
 
   it('a Welcome for someone else, or for another room, is refused with its reason', async () => {

@@ -53,7 +53,30 @@ enum RoomCommand {
         /// The server the link points to.
         #[arg(long, default_value = "http://localhost:8000")]
         server: String,
+        /// The kind of room: `v1` (one key from the link for the room's life), `knock`
+        /// (v2: keys change whenever someone comes or goes, and a member lets each
+        /// newcomer in), `open` (v2, and anyone with the link is let in).
+        #[arg(long, value_enum, default_value_t = Kind::V1)]
+        kind: Kind,
     },
+}
+
+/// `room new --kind`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    V1,
+    Knock,
+    Open,
+}
+
+impl From<Kind> for streamchat_client::RoomKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::V1 => Self::V1,
+            Kind::Knock => Self::Knock,
+            Kind::Open => Self::Open,
+        }
+    }
 }
 
 /// glibc malloc settings for the server: allocations of 256 KiB and more (file chunks)
@@ -109,8 +132,8 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(*config),
         Command::Chat(args) => chat(args),
         Command::Room {
-            command: RoomCommand::New { server },
-        } => room_new(&server),
+            command: RoomCommand::New { server, kind },
+        } => room_new(&server, kind.into()),
         Command::Bench(args) => bench(&args.into()),
     }
 }
@@ -144,8 +167,8 @@ fn chat(args: ChatArgs) -> ExitCode {
     }
 }
 
-fn room_new(server: &str) -> ExitCode {
-    match streamchat_client::new_room_link(server) {
+fn room_new(server: &str, kind: streamchat_client::RoomKind) -> ExitCode {
+    match streamchat_client::new_room_link(server, kind) {
         Ok(link) => {
             #[allow(clippy::print_stdout)] // The link is this command's output.
             {

@@ -158,6 +158,53 @@ pub fn duration_words(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// The line for a person waiting to be let into a v2 room (docs/crypto.md §17).
+pub fn waiting_text(knock_room: bool) -> String {
+    if knock_room {
+        "Waiting to be let in: someone here must let you in. You can read and send once they do; what you type waits.".to_owned()
+    } else {
+        "Waiting to be let in: the room's keys are on their way. What you type waits.".to_owned()
+    }
+}
+
+/// The line for someone knocking on a v2 room.
+pub fn knock_text(member: &crate::session::Member) -> String {
+    format!(
+        "{} (fingerprint {}) asks to be let in. Compare fingerprints, then /letin {}.",
+        safe_line(&member.name),
+        member.fingerprint,
+        safe_line(&member.name)
+    )
+}
+
+/// The line for a change of a v2 room's keys: "Alice let Carol in; the keys changed."
+pub fn keys_changed_text(by: &str, added: &[String], removed: &[String]) -> String {
+    let names = |list: &[String]| {
+        list.iter()
+            .map(|n| safe_line(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (added.is_empty(), removed.is_empty()) {
+        (false, true) => format!(
+            "{} let {} in; the keys changed.",
+            safe_line(by),
+            names(added)
+        ),
+        (true, false) => format!(
+            "Keys changed: {} can no longer read what follows.",
+            names(removed)
+        ),
+        (false, false) => format!(
+            "{} let {} in and removed {}; the keys changed.",
+            safe_line(by),
+            names(added),
+            names(removed)
+        ),
+        (true, true) => format!("{} changed the keys.", safe_line(by)),
+    }
+}
+
 /// The line for messages that could not be recovered after a lost connection:
 /// "You were offline for 3 minutes: 41 messages could not be recovered."
 pub fn gap_text(messages: u64, exact: bool, offline_for: Duration) -> String {

@@ -1,11 +1,12 @@
-//! The invite link as a terminal client reads it: `http(s)://host:port/#<43-char secret>`.
+//! The invite link as a terminal client reads it: `http(s)://host:port/#<43-char secret>`,
+//! or a v2 room's `#2.<secret>` / `#2o.<secret>` (docs/crypto.md §17.1).
 //!
 //! The fragment is the room secret (docs/crypto.md §2) and never goes to the server; what is
 //! left of the link without it is the server's URL. A link that carries a path keeps
 //! it (a server behind a reverse proxy at `https://example.org/chat/`), since the
 //! Socket.IO endpoint hangs off that base.
 
-use streamchat_crypto::{BadLink, RoomSecret};
+use streamchat_crypto::{BadLink, RoomKind, RoomSecret};
 
 /// A parsed invite link: where to connect and the secret of the room.
 #[derive(Debug, Clone)]
@@ -14,6 +15,8 @@ pub struct Invite {
     pub server_url: String,
     /// The room secret from the fragment.
     pub secret: RoomSecret,
+    /// The kind of room the link names.
+    pub kind: RoomKind,
 }
 
 /// An invite link that cannot be used.
@@ -31,7 +34,7 @@ impl Invite {
     /// Reads `http(s)://host[:port][/path]/#<secret>`; surrounding whitespace is ignored.
     pub fn parse(link: &str) -> Result<Self, InviteError> {
         let link = link.trim();
-        let secret = RoomSecret::from_link(link)?;
+        let (secret, kind) = RoomSecret::from_any_link(link)?;
         let base = link.split_once('#').map_or(link, |(base, _)| base);
         let server_url = base.trim_end_matches('/');
         // The scheme and at least something after it: `http://#…` names no server (and
@@ -45,18 +48,22 @@ impl Invite {
         Ok(Self {
             server_url: server_url.to_owned(),
             secret,
+            kind,
         })
     }
 
     /// The link again, in its canonical form.
     pub fn link(&self) -> String {
-        self.secret.invite_link(&self.server_url)
+        self.secret.invite_link_for(&self.server_url, self.kind)
     }
 }
 
 /// A fresh room on `server_url`: a new secret from the OS's CSPRNG and its invite link.
-pub fn new_room_link(server_url: &str) -> Result<String, streamchat_crypto::RandomnessUnavailable> {
-    Ok(RoomSecret::generate()?.invite_link(server_url.trim_end_matches('/')))
+pub fn new_room_link(
+    server_url: &str,
+    kind: RoomKind,
+) -> Result<String, streamchat_crypto::RandomnessUnavailable> {
+    Ok(RoomSecret::generate()?.invite_link_for(server_url.trim_end_matches('/'), kind))
 }
 
 #[cfg(test)]
@@ -73,6 +80,22 @@ mod tests {
         assert_eq!(invite.link(), format!("http://127.0.0.1:8000/#{FRAGMENT}"));
         let invite = Invite::parse(&format!("https://chat.example/app/#{FRAGMENT}")).unwrap();
         assert_eq!(invite.server_url, "https://chat.example/app");
+    }
+
+    #[test]
+    fn v2_links_keep_their_kind() {
+        for (prefix, kind) in [
+            ("", RoomKind::V1),
+            ("2.", RoomKind::Knock),
+            ("2o.", RoomKind::Open),
+        ] {
+            let link = format!("http://127.0.0.1:8000/#{prefix}{FRAGMENT}");
+            let invite = Invite::parse(&link).unwrap();
+            assert_eq!(invite.kind, kind);
+            assert_eq!(invite.link(), link);
+            let fresh = new_room_link("http://127.0.0.1:8000/", kind).unwrap();
+            assert_eq!(Invite::parse(&fresh).unwrap().kind, kind);
+        }
     }
 
     #[test]
@@ -97,7 +120,7 @@ mod tests {
 
     #[test]
     fn new_links_parse() {
-        let link = new_room_link("http://localhost:8000/").unwrap();
+        let link = new_room_link("http://localhost:8000/", RoomKind::V1).unwrap();
         assert!(link.starts_with("http://localhost:8000/#"));
         assert_eq!(
             Invite::parse(&link).unwrap().server_url,

@@ -30,3 +30,4 @@ pub use invite::{Invite, InviteError, new_room_link};
 pub use session::{
     FileInfo, Member, SendId, Session, SessionClosed, SessionConfig, SessionError, SessionEvent,
 };
+pub use streamchat_crypto::RoomKind;

@@ -58,7 +58,7 @@ pub use file::{
 pub use identity::{Fingerprint, IdentityKey, PublicKey, SIGNATURE_LEN};
 pub use member::{MAX_MEMBER_ID_LEN, MemberId, MemberIdError};
 pub use random::RandomnessUnavailable;
-pub use room::{BadLink, MessageKey, RoomId, RoomKeys, RoomSecret};
+pub use room::{BadLink, MessageKey, RoomId, RoomKeys, RoomKind, RoomSecret};
 pub use sealed::{
     IV_LEN, Iv, MIN_SEALED_LEN, OpenError, Opened, SealError, VERSION, Verified, message_aad, open,
     open_from, open_profile, seal, seal_with_iv, signed_message,

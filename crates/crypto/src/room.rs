@@ -29,6 +29,10 @@ pub const ROOM_ID_LEN: usize = 16;
 pub const MESSAGE_KEY_LEN: usize = 32;
 
 const ROOM_ID_INFO: &[u8] = b"room-id";
+/// The fragment prefix of a v2 room where newcomers knock (docs/crypto.md §17.1).
+const KNOCK_PREFIX: &str = "2.";
+/// The fragment prefix of a v2 room that lets anyone with the link in.
+const OPEN_PREFIX: &str = "2o.";
 const MESSAGE_KEY_INFO: &[u8] = b"message-key";
 
 /// The 32-byte secret that is the room: whoever holds it can read and write.
@@ -65,6 +69,18 @@ impl RoomSecret {
     /// `#<fragment>`, or from the bare 43-character fragment. Surrounding whitespace
     /// is ignored, since links are pasted.
     pub fn from_link(link: &str) -> Result<Self, BadLink> {
+        match Self::from_any_link(link)? {
+            (secret, RoomKind::V1) => Ok(secret),
+            _ => Err(BadLink {
+                reason: "this is a v2 room's link (docs/crypto.md §17)",
+            }),
+        }
+    }
+
+    /// Reads the secret and the kind of room from a link of any kind: the bare
+    /// 43-character fragment is a v1 room, `2.` before it a v2 room where newcomers
+    /// knock, `2o.` a v2 room open to anyone with the link (docs/crypto.md §17.1).
+    pub fn from_any_link(link: &str) -> Result<(Self, RoomKind), BadLink> {
         let link = link.trim();
         let fragment = match link.split_once('#') {
             Some((before, after)) => {
@@ -83,13 +99,20 @@ impl RoomSecret {
             }
             None => link,
         };
+        let (kind, fragment) = if let Some(rest) = fragment.strip_prefix(OPEN_PREFIX) {
+            (RoomKind::Open, rest)
+        } else if let Some(rest) = fragment.strip_prefix(KNOCK_PREFIX) {
+            (RoomKind::Knock, rest)
+        } else {
+            (RoomKind::V1, fragment)
+        };
         if fragment.len() != LINK_FRAGMENT_LEN {
             return Err(BadLink {
                 reason: "the room secret must be 43 base64url characters",
             });
         }
         encoding::decode_array(ROOM_SECRET_NAME, fragment)
-            .map(Self)
+            .map(|secret| (Self(secret), kind))
             .map_err(|_| BadLink {
                 reason: "the room secret is not base64url",
             })
@@ -104,6 +127,11 @@ impl RoomSecret {
     /// `https://chat.example` → `https://chat.example/#<fragment>`. A fragment already
     /// on `base_url` is replaced; a path on it is kept.
     pub fn invite_link(&self, base_url: &str) -> String {
+        self.invite_link_for(base_url, RoomKind::V1)
+    }
+
+    /// The invite link of the room of `kind` with this secret (§17.1's prefixes).
+    pub fn invite_link_for(&self, base_url: &str, kind: RoomKind) -> String {
         let base = base_url.split_once('#').map_or(base_url, |(base, _)| base);
         // A bare origin gets the root path, so the fragment follows "/" as in docs/crypto.md §2.
         let has_path = match base.split_once("://") {
@@ -111,7 +139,7 @@ impl RoomSecret {
             None => base.ends_with('/'),
         };
         let slash = if has_path { "" } else { "/" };
-        format!("{base}{slash}#{}", self.link_fragment())
+        format!("{base}{slash}#{}{}", kind.prefix(), self.link_fragment())
     }
 
     /// Derives the room's id and message key.
@@ -119,8 +147,17 @@ impl RoomSecret {
         RoomKeys::from_secret(self)
     }
 
-    fn derive<const N: usize>(&self, info: &[u8]) -> [u8; N] {
-        let hkdf = Hkdf::<Sha256>::new(Some(DOMAIN), &self.0);
+    /// Derives the id and key of the room of `kind` with this secret: for a v2 room the
+    /// key is the lobby key (docs/crypto.md §17.1).
+    pub fn room_keys_for(&self, kind: RoomKind) -> RoomKeys {
+        RoomKeys {
+            id: RoomId(self.derive(kind.salt(), ROOM_ID_INFO)),
+            message_key: MessageKey(self.derive(kind.salt(), MESSAGE_KEY_INFO)),
+        }
+    }
+
+    fn derive<const N: usize>(&self, salt: &[u8], info: &[u8]) -> [u8; N] {
+        let hkdf = Hkdf::<Sha256>::new(Some(salt), &self.0);
         let mut okm = [0u8; N];
         // Invariant: HKDF-SHA256 fails only past 255 × 32 bytes; N is 16 or 32.
         hkdf.expand(info, &mut okm)
@@ -130,6 +167,44 @@ impl RoomSecret {
 }
 
 const ROOM_SECRET_NAME: &str = "room secret";
+
+/// Which protocol a room speaks, as its link says (docs/crypto.md §17.1). The same
+/// secret gives three unrelated rooms: the kind is in the derivation's salt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomKind {
+    /// One key from the link for the room's whole life (§2–§11).
+    #[default]
+    V1,
+    /// MLS epochs; a newcomer knocks and a member lets it in.
+    Knock,
+    /// MLS epochs; anyone with the link is let in.
+    Open,
+}
+
+impl RoomKind {
+    /// The HKDF salt of the room id and (lobby) key.
+    pub fn salt(self) -> &'static [u8] {
+        match self {
+            RoomKind::V1 => DOMAIN,
+            RoomKind::Knock => b"streamchat/v2",
+            RoomKind::Open => b"streamchat/v2/open",
+        }
+    }
+
+    /// What comes before the secret in the link's fragment.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            RoomKind::V1 => "",
+            RoomKind::Knock => KNOCK_PREFIX,
+            RoomKind::Open => OPEN_PREFIX,
+        }
+    }
+
+    /// Whether the room uses MLS (v2).
+    pub fn is_v2(self) -> bool {
+        self != RoomKind::V1
+    }
+}
 
 impl fmt::Debug for RoomSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -222,10 +297,7 @@ pub struct RoomKeys {
 impl RoomKeys {
     /// Derives both values from the secret with HKDF-SHA256 (docs/crypto.md §3).
     pub fn from_secret(secret: &RoomSecret) -> Self {
-        Self {
-            id: RoomId(secret.derive(ROOM_ID_INFO)),
-            message_key: MessageKey(secret.derive(MESSAGE_KEY_INFO)),
-        }
+        secret.room_keys_for(RoomKind::V1)
     }
 
     /// The room id.
@@ -294,6 +366,46 @@ mod tests {
         for base in ["https://chat.example", "http://127.0.0.1:8080/x"] {
             let link = secret.invite_link(base);
             assert_eq!(RoomSecret::from_link(&link).unwrap(), secret);
+        }
+    }
+
+    #[test]
+    fn v2_links_and_keys() {
+        let secret = secret();
+        let v1 = secret.room_keys();
+        let knock = secret.room_keys_for(RoomKind::Knock);
+        let open = secret.room_keys_for(RoomKind::Open);
+        assert_eq!(v1, secret.room_keys_for(RoomKind::V1));
+        // Three unrelated rooms: ids and keys all differ.
+        for (a, b) in [(&v1, &knock), (&v1, &open), (&knock, &open)] {
+            assert_ne!(a.id(), b.id());
+            assert_ne!(a.message_key(), b.message_key());
+        }
+        for kind in [RoomKind::V1, RoomKind::Knock, RoomKind::Open] {
+            let link = secret.invite_link_for("https://chat.example", kind);
+            assert_eq!(
+                RoomSecret::from_any_link(&link).unwrap(),
+                (secret.clone(), kind)
+            );
+        }
+        assert_eq!(
+            secret.invite_link_for("https://chat.example", RoomKind::Knock),
+            format!("https://chat.example/#2.{FRAGMENT}")
+        );
+        assert_eq!(
+            RoomSecret::from_any_link(&format!("#2o.{FRAGMENT}"))
+                .unwrap()
+                .1,
+            RoomKind::Open
+        );
+        // A v1-only reader refuses a v2 link rather than joining another room.
+        assert!(RoomSecret::from_link(&format!("https://chat.example/#2.{FRAGMENT}")).is_err());
+        for bad in [
+            format!("#3.{FRAGMENT}"),
+            format!("#2.{}", &FRAGMENT[1..]),
+            "#2.".to_owned(),
+        ] {
+            assert!(RoomSecret::from_any_link(&bad).is_err(), "{bad}");
         }
     }
 

@@ -239,6 +239,24 @@ fn key_from_bytes(bytes: &[u8]) -> Result<PublicKey> {
     PublicKey::from_bytes(raw).map_err(|e| Error::BadCredential(e.to_string()))
 }
 
+/// The identity key a KeyPackage (TLS-serialized MLSMessage bytes) is for, once its
+/// signature, ciphersuite and credential check out: what a client compares with the
+/// knocker's profile key before showing the knock (docs/crypto.md §17.2).
+pub fn key_package_identity(bytes: &[u8]) -> Result<PublicKey> {
+    let MlsMessageBodyIn::KeyPackage(kp) = decode(bytes)? else {
+        return Err(Error::Malformed("not a KeyPackage".into()));
+    };
+    let provider = OpenMlsRustCrypto::default();
+    let kp = kp
+        .validate(provider.crypto(), ProtocolVersion::Mls10)
+        .map_err(|e| Error::Malformed(format!("invalid KeyPackage: {e}")))?;
+    if kp.ciphersuite() != CIPHERSUITE {
+        return Err(Error::Refused("KeyPackage of another ciphersuite".into()));
+    }
+    let leaf = kp.leaf_node();
+    leaf_key(leaf.credential(), leaf.signature_key().as_slice())
+}
+
 /// A newcomer's private half of its KeyPackage, waiting for a Welcome.
 pub struct PendingJoin {
     /// Holds the KeyPackage's private keys; `None` once used.

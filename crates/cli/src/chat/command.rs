@@ -2,7 +2,7 @@
 //! the JSON mode understand. A line starting with `//` is a message starting with `/`.
 
 /// The commands, for help texts.
-pub const COMMANDS_HELP: &str = "/reply N TEXT · /react N EMOJI · /edit N TEXT · /delete N · /send PATH · /save N PATH · /who · /quit (message numbers are #N, file numbers [file N])";
+pub const COMMANDS_HELP: &str = "/reply N TEXT · /react N EMOJI · /edit N TEXT · /delete N · /send PATH · /save N PATH · /who · /letin NAME · /quit (message numbers are #N, file numbers [file N])";
 
 /// One line of input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub enum Input {
     },
     /// `/who`: list who is online with fingerprints.
     Who,
+    /// `/letin WHO`: let a knocking member into a v2 room (WHO: a name, the start of a
+    /// fingerprint, or a member id).
+    LetIn(String),
     /// `/help`.
     Help,
     /// `/quit`: leave and exit.
@@ -127,10 +130,42 @@ pub fn parse(line: &str) -> Result<Input, String> {
             None => Err("usage: /delete N (N is the number of one of your messages)".to_owned()),
         },
         "who" => Ok(Input::Who),
+        "letin" | "admit" if !rest.is_empty() => Ok(Input::LetIn(rest.to_owned())),
+        "letin" | "admit" => Err(
+            "usage: /letin NAME (or the start of their fingerprint, as /who shows it)".to_owned(),
+        ),
         "help" | "?" => Ok(Input::Help),
         "quit" | "exit" | "q" => Ok(Input::Quit),
         other => Err(format!(
             "unknown command /{other}; commands: {COMMANDS_HELP} (start a message with // to send a leading /)"
+        )),
+    }
+}
+
+/// The one member `who` names among `members`: a name (case and surrounding space
+/// ignored), the start of a fingerprint (at least 4 hex digits, spaces ignored), or a
+/// member id. Several people answering to it is an error that asks for a fingerprint.
+pub fn find_member<'a>(
+    members: impl IntoIterator<Item = &'a streamchat_client::session::Member>,
+    who: &str,
+) -> Result<&'a streamchat_client::session::Member, String> {
+    let who = who.trim();
+    let hex: String = who.chars().filter(|c| !c.is_whitespace()).collect();
+    let hex = hex.to_lowercase();
+    let fingerprint_like = hex.len() >= 4 && hex.chars().all(|c| c.is_ascii_hexdigit());
+    let found: Vec<_> = members
+        .into_iter()
+        .filter(|m| {
+            m.name.trim().eq_ignore_ascii_case(who)
+                || m.member.as_str() == who
+                || (fingerprint_like && m.fingerprint.replace(' ', "").starts_with(&hex))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("nobody here answers to {who:?}")),
+        _ => Err(format!(
+            "several people answer to {who:?}: give the start of a fingerprint instead"
         )),
     }
 }

@@ -50,7 +50,9 @@ use std::time::Duration;
 use streamchat_client::display::{
     PresenceAlert, at_time, leave_reason_code, local_time_and_date, presence_alert_text,
 };
-use streamchat_client::display::{gap_text, resumed_text};
+use streamchat_client::display::{
+    gap_text, keys_changed_text, knock_text, resumed_text, waiting_text,
+};
 use streamchat_client::session::{
     Member, MessageRef, ReplyTo, Session, SessionConfig, SessionEvent,
 };
@@ -238,6 +240,26 @@ impl State {
                 json!({"event": "send_failed", "id": id, "reason": reason})
             }
             SessionEvent::Warning { message } => json!({"event": "warning", "message": message}),
+            SessionEvent::Waiting { knock_room } => json!({
+                "event": "waiting", "knock_room": knock_room,
+                "text": waiting_text(knock_room),
+            }),
+            SessionEvent::LetIn { epoch } => json!({"event": "let_in", "epoch": epoch}),
+            SessionEvent::Knock { member } => {
+                self.members
+                    .insert(member.member.to_string(), member.clone());
+                json!({"event": "knock", "member": member_json(&member), "text": knock_text(&member)})
+            }
+            SessionEvent::KeysChanged {
+                epoch,
+                by,
+                added,
+                removed,
+            } => json!({
+                "event": "keys_changed", "epoch": epoch, "by": by, "added": added,
+                "removed": removed, "text": keys_changed_text(&by, &added, &removed),
+            }),
+            SessionEvent::KeysLost { message } => json!({"event": "keys_lost", "message": message}),
             SessionEvent::Notice { code, message } => {
                 json!({"event": "notice", "code": code, "message": message})
             }
@@ -369,6 +391,16 @@ async fn handle_line(line: &str, session: &Session, state: &mut State, out: &Out
         Ok(Input::Quit) => return Next::Quit,
         Ok(Input::Help) => json!({"event": "help", "commands": COMMANDS_HELP}),
         Ok(Input::Who) => state.who(),
+        Ok(Input::LetIn(who)) => match command::find_member(state.members.values(), &who) {
+            Ok(member) => {
+                let member = member.clone();
+                match session.let_in(&member.member).await {
+                    Ok(()) => json!({"event": "letting_in", "member": member_json(&member)}),
+                    Err(e) => error(e.to_string()),
+                }
+            }
+            Err(e) => error(e),
+        },
         Ok(Input::Text(text)) => state.send_text(session, text, None).await,
         Ok(Input::Reply { number, text }) => state.send_text(session, text, Some(number)).await,
         Ok(Input::React { number, emoji }) => state.react(session, number, &emoji).await,
@@ -405,7 +437,9 @@ async fn handle_line(line: &str, session: &Session, state: &mut State, out: &Out
 /// Runs the JSON mode until stdin ends, `/quit`, or the session closes.
 pub async fn run(config: SessionConfig) -> Result<(), ChatError> {
     let out = Out;
-    let room = streamchat_client::session::protocol_room_id(&config.secret.room_keys()).to_string();
+    let room =
+        streamchat_client::session::protocol_room_id(&config.secret.room_keys_for(config.kind))
+            .to_string();
     let (session, mut events) = match Session::start(config).await {
         Ok(started) => started,
         Err(e) => {

@@ -67,6 +67,7 @@ impl ChatArgs {
         };
         let mut config = SessionConfig::new(invite.server_url, invite.secret, self.name.clone());
         config.reconnect = !self.no_reconnect;
+        config.kind = invite.kind;
         config.connect.tls = tls;
         Ok(config)
     }

@@ -16,6 +16,7 @@
 //! the roster, fails the files that were arriving and reports the gap.
 
 use super::incoming::{ChunkOutcome, IncomingFiles};
+use super::lobby::{LOBBY_FRAME, LobbyBody, MLS_FRAME, Out, Sent, Shown};
 use super::outgoing::{Link, LinkState};
 use super::replay::ReplayGuard;
 use super::roster::{Roster, open_member_profile};
@@ -25,11 +26,12 @@ use super::{
 };
 use crate::client::{Acked, Client, ClientError, ServerEvent};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use streamchat_crypto::{Body, MessageRef, OpenError, Profile, encoding, open, seal};
+use streamchat_crypto::{Body, MessageRef, OpenError, Profile, PublicKey, encoding, open, seal};
 use streamchat_protocol::{
     ChunkEvent, ErrorCode, JoinAck, LeaveReason, Limits, LogPlace, MemberId, MsgEvent, Pos,
     PresenceEvent, ResumeAck, ResumeRequest, notice_codes,
@@ -284,6 +286,30 @@ pub(crate) struct Driver {
     hold: Option<Duration>,
     /// Set when the UI stopped listening: events are no longer sent.
     ui_gone: bool,
+    /// The connection in the room now, its member id and limits: the link to publish
+    /// (in a v2 room, only once this member is in the group).
+    current: Option<(Arc<Client>, MemberId, Limits)>,
+    /// The acks of the lobby bodies and commits this driver sent (v2 rooms).
+    own_acks: (mpsc::Sender<OwnAck>, mpsc::Receiver<OwnAck>),
+    /// Own lobby bodies and commits sent and not yet acknowledged.
+    in_flight: usize,
+    /// Events held while something of ours is in flight: where ours goes in the log is
+    /// known only from its ack, and what came before it must be handled first.
+    held: VecDeque<ServerEvent>,
+}
+
+/// The outcome of a lobby body or commit this driver sent: its position, or `None`
+/// when it did not reach the log.
+#[derive(Debug)]
+struct OwnAck {
+    what: OwnSend,
+    pos: Option<Pos>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum OwnSend {
+    Lobby(Sent),
+    Commit,
 }
 
 /// How the connection loop ended.
@@ -315,6 +341,10 @@ impl Driver {
             acked: Arc::default(),
             hold: None,
             ui_gone: false,
+            current: None,
+            own_acks: mpsc::channel(16),
+            in_flight: 0,
+            held: VecDeque::new(),
         }
     }
 
@@ -479,14 +509,20 @@ impl Driver {
                         }
                         return Err("left the room".to_owned());
                     }
-                    Some(Control::Typing | Control::DropTransport(_)) => {}
+                    Some(Control::Typing | Control::DropTransport(_) | Control::LetIn(_)) => {}
                 },
             }
         }
     }
 
-    /// Publishes a new link for the outgoing tasks.
+    /// Publishes a new link for the outgoing tasks; in a v2 room only while this member
+    /// is in the group (what is sent before waits, as it does while reconnecting).
     fn publish_link(&mut self, client: &Arc<Client>, member: &MemberId, limits: Limits) {
+        self.current = Some((client.clone(), member.clone(), limits));
+        if self.shared.lobby().is_some_and(|lobby| !lobby.is_in()) {
+            self.link.send_replace(LinkState::Connecting);
+            return;
+        }
         self.generation += 1;
         self.link.send_replace(LinkState::Up(Link {
             client: client.clone(),
@@ -636,7 +672,22 @@ impl Driver {
         for alert in alerts {
             self.warn(alert).await;
         }
+        self.current = Some((client.clone(), ack.member.clone(), ack.limits));
+        let others: Vec<(MemberId, PublicKey)> = self
+            .roster
+            .members()
+            .into_iter()
+            .filter(|m| !m.is_self)
+            .map(|m| (m.member, m.key))
+            .collect();
+        let outs = self
+            .shared
+            .lobby()
+            .map(|mut lobby| lobby.joined(&self.shared.identity, ack.member.clone(), &others));
         self.publish_link(client, &ack.member, ack.limits);
+        if let Some(outs) = outs {
+            self.run_outs(outs, None).await;
+        }
     }
 
     async fn serve(
@@ -646,17 +697,37 @@ impl Driver {
         control: &mut mpsc::Receiver<Control>,
     ) -> End {
         loop {
+            if self.in_flight == 0
+                && let Some(event) = self.held.pop_front()
+            {
+                if matches!(event, ServerEvent::Disconnected) {
+                    return End::Disconnected("the connection was lost".to_owned());
+                }
+                self.handle(event).await;
+                continue;
+            }
             tokio::select! {
                 event = events.recv() => match event {
+                    Some(event) if self.in_flight > 0 => self.held.push_back(event),
                     None | Some(ServerEvent::Disconnected) => {
                         return End::Disconnected("the connection was lost".to_owned());
                     }
                     Some(event) => self.handle(event).await,
                 },
+                Some(ack) = self.own_acks.1.recv() => self.on_own_ack(ack, events).await,
                 command = control.recv() => match command {
                     None => return End::Leave(None),
                     Some(Control::Leave(done)) => return End::Leave(Some(done)),
                     Some(Control::Typing) => self.send_typing(client).await,
+                    Some(Control::LetIn(member)) => {
+                        let outs = self
+                            .shared
+                            .lobby()
+                            .map(|mut lobby| lobby.let_in(&member, &self.shared.identity));
+                        if let Some(outs) = outs {
+                            self.run_outs(outs, None).await;
+                        }
+                    }
                     Some(Control::DropTransport(hold)) => {
                         self.hold = Some(hold);
                         // The events stream ends once the transport is closed.
@@ -673,12 +744,18 @@ impl Driver {
         let Some(member) = self.member.as_ref().map(crypto_member) else {
             return;
         };
-        if let Ok(sealed) = seal(
-            &self.shared.keys,
-            &member,
-            &self.shared.identity,
-            body.as_bytes(),
-        ) {
+        let sealed = match self.shared.lobby() {
+            // Not in the group yet: nobody could read it.
+            Some(mut lobby) => lobby.seal(body.as_bytes()).ok_or(()),
+            None => seal(
+                &self.shared.keys,
+                &member,
+                &self.shared.identity,
+                body.as_bytes(),
+            )
+            .map_err(|_| ()),
+        };
+        if let Ok(sealed) = sealed {
             // Typing news is best effort: a refusal or loss only hides a hint.
             let _ = client
                 .emit_no_ack(
@@ -758,6 +835,9 @@ impl Driver {
                 }
                 match open_member_profile(&self.shared.keys, &member, &profile, at) {
                     Ok(m) => {
+                        if let Some(mut lobby) = self.shared.lobby() {
+                            lobby.member_joined(m.member.clone(), m.key);
+                        }
                         let returning = self.roster.insert(m.clone());
                         let alerts = self.roster.trust_alerts(&m, true);
                         self.emit(SessionEvent::MemberJoined {
@@ -781,6 +861,10 @@ impl Driver {
                 if gone.is_self {
                     return;
                 }
+                let outs = self
+                    .shared
+                    .lobby()
+                    .map(|mut lobby| lobby.member_left(&member, &self.shared.identity));
                 for (from, file) in self.files.drop_from(&member) {
                     self.emit(SessionEvent::FileFailed {
                         from,
@@ -795,6 +879,9 @@ impl Driver {
                     reason,
                 })
                 .await;
+                if let Some(outs) = outs {
+                    self.run_outs(outs, None).await;
+                }
             }
             // A member reconnecting within the grace is still a member: nothing to show
             // in a timeline (its leave comes if the grace runs out), only a mark.
@@ -821,6 +908,9 @@ impl Driver {
         };
         if sender.is_self {
             return;
+        }
+        if self.shared.lobby().is_some() {
+            return self.on_v2_frame(sender, msg).await;
         }
         let verified =
             open(&self.shared.keys, &crypto_member(&msg.from), &msg.data.0).and_then(|opened| {
@@ -860,6 +950,219 @@ impl Driver {
         if !self.replay.accept(sender.key, sent_at, signature) {
             return;
         }
+        self.on_body(sender, body, sent_at, msg.ts, msg.to.is_some())
+            .await;
+    }
+
+    /// A frame of a v2 room (docs/crypto.md §17.2): a lobby body, or an MLS message.
+    async fn on_v2_frame(&mut self, sender: Member, msg: MsgEvent) {
+        let data = &msg.data.0;
+        let outs = match data.first() {
+            Some(&MLS_FRAME) => {
+                let frame = data.to_vec();
+                self.shared.lobby().map(|mut lobby| {
+                    lobby.mls_frame(&msg.from, frame, msg.to.is_some(), &self.shared.identity)
+                })
+            }
+            Some(&LOBBY_FRAME) => {
+                let verified = open(&self.shared.keys, &crypto_member(&msg.from), data)
+                    .and_then(|opened| opened.verify(&sender.key));
+                let Some(body) = verified.ok().and_then(|v| LobbyBody::parse(v.body())) else {
+                    self.warn(format!(
+                        "A malformed message from {} was not shown.",
+                        sender.name
+                    ))
+                    .await;
+                    return;
+                };
+                self.shared.lobby().map(|mut lobby| {
+                    lobby.lobby_body(&msg.from, body, msg.pos, &self.shared.identity)
+                })
+            }
+            _ => None,
+        };
+        match outs {
+            Some(outs) => self.run_outs(outs, Some((msg.ts, msg.to.is_some()))).await,
+            None => {
+                self.warn(format!(
+                    "A malformed message from {} was not shown.",
+                    sender.name
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// Does what the lobby answered (v2 rooms); `context` is the `ts` and directness of
+    /// the message that led to it.
+    async fn run_outs(&mut self, outs: Vec<Out>, context: Option<(u64, bool)>) {
+        for out in outs {
+            match out {
+                Out::Lobby(what, body) => self.send_lobby(what, &body),
+                Out::Commit(bytes) => self.send_own(OwnSend::Commit, bytes, None),
+                Out::Welcome { to, welcome } => {
+                    if let Some((client, _, _)) = &self.current {
+                        let (client, room) = (client.clone(), self.shared.room.clone());
+                        // A lost Welcome leaves the newcomer knocking: it knocks again
+                        // when it has to rejoin, and the person is told it waits.
+                        tokio::spawn(async move {
+                            let _ = client.msg(&room, Bytes::from(welcome), Some(&to)).await;
+                        });
+                    }
+                }
+                Out::Show(shown) => self.show(shown, context).await,
+            }
+        }
+    }
+
+    /// Seals a lobby body with the lobby key for this member and sends it.
+    fn send_lobby(&mut self, what: Sent, body: &LobbyBody) {
+        let Some(member) = self.member.as_ref().map(crypto_member) else {
+            return;
+        };
+        let Ok(json) = serde_json::to_vec(body) else {
+            return;
+        };
+        if let Ok(sealed) = seal(&self.shared.keys, &member, &self.shared.identity, &json) {
+            self.send_own(OwnSend::Lobby(what), sealed, None);
+        }
+    }
+
+    /// Sends a frame to the room; its ack comes back through `own_acks`.
+    fn send_own(&mut self, what: OwnSend, frame: Vec<u8>, to: Option<MemberId>) {
+        let Some((client, _, _)) = &self.current else {
+            return;
+        };
+        let (client, room, acks) = (
+            client.clone(),
+            self.shared.room.clone(),
+            self.own_acks.0.clone(),
+        );
+        self.in_flight += 1;
+        tokio::spawn(async move {
+            let pos = match client.msg(&room, Bytes::from(frame), to.as_ref()).await {
+                Ok(Ok(ack)) => Some(ack.pos),
+                _ => None,
+            };
+            let _ = acks.send(OwnAck { what, pos }).await;
+        });
+    }
+
+    /// An own frame's ack. The server sends it after every event positioned before it,
+    /// so those have all been read (held, or still in `events`): they are handled first,
+    /// then the frame takes its place, and what follows it stays held while anything
+    /// else of ours is in flight.
+    async fn on_own_ack(&mut self, ack: OwnAck, events: &mut mpsc::Receiver<ServerEvent>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(pos) = ack.pos {
+            while let Ok(event) = events.try_recv() {
+                self.held.push_back(event);
+            }
+            while self.held.front().is_some_and(|event| {
+                !matches!(event, ServerEvent::Disconnected) && position(event) < pos
+            }) {
+                if let Some(event) = self.held.pop_front() {
+                    self.handle(event).await;
+                }
+            }
+            self.acked.fetch_max(pos, Ordering::Relaxed);
+        }
+        let identity = &self.shared.identity;
+        let outs = self
+            .shared
+            .lobby()
+            .map(|mut lobby| match (ack.what, ack.pos) {
+                (OwnSend::Commit, Some(_)) => lobby.commit_acked(identity),
+                (OwnSend::Commit, None) => lobby.commit_failed(identity),
+                (OwnSend::Lobby(what), Some(pos)) => lobby.sent(what, pos, identity),
+                (OwnSend::Lobby(_), None) => Vec::new(),
+            });
+        if let Some(outs) = outs {
+            self.run_outs(outs, None).await;
+        }
+    }
+
+    /// The name people know a key by: a present member's, else its short fingerprint.
+    fn name_of(&self, key: &PublicKey) -> String {
+        self.roster
+            .members()
+            .into_iter()
+            .find(|m| m.key == *key)
+            .map(|m| m.name)
+            .unwrap_or_else(|| {
+                let fingerprint = key.fingerprint().to_string();
+                format!("someone ({})", &fingerprint[..9])
+            })
+    }
+
+    /// Tells the person what the lobby said, and keeps the link in step with it.
+    async fn show(&mut self, shown: Shown, context: Option<(u64, bool)>) {
+        match shown {
+            Shown::Waiting { knock_room } => {
+                self.link.send_replace(LinkState::Connecting);
+                self.emit(SessionEvent::Waiting { knock_room }).await;
+            }
+            Shown::In { epoch } => {
+                if let Some((client, member, limits)) = self.current.clone() {
+                    self.publish_link(&client, &member, limits);
+                }
+                self.emit(SessionEvent::LetIn { epoch }).await;
+            }
+            Shown::Knock { member } => {
+                if let Some(member) = self.roster.get(&member).cloned() {
+                    self.emit(SessionEvent::Knock { member }).await;
+                }
+            }
+            Shown::Epoch {
+                epoch,
+                committer,
+                added,
+                removed,
+            } => {
+                let by = self.name_of(&committer);
+                let added = added.iter().map(|k| self.name_of(k)).collect();
+                let removed = removed.iter().map(|k| self.name_of(k)).collect();
+                self.emit(SessionEvent::KeysChanged {
+                    epoch,
+                    by,
+                    added,
+                    removed,
+                })
+                .await;
+            }
+            Shown::Lost { why } => {
+                self.link.send_replace(LinkState::Connecting);
+                self.emit(SessionEvent::KeysLost {
+                    message: format!("{why}: asking to be let in again."),
+                })
+                .await;
+            }
+            Shown::Message { from, plaintext } => {
+                let Some(sender) = self.roster.get(&from).cloned() else {
+                    return;
+                };
+                let (ts, direct) = context.unwrap_or((now_ms(), false));
+                match Body::from_json(&plaintext) {
+                    Ok(Body::Profile(_)) | Err(_) => {
+                        self.warn(format!(
+                            "A malformed message from {} was not shown.",
+                            sender.name
+                        ))
+                        .await;
+                    }
+                    Ok(body) => {
+                        if let Some(sent_at) = body.sent_at() {
+                            self.on_body(sender, body, sent_at, ts, direct).await;
+                        }
+                    }
+                }
+            }
+            Shown::Warning(message) => self.warn(message).await,
+        }
+    }
+
+    /// A verified body from `sender`, delivered at `ts`.
+    async fn on_body(&mut self, sender: Member, body: Body, sent_at: u64, ts: u64, direct: bool) {
         match body {
             Body::Text(text) => {
                 let message = MessageRef {
@@ -876,10 +1179,10 @@ impl Driver {
                             quote: text.quote,
                         })
                     }),
-                    ts: msg.ts,
+                    ts,
                     sent_at,
                     text: text.text,
-                    direct: msg.to.is_some(),
+                    direct,
                 })
                 .await;
             }
@@ -930,11 +1233,11 @@ impl Driver {
             Body::Typing(_) => self.emit(SessionEvent::Typing { from: sender }).await,
             Body::File(offer) => {
                 let Some(limits) = self.limits else { return };
-                match self.files.announce(&sender, msg.ts, &offer, &limits) {
+                match self.files.announce(&sender, ts, &offer, &limits) {
                     Ok(file) => {
                         self.emit(SessionEvent::FileOffered {
                             from: sender,
-                            ts: msg.ts,
+                            ts,
                             file,
                         })
                         .await;

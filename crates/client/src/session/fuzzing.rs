@@ -47,6 +47,7 @@ impl Harness {
             server_url: "http://127.0.0.1:9".to_owned(),
             connect: ConnectOptions::default(),
             room: super::protocol_room_id(&keys),
+            lobby: None,
             keys,
             identity,
             name: name.to_owned(),

@@ -41,6 +41,7 @@ mod driver;
 #[doc(hidden)]
 pub mod fuzzing;
 mod incoming;
+mod lobby;
 mod outgoing;
 mod replay;
 mod roster;
@@ -53,7 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use streamchat_crypto::{
     Body, Delete, Edit, FileKey, IdentityKey, MAX_QUOTE_UTF16, PublicKey, Reaction, RoomKeys,
-    RoomSecret, Text, encoding,
+    RoomKind, RoomSecret, Text, encoding,
 };
 use streamchat_protocol::{ErrorBody, LeaveReason, Limits, MemberId};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -81,6 +82,8 @@ pub struct SessionConfig {
     pub connect: ConnectOptions,
     /// Whether to reconnect and rejoin after a lost connection. Default true.
     pub reconnect: bool,
+    /// Which kind of room the link names (docs/crypto.md §17.1). Default v1.
+    pub kind: RoomKind,
 }
 
 impl SessionConfig {
@@ -92,6 +95,7 @@ impl SessionConfig {
             name: name.into(),
             connect: ConnectOptions::default(),
             reconnect: true,
+            kind: RoomKind::V1,
         }
     }
 }
@@ -341,6 +345,41 @@ pub enum SessionEvent {
     },
     /// Something was dropped or refused: a message that failed decryption or its
     /// signature, a profile that did not verify, a server refusal.
+    /// A v2 room (docs/crypto.md §17): this person is not in the room's keys, and waits
+    /// to be let in; what they send waits too. `knock_room`: someone here must let them in.
+    Waiting {
+        /// Whether a member must let this person in (else any member's client does).
+        knock_room: bool,
+    },
+    /// A v2 room: this person is in the room's keys (it created them, or was let in).
+    LetIn {
+        /// The MLS epoch it is in.
+        epoch: u64,
+    },
+    /// A v2 room where newcomers knock: `member` asks to be let in
+    /// ([`Session::let_in`]). Compare its fingerprint before letting it in.
+    Knock {
+        /// Who knocks.
+        member: Member,
+    },
+    /// A v2 room: the room's keys changed (someone was let in, or someone who left was
+    /// removed); what follows is sealed for the members of `epoch` only.
+    KeysChanged {
+        /// The new MLS epoch.
+        epoch: u64,
+        /// Who made the change (a name, or a short fingerprint).
+        by: String,
+        /// Who was let in.
+        added: Vec<String>,
+        /// Who was removed.
+        removed: Vec<String>,
+    },
+    /// A v2 room: this person lost the room's keys (removed after being away too long,
+    /// or a key change was missed) and knocks again.
+    KeysLost {
+        /// What to tell the person.
+        message: String,
+    },
     Warning {
         /// For people.
         message: String,
@@ -409,6 +448,8 @@ pub struct SessionClosed;
 /// Control commands for the driver.
 enum Control {
     Typing,
+    /// Lets a knocking member in (v2 knock rooms).
+    LetIn(MemberId),
     Leave(oneshot::Sender<()>),
     /// Test hook: drop the transport as a network failure would, and wait this long
     /// before reconnecting.
@@ -432,6 +473,7 @@ impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Control::Typing => f.write_str("Typing"),
+            Control::LetIn(member) => write!(f, "LetIn({member})"),
             Control::Leave(_) => f.write_str("Leave"),
             Control::DropTransport(hold) => write!(f, "DropTransport({hold:?})"),
         }
@@ -447,14 +489,22 @@ impl Session {
         let name = roster::clean_name(&config.name).ok_or(SessionError::BadName)?;
         let identity = IdentityKey::generate()?;
         let identity_key = identity.public_key();
-        let keys = config.secret.room_keys();
+        let keys = config.secret.room_keys_for(config.kind);
         // Message ids: a random prefix for this session and a counter, so they are
         // unique among this member's messages (and short).
         let prefix = encoding::encode(&FileKey::generate()?.as_bytes()[..12]);
+        let room = protocol_room_id(&keys);
+        let lobby = config.kind.is_v2().then(|| {
+            Mutex::new(lobby::Lobby::new(
+                room.as_str(),
+                config.kind == RoomKind::Open,
+            ))
+        });
         let shared = Arc::new(Shared {
             server_url: config.server_url.clone(),
             connect: config.connect.clone(),
-            room: protocol_room_id(&keys),
+            room,
+            lobby,
             keys,
             identity,
             name,
@@ -636,6 +686,15 @@ impl Session {
         Ok(id)
     }
 
+    /// Lets `member`, who knocks, into a v2 room ([`SessionEvent::Knock`]): this
+    /// session commits its add; [`SessionEvent::KeysChanged`] follows.
+    pub async fn let_in(&self, member: &MemberId) -> Result<(), SessionClosed> {
+        self.control
+            .send(Control::LetIn(member.clone()))
+            .await
+            .map_err(|_| SessionClosed)
+    }
+
     /// Tells the others this person is typing (sealed `typing` body); best effort.
     pub fn typing(&self) {
         // Best effort by design: a full queue means typing news is already on its way.
@@ -678,6 +737,8 @@ pub(crate) struct Shared {
     server_url: String,
     connect: ConnectOptions,
     room: streamchat_protocol::RoomId,
+    /// A v2 room's group and lobby (docs/crypto.md §17); `None` in a v1 room.
+    lobby: Option<Mutex<lobby::Lobby>>,
     keys: RoomKeys,
     identity: IdentityKey,
     name: String,
@@ -715,6 +776,13 @@ impl Shared {
             })
             .unwrap_or(0);
         now.max(previous + 1)
+    }
+
+    /// A v2 room's lobby (held briefly, never across an await); `None` in a v1 room.
+    fn lobby(&self) -> Option<MutexGuard<'_, lobby::Lobby>> {
+        self.lobby
+            .as_ref()
+            .map(|l| l.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The conversation's state (held briefly, never across an await).

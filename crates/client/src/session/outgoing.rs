@@ -208,8 +208,19 @@ async fn send_body(
     let mut backoff = Backoff::new();
     let mut relinks = 0;
     loop {
-        let sealed = seal(&shared.keys, &link.member, &shared.identity, body)
-            .map_err(|e| SendError::Local(e.to_string()))?;
+        let sealed = match shared.lobby() {
+            // A v2 room: sealed for the group's epoch now. Out of the group (the link
+            // is about to go), wait for the next link.
+            Some(mut lobby) => lobby.seal(body),
+            None => Some(
+                seal(&shared.keys, &link.member, &shared.identity, body)
+                    .map_err(|e| SendError::Local(e.to_string()))?,
+            ),
+        };
+        let Some(sealed) = sealed else {
+            link = wait_link(links, Some(link.generation)).await?;
+            continue;
+        };
         if sealed.len() > link.limits.max_message_bytes {
             return Err(SendError::TooLarge {
                 size: sealed.len() as u64,

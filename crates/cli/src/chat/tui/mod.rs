@@ -171,6 +171,10 @@ async fn run_effect(effect: Effect, session: &Session, model: &Model) -> Option<
                 }
             }
         }),
+        Effect::LetIn(member) => Some(match session.let_in(&member.member).await {
+            Ok(()) => Msg::Info(format!("Letting {} in…", member.name)),
+            Err(e) => Msg::Failed(format!("Not let in: {e}")),
+        }),
         Effect::Typing => {
             session.typing();
             None

@@ -3,7 +3,7 @@
 //! the result of an effect), and [`update`] turns one into the next model plus the
 //! [`Effect`]s to run. No I/O here, so tests drive it directly.
 
-use super::super::command::{self, COMMANDS_HELP, Input};
+use super::super::command::{self, COMMANDS_HELP, Input, find_member};
 use super::super::files::KeptFiles;
 use super::super::messages::Messages;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -11,7 +11,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use streamchat_client::display::{
     PresenceAlert, at_time, byte_size, leave_reason_suffix, presence_alert_text, safe_line,
 };
-use streamchat_client::display::{gap_text, resumed_text};
+use streamchat_client::display::{
+    gap_text, keys_changed_text, knock_text, resumed_text, waiting_text,
+};
 use streamchat_client::session::{
     FileInfo, Member, MessageRef, ReactionCount, ReplyTo, SendId, SessionEvent,
 };
@@ -195,6 +197,8 @@ pub enum Msg {
     },
     /// An effect failed; shown as a warning.
     Failed(String),
+    /// An effect's news; shown as an alert.
+    Info(String),
     /// Time passed (typing indicators expire).
     Tick,
 }
@@ -248,6 +252,8 @@ pub enum Effect {
         /// Where.
         path: String,
     },
+    /// Let a knocking member in (v2 knock rooms).
+    LetIn(streamchat_client::session::Member),
     /// Tell the others this person is typing.
     Typing,
     /// Leave and exit.
@@ -524,6 +530,10 @@ pub fn update(model: &mut Model, msg: Msg, now: u64) -> Vec<Effect> {
             model.warning(message, now);
             Vec::new()
         }
+        Msg::Info(message) => {
+            model.alert(message, now);
+            Vec::new()
+        }
         Msg::Tick => {
             model.typing.retain(|_, (_, until)| *until > now);
             Vec::new()
@@ -655,6 +665,13 @@ fn submit(model: &mut Model, now: u64) -> Vec<Effect> {
             model.who(now);
             Vec::new()
         }
+        Ok(Input::LetIn(who)) => match find_member(&model.members, &who) {
+            Ok(member) => vec![Effect::LetIn(member.clone())],
+            Err(e) => {
+                model.warning(e, now);
+                Vec::new()
+            }
+        },
         Ok(Input::Help) => {
             model.alert(
                 format!("Commands: {COMMANDS_HELP}. Enter sends; PgUp/PgDn scroll; Ctrl-C quits."),
@@ -840,6 +857,15 @@ fn on_session(model: &mut Model, event: SessionEvent, now: u64) {
             }
         }
         SessionEvent::Warning { message } => model.warning(message, now),
+        SessionEvent::Waiting { knock_room } => model.alert(waiting_text(knock_room), now),
+        SessionEvent::LetIn { .. } => {
+            model.alert("You are in: the room's keys are yours too.", now)
+        }
+        SessionEvent::Knock { member } => model.warning(knock_text(&member), now),
+        SessionEvent::KeysChanged {
+            by, added, removed, ..
+        } => model.alert(keys_changed_text(&by, &added, &removed), now),
+        SessionEvent::KeysLost { message } => model.warning(message, now),
         SessionEvent::Notice { message, .. } => model.warning(message, now),
         SessionEvent::Disconnected { reason } => {
             model.warning(format!("Connection lost ({reason}); reconnecting…"), now);
@@ -919,6 +945,58 @@ pub(crate) mod tests {
             model.timeline.back(),
             Some(Entry::Alert { warning: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_knock_is_shown_and_letin_finds_the_knocker_by_name_or_fingerprint() {
+        let mut model = Model::new(member("Alice", "a", 1, true));
+        let bob = member("Bob", "b", 2, false);
+        let other_bob = member("bob", "c", 3, false);
+        update(
+            &mut model,
+            SessionEvent::MemberJoined {
+                member: bob.clone(),
+                returning: false,
+            }
+            .into(),
+            0,
+        );
+        update(
+            &mut model,
+            SessionEvent::Knock {
+                member: bob.clone(),
+            }
+            .into(),
+            0,
+        );
+        let Some(Entry::Alert { text, warning, .. }) = model.timeline.back() else {
+            panic!("the knock is in the timeline");
+        };
+        assert!(*warning);
+        assert!(
+            text.contains(&bob.fingerprint) && text.contains("/letin Bob"),
+            "{text}"
+        );
+        assert_eq!(
+            type_line(&mut model, "/letin bob"),
+            vec![Effect::LetIn(bob.clone())]
+        );
+        // Two people answer to the name: the start of a fingerprint tells them apart.
+        update(
+            &mut model,
+            SessionEvent::MemberJoined {
+                member: other_bob.clone(),
+                returning: false,
+            }
+            .into(),
+            0,
+        );
+        assert!(type_line(&mut model, "/letin Bob").is_empty());
+        let start: String = bob.fingerprint.chars().take(9).collect();
+        assert_eq!(
+            type_line(&mut model, &format!("/letin {start}")),
+            vec![Effect::LetIn(bob)]
+        );
     }
 
     #[test]

@@ -1,0 +1,221 @@
+//! Privacy v2 rooms (docs/crypto.md §17) with real sessions against the real server:
+//! knocking and letting in, open rooms, leaving, and the races of §17.3.
+
+// Helpers of integration tests panic on failure: that is the report we want.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+use streamchat_client::{RoomKind, Session, SessionConfig, SessionEvent};
+use streamchat_crypto::RoomSecret;
+use streamchat_testkit::TestServer;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+type Events = mpsc::Receiver<SessionEvent>;
+
+/// Skips events until `pick` returns something; panics after WAIT. Every event skipped
+/// goes through `seen`, so a test can assert what must never show.
+async fn expect<T>(
+    rx: &mut Events,
+    what: &str,
+    mut pick: impl FnMut(&SessionEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("session ended while waiting for {what}"));
+        if let SessionEvent::Message { text, .. } = &event {
+            assert!(
+                !text.contains("secret before"),
+                "{what}: a message from before this member was let in was shown"
+            );
+        }
+        if let Some(t) = pick(&event) {
+            return t;
+        }
+        eprintln!("(while waiting for {what}) {event:?}");
+    }
+}
+
+async fn start(url: &str, secret: &RoomSecret, kind: RoomKind, name: &str) -> (Session, Events) {
+    let mut config = SessionConfig::new(url, secret.clone(), name);
+    config.kind = kind;
+    Session::start(config).await.unwrap()
+}
+
+async fn let_in(rx: &mut Events, who: &str) -> u64 {
+    expect(rx, &format!("{who} let in"), |e| match e {
+        SessionEvent::LetIn { epoch } => Some(*epoch),
+        _ => None,
+    })
+    .await
+}
+
+async fn text_from(rx: &mut Events, who: &str, text: &str) {
+    expect(rx, &format!("{text:?} from {who}"), |e| match e {
+        SessionEvent::Message {
+            from, text: got, ..
+        } if got == text => {
+            assert_eq!(from.name, who);
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_knock_room_lets_in_only_whom_a_member_lets_in() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx) = start(&server.url, &secret, RoomKind::Knock, "Alice").await;
+    assert_eq!(let_in(&mut alice_rx, "Alice").await, 0);
+
+    let (bob, mut bob_rx) = start(&server.url, &secret, RoomKind::Knock, "Bob").await;
+    expect(&mut bob_rx, "Bob waits", |e| match e {
+        SessionEvent::Waiting { knock_room } => {
+            assert!(*knock_room);
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
+    // What Bob types while he waits goes out once he is in.
+    bob.send_text("typed while waiting").await.unwrap();
+    // Alice sees the knock with the fingerprint Bob's own session shows.
+    let knocker = expect(&mut alice_rx, "Bob's knock", |e| match e {
+        SessionEvent::Knock { member } => Some(member.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(knocker.name, "Bob");
+    assert_eq!(knocker.fingerprint, bob.me().fingerprint);
+    // Said before he is let in: never his to read.
+    alice.send_text("secret before Bob").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    alice.let_in(&knocker.member).await.unwrap();
+    let (epoch, added) = expect(&mut alice_rx, "keys change", |e| match e {
+        SessionEvent::KeysChanged { epoch, added, .. } => Some((*epoch, added.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(added, vec!["Bob".to_owned()]);
+    assert_eq!(let_in(&mut bob_rx, "Bob").await, epoch);
+    text_from(&mut alice_rx, "Bob", "typed while waiting").await;
+    alice.send_text("welcome Bob").await.unwrap();
+    text_from(&mut bob_rx, "Alice", "welcome Bob").await;
+    bob.send_text("thanks").await.unwrap();
+    text_from(&mut alice_rx, "Bob", "thanks").await;
+}
+
+#[tokio::test]
+async fn an_open_room_lets_everyone_in_and_a_leaver_is_removed() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx) = start(&server.url, &secret, RoomKind::Open, "Alice").await;
+    let_in(&mut alice_rx, "Alice").await;
+    let (bob, mut bob_rx) = start(&server.url, &secret, RoomKind::Open, "Bob").await;
+    let bob_epoch = let_in(&mut bob_rx, "Bob").await;
+    let (carol, mut carol_rx) = start(&server.url, &secret, RoomKind::Open, "Carol").await;
+    let carol_epoch = let_in(&mut carol_rx, "Carol").await;
+    assert!(carol_epoch > bob_epoch);
+    carol.send_text("hi all").await.unwrap();
+    text_from(&mut alice_rx, "Carol", "hi all").await;
+    text_from(&mut bob_rx, "Carol", "hi all").await;
+
+    carol.leave(Duration::from_secs(5)).await;
+    drop(carol_rx);
+    for rx in [&mut alice_rx, &mut bob_rx] {
+        let removed = expect(rx, "Carol removed", |e| match e {
+            SessionEvent::KeysChanged { removed, .. } if !removed.is_empty() => {
+                Some(removed.clone())
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(removed.len(), 1);
+    }
+    alice.send_text("after Carol").await.unwrap();
+    text_from(&mut bob_rx, "Alice", "after Carol").await;
+    bob.send_text("yes").await.unwrap();
+    text_from(&mut alice_rx, "Bob", "yes").await;
+}
+
+#[tokio::test]
+async fn two_founders_at_once_end_up_in_one_group() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let url = server.url.clone();
+    let ((alice, mut alice_rx), (bob, mut bob_rx)) = tokio::join!(
+        start(&url, &secret, RoomKind::Open, "Alice"),
+        start(&url, &secret, RoomKind::Open, "Bob"),
+    );
+    // Whoever lost the race knocked and was let in (epoch 1): from then on both can
+    // read each other. (What the founder said before is not the newcomer's to read.)
+    for rx in [&mut alice_rx, &mut bob_rx] {
+        expect(rx, "both in epoch 1", |e| match e {
+            SessionEvent::LetIn { epoch } | SessionEvent::KeysChanged { epoch, .. } => {
+                (*epoch == 1).then_some(())
+            }
+            _ => None,
+        })
+        .await;
+    }
+    alice.send_text("from alice").await.unwrap();
+    bob.send_text("from bob").await.unwrap();
+    text_from(&mut bob_rx, "Alice", "from alice").await;
+    text_from(&mut alice_rx, "Bob", "from bob").await;
+}
+
+#[tokio::test]
+async fn two_members_letting_one_in_at_once_agree_on_the_keys() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx) = start(&server.url, &secret, RoomKind::Knock, "Alice").await;
+    let_in(&mut alice_rx, "Alice").await;
+    let (bob, mut bob_rx) = start(&server.url, &secret, RoomKind::Knock, "Bob").await;
+    let knocker = expect(&mut alice_rx, "Bob's knock", |e| match e {
+        SessionEvent::Knock { member } => Some(member.clone()),
+        _ => None,
+    })
+    .await;
+    alice.let_in(&knocker.member).await.unwrap();
+    let_in(&mut bob_rx, "Bob").await;
+
+    let (carol, mut carol_rx) = start(&server.url, &secret, RoomKind::Knock, "Carol").await;
+    let at_alice = expect(&mut alice_rx, "Carol's knock", |e| match e {
+        SessionEvent::Knock { member } => Some(member.clone()),
+        _ => None,
+    })
+    .await;
+    let at_bob = expect(&mut bob_rx, "Carol's knock", |e| match e {
+        SessionEvent::Knock { member } => Some(member.clone()),
+        _ => None,
+    })
+    .await;
+    // Both let her in at once: two commits race for one epoch; the first on the log wins.
+    let (a, b) = tokio::join!(alice.let_in(&at_alice.member), bob.let_in(&at_bob.member));
+    a.unwrap();
+    b.unwrap();
+    let carol_epoch = let_in(&mut carol_rx, "Carol").await;
+    for rx in [&mut alice_rx, &mut bob_rx] {
+        let epoch = expect(rx, "Carol added", |e| match e {
+            SessionEvent::KeysChanged { epoch, added, .. } if added == &["Carol".to_owned()] => {
+                Some(*epoch)
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(epoch, carol_epoch);
+    }
+    carol.send_text("glad to be here").await.unwrap();
+    text_from(&mut alice_rx, "Carol", "glad to be here").await;
+    text_from(&mut bob_rx, "Carol", "glad to be here").await;
+    bob.send_text("hi Carol").await.unwrap();
+    text_from(&mut carol_rx, "Bob", "hi Carol").await;
+    drop(alice);
+}
