@@ -80,22 +80,36 @@ export function mlsFrameKind(data: Uint8Array): MlsFrameKind {
   if (data.length < 4 || data[0] !== 0x00 || data[1] !== 0x01) return 'other';
   const wireformat = (data[2] ?? 0) * 256 + (data[3] ?? 0);
   if (wireformat === 3) return 'welcome';
-  if (wireformat !== 2) return 'other';
-  // PrivateMessage: group_id<V> (QUIC varint length), epoch (8 bytes), content_type (1 byte).
-  let offset = 4;
-  const first = data[offset] ?? 0;
-  const prefix = first >> 6;
-  if (prefix === 3) return 'other';
-  const size = 1 << prefix;
-  let length = first & 0x3f;
-  for (let i = 1; i < size; i++) length = length * 256 + (data[offset + i] ?? 0);
-  offset += size + length + 8;
-  switch (data[offset]) {
+  const offset = epochOffset(data);
+  if (offset === null) return 'other';
+  switch (data[offset + 8]) {
     case 1: return 'application';
     case 2: return 'proposal';
     case 3: return 'commit';
     default: return 'other';
   }
+}
+
+/** Where a PrivateMessage's epoch (8 bytes) starts: after version, wire format and group_id<V>. */
+function epochOffset(data: Uint8Array): number | null {
+  if (data.length < 5 || data[0] !== 0x00 || data[1] !== 0x01 || data[2] !== 0x00 || data[3] !== 0x02) return null;
+  const first = data[4] ?? 0;
+  const prefix = first >> 6;
+  if (prefix === 3) return null;
+  const size = 1 << prefix;
+  let length = first & 0x3f;
+  for (let i = 1; i < size; i++) length = length * 256 + (data[4 + i] ?? 0);
+  const offset = 4 + size + length;
+  return offset + 9 <= data.length ? offset : null;
+}
+
+/** The epoch a PrivateMessage was sealed in (in the clear, RFC 9420 §6.3), or null. */
+export function mlsFrameEpoch(data: Uint8Array): bigint | null {
+  const offset = epochOffset(data);
+  if (offset === null) return null;
+  let epoch = 0n;
+  for (let i = 0; i < 8; i++) epoch = (epoch << 8n) | BigInt(data[offset + i] ?? 0);
+  return epoch;
 }
 
 // ---- The machine -------------------------------------------------------------------------
@@ -191,12 +205,23 @@ export class Lobby {
   /** This client created the group it holds and its `genesis` is at this position (null until acknowledged). */
   #genesis: { pos: number | null } | null = null;
   #kept: Frame[] = [];
+  /** The epoch this client's group started at for it (its Welcome's, or 0 for a founder). */
+  #firstEpoch = 0n;
   #inflight: InFlight | null = null;
   #committing = false;
   /** Keys this person chose to let in (a knock room), until they are in the group. */
   readonly #letIn = new Set<string>();
   #lastSentAt = 0;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * §17.3 item 8: own frames placed in the log (genesis, knock, commit) whose ack has not
+   * come yet, and the events received meanwhile, held until the ack says which of them
+   * were positioned before the own frame.
+   */
+  #placing = 0;
+  #held: { readonly pos: number; readonly task: () => Promise<void> }[] = [];
+  /** Bumped on every join: acks of what was sent before it no longer count. */
+  #session = 0;
 
   constructor(options: LobbyOptions, host: LobbyHost) {
     this.#identity = options.identity;
@@ -286,6 +311,9 @@ export class Lobby {
   async joined(self: string, present: readonly LobbyPerson[], rejoin = false): Promise<void> {
     const hadGroup = this.#group !== null;
     this.#reset();
+    this.#session++;
+    this.#placing = 0;
+    this.#held = [];
     this.#self = self;
     this.#present.clear();
     for (const person of present) this.#present.set(person.member, { ...person, state: 'in', knock: null });
@@ -295,13 +323,21 @@ export class Lobby {
     this.#host.changed();
   }
 
-  memberJoined(person: LobbyPerson): void {
-    if (person.member === this.#self || this.#present.has(person.member)) return;
-    this.#present.set(person.member, { ...person, state: 'unknown', knock: null });
-    this.#host.changed();
+  /** A member joined (presence `join`, at `pos`). */
+  async memberJoined(person: LobbyPerson, pos: number): Promise<void> {
+    await this.#gate(pos, async () => {
+      if (person.member === this.#self || this.#present.has(person.member)) return;
+      this.#present.set(person.member, { ...person, state: 'unknown', knock: null });
+      this.#host.changed();
+    });
   }
 
-  async memberLeft(member: string): Promise<void> {
+  /** A member left (presence `leave`, at `pos`: after the grace, not on `away`). */
+  async memberLeft(member: string, pos: number): Promise<void> {
+    await this.#gate(pos, () => this.#memberLeft(member));
+  }
+
+  async #memberLeft(member: string): Promise<void> {
     const gone = this.#present.get(member);
     if (gone === undefined) return;
     this.#present.delete(member);
@@ -317,6 +353,10 @@ export class Lobby {
 
   /** A lobby body from `from`, opened and verified by the host with their profile key. */
   async lobbyBody(from: string, body: LobbyBody, pos: number): Promise<void> {
+    await this.#gate(pos, () => this.#lobbyBody(from, body, pos));
+  }
+
+  async #lobbyBody(from: string, body: LobbyBody, pos: number): Promise<void> {
     const sender = this.#present.get(from);
     if (sender === undefined || from === this.#self) return;
     switch (body.type) {
@@ -355,6 +395,10 @@ export class Lobby {
 
   /** An MLS frame (first byte 0x00) from `frame.from`. */
   async mlsFrame(frame: Frame): Promise<void> {
+    await this.#gate(frame.pos, () => this.#mlsFrame(frame));
+  }
+
+  async #mlsFrame(frame: Frame): Promise<void> {
     if (frame.from === this.#self || !this.#present.has(frame.from)) return;
     const kind = mlsFrameKind(frame.data);
     if (kind === 'welcome') {
@@ -407,6 +451,7 @@ export class Lobby {
     const group = await createGroup(this.#identity, this.#roomId);
     if (generation !== this.#generation) return;
     this.#group = group;
+    this.#firstEpoch = 0n;
     const genesis = { pos: null as number | null };
     this.#genesis = genesis;
     this.#host.changed();
@@ -438,16 +483,59 @@ export class Lobby {
     });
   }
 
-  /** Sends a lobby body; `then` runs in log order once it is placed. A body that did not go is sent again. */
+  /**
+   * Sends a lobby body; `then` runs in log order once it is placed (a genesis or knock
+   * holds the events received meanwhile, §17.3 item 8). A body that did not go is sent again.
+   */
   #sendLobby(body: LobbyBody, generation: number, then: (pos: number) => void | Promise<void>): void {
-    void this.#host.sendLobby(encodeLobbyBody(body)).then((pos) => this.#host.later(async () => {
+    const send = (): Promise<number | null> => this.#host.sendLobby(encodeLobbyBody(body));
+    const placed = async (pos: number | null): Promise<void> => {
       if (generation !== this.#generation) return;
       if (pos === null) {
         this.#retry(() => this.#sendLobby({ ...body, sentAt: this.#nextSentAt() }, generation, then));
         return;
       }
       await then(pos);
+    };
+    if (body.type === 'in') void send().then((pos) => this.#host.later(() => placed(pos)));
+    else this.#place(send, placed);
+  }
+
+  /** Runs an event now, or holds it while an own frame waits for its place (§17.3 item 8). */
+  async #gate(pos: number, task: () => Promise<void>): Promise<void> {
+    if (this.#placing > 0) {
+      this.#held.push({ pos, task });
+      return;
+    }
+    await task();
+  }
+
+  /**
+   * Sends a frame that takes a place in the log. When its ack comes (in the host's
+   * queue), the events held meanwhile that were positioned before it are handled first,
+   * then `placed` (with null if it did not go), then, once nothing of this client's is
+   * in flight any more, the rest.
+   */
+  #place(send: () => Promise<number | null>, placed: (pos: number | null) => Promise<void>): void {
+    const session = this.#session;
+    this.#placing++;
+    void send().then((pos) => this.#host.later(async () => {
+      if (session !== this.#session) return;
+      try {
+        if (pos !== null) await this.#release((held) => held < pos);
+        await placed(pos);
+      } finally {
+        this.#placing--;
+      }
+      if (this.#placing === 0) await this.#release(() => true);
     }));
+  }
+
+  /** Handles the held events that `which` selects, in the order received. */
+  async #release(which: (pos: number) => boolean): Promise<void> {
+    const now = this.#held.filter((held) => which(held.pos));
+    this.#held = this.#held.filter((held) => !which(held.pos));
+    for (const held of now) await held.task();
   }
 
   #retry(task: () => void): void {
@@ -489,6 +577,7 @@ export class Lobby {
     if (group === null) return;
     const generation = ++this.#generation;
     this.#group = group;
+    this.#firstEpoch = group.epoch;
     this.#knocking = false;
     this.#pendingJoins = [];
     this.#genesis = null;
@@ -557,8 +646,10 @@ export class Lobby {
 
   async #refused(frame: Frame, error: MlsError, kept: boolean): Promise<void> {
     const kind = mlsFrameKind(frame.data);
-    // Frames of epochs before this client's first are not for it; a commit that lost a race is refused by everyone.
-    if (error.code === 'stale' && (kept || kind === 'commit')) return;
+    // Frames of epochs before this client's first are not for it (what was said while it
+    // knocked: §17.3); a commit that lost a race is refused by everyone.
+    const epoch = mlsFrameEpoch(frame.data);
+    if (error.code === 'stale' && (kept || kind === 'commit' || (epoch !== null && epoch < this.#firstEpoch))) return;
     if (error.code === 'future' || (error.code === 'not-member' && this.#group?.active === false)) {
       await this.#lose();
       return;
@@ -669,7 +760,7 @@ export class Lobby {
     }
     if (generation !== this.#generation) return;
     this.#inflight = made;
-    void this.#host.sendMls(made.commit).then((pos) => this.#host.later(async () => {
+    this.#place(() => this.#host.sendMls(made.commit), async (pos) => {
       if (generation !== this.#generation || this.#inflight !== made) return;
       if (pos === null) {
         // It never reached the log: the next commit made replaces it.
@@ -690,7 +781,7 @@ export class Lobby {
       this.#inflight = null;
       this.#committing = false;
       await this.#duties();
-    }));
+    });
   }
 
   #nextSentAt(): number {

@@ -730,7 +730,7 @@ export class RoomSession {
         const opened = await this.#openProfile(presence.member, presence.profile, presence.at);
         if (opened === null) return;
         this.#members.set(presence.member, opened);
-        this.#lobby?.memberJoined(personOf(opened));
+        await this.#lobby?.memberJoined(personOf(opened), presence.pos);
         // Back within the grace period after a reconnection: no news, they never really left.
         if (!this.#cancelAwaitingReturn(opened.keyText)) {
           const returning = this.#departed.delete(opened.keyText);
@@ -746,7 +746,7 @@ export class RoomSession {
         this.#typing.stop(presence.member);
         this.#remember(gone);
         this.#presenceAlert({ kind: 'leave', name: gone.view.name, at: presence.at, reason: presence.reason });
-        await this.#lobby?.memberLeft(presence.member);
+        await this.#lobby?.memberLeft(presence.member, presence.pos);
         break;
       }
       case 'away': {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { type Identity, generateIdentity } from '../src/crypto';
 import { type Bytes, fromUtf8, toBase64Url, utf8 } from '../src/encoding';
 import {
-  type Frame, type LobbyBody, type LobbyHost, Lobby, MAX_KEPT_FRAMES, decodeLobbyBody, encodeLobbyBody, mlsFrameKind,
+  type Frame, type LobbyBody, type LobbyHost, Lobby, MAX_KEPT_FRAMES, decodeLobbyBody, encodeLobbyBody, mlsFrameEpoch, mlsFrameKind,
 } from '../src/lobby';
 import { keyPackage } from '../src/mls';
 
@@ -71,12 +71,14 @@ class SimRoom {
   tasks = 0;
   #pos = 0;
   #next = 0;
-  constructor(readonly open = false) {}
+  /** `ackDelayMs`: acks come this late, after events positioned later (§17.3 item 8). */
+  constructor(readonly open = false, readonly ackDelayMs = 0) {}
 
   async join(name: string): Promise<Client> {
     const client = new Client(this, `m${++this.#next}`, name, await generateIdentity(), this.open);
     const others = this.present.map((c) => c.person());
-    for (const other of this.present) other.enqueue(async () => other.lobby.memberJoined(client.person()));
+    const pos = ++this.#pos;
+    for (const other of this.present) other.enqueue(() => other.lobby.memberJoined(client.person(), pos));
     this.present.push(client);
     client.enqueue(() => client.lobby.joined(client.member, others));
     return client;
@@ -85,7 +87,8 @@ class SimRoom {
   leave(client: Client): void {
     this.present.splice(this.present.indexOf(client), 1);
     client.lobby.close();
-    for (const other of this.present) other.enqueue(() => other.lobby.memberLeft(client.member));
+    const pos = ++this.#pos;
+    for (const other of this.present) other.enqueue(() => other.lobby.memberLeft(client.member, pos));
   }
 
   send(from: Client, lobby: Bytes | null, mls: Bytes | null, to: string | null): Promise<number | null> {
@@ -96,7 +99,12 @@ class SimRoom {
       if (other === from || other.deaf || (to !== null && other.member !== to)) continue;
       other.enqueue(() => deliver(other, entry));
     }
-    return Promise.resolve(entry.pos);
+    if (this.ackDelayMs === 0) return Promise.resolve(entry.pos);
+    this.tasks++;
+    return new Promise((resolve) => setTimeout(() => {
+      this.tasks--;
+      resolve(entry.pos);
+    }, this.ackDelayMs));
   }
 
   /** Waits until every client has handled everything (crypto included). */
@@ -148,6 +156,7 @@ describe('lobby bodies', () => {
     expect(decodeLobbyBody(utf8('{"type":"in","epoch":-1,"sent_at":1}'))).toBeNull();
     expect(decodeLobbyBody(utf8('not json'))).toBeNull();
     expect(mlsFrameKind(kp)).toBe('other');
+    expect(mlsFrameEpoch(kp)).toBeNull();
   });
 });
 
@@ -171,6 +180,7 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     await new Promise<void>((resolve) => { alice.enqueue(async () => { await alice.lobby.letIn(bob.member); resolve(); }); });
     await room.settle();
     expect(bodiesOf(room)).toEqual(['genesis', 'knock', 'application', 'commit', `welcome→${bob.member}`, 'in']);
+    expect(room.log.map((e) => (e.mls === null || e.to !== null ? null : mlsFrameEpoch(e.mls)))).toEqual([null, null, 0n, 0n, null, null]);
     expect(epochs([alice, bob])).toEqual([1n, 1n]);
     expect(bob.lobby.view.status).toBe('in');
     expect(alice.lobby.stateOf(bob.member)).toBe('in');
@@ -194,8 +204,8 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     room.present.push(a, b);
     a.enqueue(() => a.lobby.joined('a', []));
     b.enqueue(() => b.lobby.joined('b', []));
-    a.enqueue(async () => a.lobby.memberJoined(b.person()));
-    b.enqueue(async () => b.lobby.memberJoined(a.person()));
+    a.enqueue(() => a.lobby.memberJoined(b.person(), 0));
+    b.enqueue(() => b.lobby.memberJoined(a.person(), 0));
     await room.settle();
     const types = bodiesOf(room);
     expect(types.slice(0, 2)).toEqual(['genesis', 'genesis']);
@@ -282,6 +292,31 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     expect(bob.received).toEqual(['thanks']);
   });
 
+  it('acks that come after later events: two commits at once still leave everyone with the same keys (§17.3 item 8)', async () => {
+    const room = new SimRoom(false, 30);
+    const alice = await room.join('Alice');
+    await room.settle();
+    const bob = await room.join('Bob');
+    await room.settle();
+    await new Promise<void>((resolve) => { alice.enqueue(async () => { await alice.lobby.letIn(bob.member); resolve(); }); });
+    await room.settle();
+    const carol = await room.join('Carol');
+    await room.settle();
+    // Both let Carol in at once; each receives the other's commit before its own ack.
+    alice.enqueue(() => alice.lobby.letIn(carol.member));
+    bob.enqueue(() => bob.lobby.letIn(carol.member));
+    await room.settle();
+    expect(epochs([alice, bob, carol])).toEqual([2n, 2n, 2n]);
+    const authenticators = [alice, bob, carol].map((c) => toBase64Url(c.lobby.group?.authenticator() ?? new Uint8Array()));
+    expect(new Set(authenticators).size).toBe(1);
+    // Then a leave while the designated member's commit is in flight, and talk.
+    room.leave(bob);
+    await carol.say('after Bob');
+    await room.settle();
+    expect(epochs([alice, carol])).toEqual([3n, 3n]);
+    expect(alice.received).toContain('after Bob');
+  });
+
   it('a newcomer applies the frames it kept that follow its Welcome; earlier ones stay unreadable', async () => {
     const room = new SimRoom();
     const alice = await room.join('Alice');
@@ -296,6 +331,7 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     // placed before the Welcome reaches Carol (the Welcome goes only after the commit is applied).
     await alice.say('epoch 1, not for Carol');
     await room.settle();
+    const sealedEarly = await alice.lobby.seal(utf8('sealed at epoch 1, placed late'));
     let welcomeSent = false;
     const originalSend = room.send.bind(room);
     room.send = (from, lobby, mls, to) => {
@@ -312,6 +348,14 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     expect(carol.lobby.view.status).toBe('in');
     expect(carol.received).toEqual(['epoch 2, for Carol too']);
     expect(carol.alerts.filter((a) => a.includes('not shown'))).toEqual([]);
+    // A message Alice sealed before the add but that the log places after the Welcome:
+    // not Carol's to read, and no warning for it; Bob reads it (past epochs are kept).
+    expect(sealedEarly).not.toBeNull();
+    await room.send(alice, null, sealedEarly as Bytes, null);
+    await room.settle();
+    expect(carol.received).toEqual(['epoch 2, for Carol too']);
+    expect(carol.alerts.filter((a) => a.includes('not shown'))).toEqual([]);
+    expect(bob.received).toContain('sealed at epoch 1, placed late');
   });
 
   it('keeps at most 256 frames while knocking', async () => {
