@@ -53,8 +53,21 @@ def unb64u(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def hkdf(secret: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=DOMAIN, info=info).derive(secret)
+def hkdf(secret: bytes, info: bytes, length: int, salt: bytes = DOMAIN) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+
+
+# v2 rooms (docs/crypto.md §17.1): the link's prefix and the derivation's salt per kind.
+V2_KINDS = {"knock": ("2.", b"streamchat/v2"), "open": ("2o.", b"streamchat/v2/open")}
+
+
+def v2_room(secret: bytes, kind: str) -> dict:
+    prefix, salt = V2_KINDS[kind]
+    return {
+        "link_fragment": prefix + b64u(secret),
+        "room_id": b64u(hkdf(secret, b"room-id", 16, salt)),
+        "lobby_key": b64u(hkdf(secret, b"message-key", 32, salt)),
+    }
 
 
 def room_id(secret: bytes) -> bytes:
@@ -213,6 +226,7 @@ def build() -> dict:
             "link_fragment": b64u(s),
             "room_id": b64u(room_id(s)),
             "message_key": b64u(message_key(s)),
+            "v2": {kind: v2_room(s, kind) for kind in V2_KINDS},
         }
         for s in ROOM_SECRETS
     ]

@@ -42,6 +42,7 @@ fuzz_target!(|input: &[u8]| {
     let again = Invite::parse(&invite.link()).expect("a printed link reads back");
     assert_eq!(&again.server_url, server);
     assert_eq!(again.secret.as_bytes(), invite.secret.as_bytes());
+    assert_eq!(again.kind, invite.kind, "a v2 link reads back as the same kind of room");
     let ws = websocket_url(server);
     let rest = server.strip_prefix("https://").map_or_else(
         || format!("ws://{}", &server["http://".len()..]),

@@ -33,6 +33,10 @@ async fn expect<T>(
                 "{what}: a message from before this member was let in was shown"
             );
         }
+        // An ordinary race never shows anyone a message that could not be opened.
+        if let SessionEvent::Warning { message } = &event {
+            panic!("{what}: a warning was shown: {message}");
+        }
         if let Some(t) = pick(&event) {
             return t;
         }
@@ -218,4 +222,98 @@ async fn two_members_letting_one_in_at_once_agree_on_the_keys() {
     bob.send_text("hi Carol").await.unwrap();
     text_from(&mut carol_rx, "Bob", "hi Carol").await;
     drop(alice);
+}
+
+/// Alice founds an open room and Bob joins; both are in.
+async fn open_room_of_two(url: &str, secret: &RoomSecret) -> (Session, Events, Session, Events) {
+    let (alice, mut alice_rx) = start(url, secret, RoomKind::Open, "Alice").await;
+    let_in(&mut alice_rx, "Alice").await;
+    let (bob, mut bob_rx) = start(url, secret, RoomKind::Open, "Bob").await;
+    let_in(&mut bob_rx, "Bob").await;
+    expect(&mut alice_rx, "Bob added", |e| {
+        matches!(e, SessionEvent::KeysChanged { .. }).then_some(())
+    })
+    .await;
+    (alice, alice_rx, bob, bob_rx)
+}
+
+#[tokio::test]
+async fn messages_in_flight_across_a_join_all_open() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, _alice_rx, _bob, mut bob_rx) = open_room_of_two(&server.url, &secret).await;
+    // Alice keeps talking while Carol comes in: some of her messages are sealed for the
+    // epoch before the commit and arrive after it.
+    let (_carol, mut carol_rx) = start(&server.url, &secret, RoomKind::Open, "Carol").await;
+    for n in 0..30 {
+        alice.send_text(format!("stream {n}")).await.unwrap();
+    }
+    let_in(&mut carol_rx, "Carol").await;
+    for n in 0..30 {
+        text_from(&mut bob_rx, "Alice", &format!("stream {n}")).await;
+    }
+    alice.send_text("after the join").await.unwrap();
+    text_from(&mut carol_rx, "Alice", "after the join").await;
+}
+
+#[tokio::test]
+async fn two_leaves_at_once() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = open_room_of_two(&server.url, &secret).await;
+    let (carol, mut carol_rx) = start(&server.url, &secret, RoomKind::Open, "Carol").await;
+    let_in(&mut carol_rx, "Carol").await;
+    let (dave, mut dave_rx) = start(&server.url, &secret, RoomKind::Open, "Dave").await;
+    let_in(&mut dave_rx, "Dave").await;
+    drop((carol_rx, dave_rx));
+    tokio::join!(
+        carol.leave(Duration::from_secs(5)),
+        dave.leave(Duration::from_secs(5))
+    );
+    // Both are removed (in one commit or two), and the two who stay agree.
+    for rx in [&mut alice_rx, &mut bob_rx] {
+        let mut gone: Vec<String> = Vec::new();
+        while gone.len() < 2 {
+            let removed = expect(rx, "Carol and Dave removed", |e| match e {
+                SessionEvent::KeysChanged { removed, .. } if !removed.is_empty() => {
+                    Some(removed.clone())
+                }
+                _ => None,
+            })
+            .await;
+            gone.extend(removed);
+        }
+        assert_eq!(gone.len(), 2, "{gone:?}");
+    }
+    alice.send_text("just us").await.unwrap();
+    text_from(&mut bob_rx, "Alice", "just us").await;
+    bob.send_text("yes").await.unwrap();
+    text_from(&mut alice_rx, "Bob", "yes").await;
+}
+
+#[tokio::test]
+async fn a_member_resuming_across_a_key_change_reads_on() {
+    let server = TestServer::start(&[]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx, bob, mut bob_rx) = open_room_of_two(&server.url, &secret).await;
+    // Bob's network drops for a moment (within the grace); meanwhile Carol comes in and
+    // Alice talks in the new epoch.
+    bob.simulate_network_drop(Duration::from_millis(1500)).await;
+    expect(&mut bob_rx, "Bob offline", |e| {
+        matches!(e, SessionEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    let (_carol, mut carol_rx) = start(&server.url, &secret, RoomKind::Open, "Carol").await;
+    let_in(&mut carol_rx, "Carol").await;
+    alice.send_text("while Bob was away").await.unwrap();
+    text_from(&mut carol_rx, "Alice", "while Bob was away").await;
+    // Bob resumes, applies the commit from the replay, and reads what was said.
+    expect(&mut bob_rx, "Bob resumed", |e| {
+        matches!(e, SessionEvent::Resumed { .. }).then_some(())
+    })
+    .await;
+    text_from(&mut bob_rx, "Alice", "while Bob was away").await;
+    bob.send_text("back").await.unwrap();
+    text_from(&mut alice_rx, "Bob", "back").await;
+    text_from(&mut carol_rx, "Bob", "back").await;
 }

@@ -5,11 +5,11 @@
 //! `python3 scripts/gen-crypto-vectors.py`.
 
 use serde::Deserialize;
-use streamchat_crypto::encoding::decode;
+use streamchat_crypto::encoding::{self, decode};
 use streamchat_crypto::{
     Body, FileCipher, FileKey, FileManifest, IdentityKey, Iv, MemberId, NoncePrefix, OpenError,
-    PublicKey, RoomSecret, Sha256Digest, message_aad, open, open_file, open_from, open_profile,
-    seal_file, seal_with_iv, signed_message,
+    PublicKey, RoomKind, RoomSecret, Sha256Digest, message_aad, open, open_file, open_from,
+    open_profile, seal_file, seal_with_iv, signed_message,
 };
 
 #[derive(Deserialize)]
@@ -31,6 +31,23 @@ struct RoomVector {
     link_fragment: String,
     room_id: String,
     message_key: String,
+    v2: V2Vectors,
+}
+
+/// The v2 rooms of the same secret (docs/crypto.md §17.1).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct V2Vectors {
+    knock: V2Room,
+    open: V2Room,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct V2Room {
+    link_fragment: String,
+    room_id: String,
+    lobby_key: String,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +133,32 @@ fn file_header_and_coverage() {
             v.invalid.iter().any(|i| i.error == error),
             "no {error} vector"
         );
+    }
+}
+
+#[test]
+fn v2_rooms() {
+    for room in vectors().rooms {
+        let secret = secret(&room.secret);
+        for (kind, v2) in [
+            (RoomKind::Knock, &room.v2.knock),
+            (RoomKind::Open, &room.v2.open),
+        ] {
+            assert_eq!(
+                RoomSecret::from_any_link(&v2.link_fragment).unwrap(),
+                (secret.clone(), kind)
+            );
+            assert_eq!(
+                secret.invite_link_for("https://chat.example", kind),
+                format!("https://chat.example/#{}", v2.link_fragment)
+            );
+            let keys = secret.room_keys_for(kind);
+            assert_eq!(keys.id().to_string(), v2.room_id);
+            assert_eq!(
+                encoding::encode(keys.message_key().as_bytes()),
+                v2.lobby_key
+            );
+        }
     }
 }
 

@@ -593,24 +593,26 @@ impl Lobby {
     /// This member's commit was acknowledged: the log reached it, so it is applied now
     /// (or refused as stale, when another commit for the epoch came first).
     pub(crate) fn commit_acked(&mut self, identity: &IdentityKey) -> Vec<Out> {
-        let Some(bytes) = self.commit.as_ref().map(|c| c.bytes.clone()) else {
+        let (Some(bytes), Some(me)) = (
+            self.commit.as_ref().map(|c| c.bytes.clone()),
+            self.me.clone(),
+        ) else {
             return Vec::new();
         };
-        let me = self.me.clone();
-        match me {
-            Some(me) => {
-                let outs = self.process(&me, &bytes, identity);
-                if self.commit.is_some() {
-                    // Refused (stale): the race was lost; the winner is applied already.
-                    self.commit = None;
-                    let mut outs = outs;
-                    outs.extend(self.duties(identity));
-                    return outs;
-                }
-                outs
+        let before = self.group.as_ref().map(RoomGroup::epoch);
+        let mut outs = self.process(&me, &bytes, identity);
+        let moved = self.group.as_ref().map(RoomGroup::epoch) != before;
+        // Applying it may already have led to the next commit; only an unchanged epoch
+        // with this same commit still pending means it was refused (stale): the race was
+        // lost, and the winner is applied already.
+        if !moved && self.commit.as_ref().is_some_and(|c| c.bytes == bytes) {
+            self.commit = None;
+            if let Some(group) = self.group.as_mut() {
+                let _ = group.discard_pending();
             }
-            None => Vec::new(),
+            outs.extend(self.duties(identity));
         }
+        outs
     }
 
     /// This member's commit did not reach the log: drop it and try again.
