@@ -36,6 +36,20 @@ withVectors(`crypto vectors (${vectorsPath})`, () => {
     expect((await deriveRoomKeys(secret)).roomId).toBe(room.room_id);
   });
 
+  it.each(v.rooms.filter((room) => room.v2 !== undefined))('v2 rooms $room_id: links, room ids and lobby keys (§17.1)', async (room) => {
+    const secret = b64(room.secret);
+    for (const kind of ['knock', 'open'] as const) {
+      const expected = room.v2?.[kind];
+      if (expected === undefined) throw new Error(`no ${kind} vector`);
+      expect(roomFragment(secret, kind)).toBe(expected.link_fragment);
+      expect(roomFromFragment(`#${expected.link_fragment}`)).toEqual({ secret, kind });
+      const material = await deriveRoomMaterial(secret, saltOf(kind));
+      expect(toBase64Url(material.roomBytes)).toBe(expected.room_id);
+      expect(toBase64Url(material.messageKeyBytes)).toBe(expected.lobby_key);
+      expect((await deriveRoomKeys(secret, saltOf(kind))).roomId).toBe(expected.room_id);
+    }
+  });
+
   it.each(v.identities)('identity $fingerprint from its seed', async (identity) => {
     const derived = await identityFromSeed(b64(identity.seed));
     expect(toBase64Url(derived.publicKeyBytes)).toBe(identity.public_key);

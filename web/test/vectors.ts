@@ -6,7 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Bytes, fromBase64Url } from '../src/encoding';
 
-export interface RoomVector { secret: string; link_fragment: string; room_id: string; message_key: string }
+export interface RoomV2Vector { link_fragment: string; room_id: string; lobby_key: string }
+export interface RoomVector {
+  secret: string; link_fragment: string; room_id: string; message_key: string;
+  /** docs/crypto.md §17.1: the same secret's v2 knock and open rooms. */
+  v2?: { knock: RoomV2Vector; open: RoomV2Vector };
+}
 export interface IdentityVector { seed: string; public_key: string; fingerprint: string }
 export interface SealedVector {
   name: string; secret: string; member: string; seed: string; iv: string;
