@@ -11,7 +11,7 @@
 //! before them: the author applies its own commit in log order, like everyone (§16).
 
 import type { Identity } from './crypto';
-import { type Bytes, fromBase64Url, toBase64Url, utf8 } from './encoding';
+import { type Bytes, toBase64Url } from './encoding';
 import { type PendingJoin, type Processed, type RoomGroup, MlsError, createGroup, keyPackage, keyPackageKey } from './mls';
 
 /** A newcomer keeps at most this many MLS frames while it knocks (§17.3 item 2). */
@@ -23,55 +23,10 @@ const MAX_DEPARTED = 256;
 /** Before trying again a send that did not go (offline, rate limited). */
 const RETRY_MS = 1000;
 
-// ---- Lobby bodies (§17.2) ----------------------------------------------------------------
+// ---- Lobby bodies (§17.2): lobby-body.ts --------------------------------------------------
 
-export type LobbyBody =
-  | { readonly type: 'genesis'; readonly sentAt: number }
-  | { readonly type: 'knock'; readonly keyPackage: Bytes; readonly sentAt: number }
-  | { readonly type: 'in'; readonly epoch: number; readonly sentAt: number };
-
-const LOBBY_TYPES = new Set(['genesis', 'knock', 'in']);
-
-export function encodeLobbyBody(body: LobbyBody): Bytes {
-  switch (body.type) {
-    case 'genesis':
-      return utf8(JSON.stringify({ type: 'genesis', sent_at: body.sentAt }));
-    case 'knock':
-      return utf8(JSON.stringify({ type: 'knock', key_package: toBase64Url(body.keyPackage), sent_at: body.sentAt }));
-    case 'in':
-      return utf8(JSON.stringify({ type: 'in', epoch: body.epoch, sent_at: body.sentAt }));
-  }
-}
-
-/**
- * A lobby body; `other` for valid JSON of another type (which belongs inside MLS, or is
- * a profile: dropped, §17.2), null if malformed.
- */
-export function decodeLobbyBody(bytes: Uint8Array): LobbyBody | 'other' | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const record = value as Record<string, unknown>;
-  const sentAt = record.sent_at;
-  if (typeof record.type !== 'string' || typeof sentAt !== 'number' || !Number.isSafeInteger(sentAt) || sentAt < 0) return null;
-  if (!LOBBY_TYPES.has(record.type)) return 'other';
-  switch (record.type) {
-    case 'genesis':
-      return { type: 'genesis', sentAt };
-    case 'knock': {
-      const keyPackageBytes = typeof record.key_package === 'string' ? fromBase64Url(record.key_package) : null;
-      return keyPackageBytes === null || keyPackageBytes.length === 0 ? null : { type: 'knock', keyPackage: keyPackageBytes, sentAt };
-    }
-    default: {
-      const epoch = record.epoch;
-      return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? { type: 'in', epoch, sentAt } : null;
-    }
-  }
-}
+export { type LobbyBody, decodeLobbyBody, encodeLobbyBody } from './lobby-body';
+import { type LobbyBody, encodeLobbyBody } from './lobby-body';
 
 /** What an MLS frame is, read from its clear header (RFC 9420 §6): to tell commits from messages. */
 export type MlsFrameKind = 'application' | 'commit' | 'proposal' | 'welcome' | 'other';

@@ -26,7 +26,8 @@ import {
 import { Conversation, type ReactionView, type Refusal } from './conversation';
 import { type Bytes, fromBase64Url, toBase64Url } from './encoding';
 import { type PresenceAlert, failureText, gapText, presenceAlertText, typingText } from './format';
-import { type Frame, type LobbyPerson, type LobbyView, Lobby, decodeLobbyBody } from './lobby';
+import type { Frame, Lobby, LobbyPerson, LobbyView } from './lobby';
+import { decodeLobbyBody } from './lobby-body';
 import type {
   Ack, ErrorAck, IncomingChunk, IncomingMsg, JoinAck, Limits, LeaveReason, Missed, Notice, Presence, ResumeAck,
 } from './protocol';
@@ -213,14 +214,14 @@ export class RoomSession {
   readonly #lobby: Lobby | null;
   readonly kind: RoomKind;
 
-  private constructor(keys: RoomKeys, identity: Identity, options: RoomOptions, listener: RoomListener) {
+  private constructor(keys: RoomKeys, identity: Identity, options: RoomOptions, listener: RoomListener, lobbyClass: typeof Lobby | null) {
     this.keys = keys;
     this.identity = identity;
     this.name = options.name;
     this.#listener = listener;
     this.#now = options.now ?? Date.now;
     this.kind = options.kind ?? 'v1';
-    this.#lobby = this.kind === 'v1' ? null : new Lobby({ identity, roomId: keys.roomId, open: this.kind === 'open', now: this.#now }, {
+    this.#lobby = lobbyClass === null ? null : new lobbyClass({ identity, roomId: keys.roomId, open: this.kind === 'open', now: this.#now }, {
       sendLobby: async (body) => {
         const member = this.#member;
         if (member === null || this.#connection.state.kind !== 'online') return null;
@@ -265,7 +266,9 @@ export class RoomSession {
   static async open(options: RoomOptions, listener: RoomListener): Promise<RoomSession> {
     const keys = await deriveRoomKeys(options.secret, saltOf(options.kind ?? 'v1'));
     const identity = await generateIdentity();
-    const session = new RoomSession(keys, identity, options, listener);
+    // The MLS engine (ts-mls, most of the page's code) is loaded only for a v2 room.
+    const lobbyClass = (options.kind ?? 'v1') === 'v1' ? null : (await import('./lobby')).Lobby;
+    const session = new RoomSession(keys, identity, options, listener, lobbyClass);
     session.#connection.start();
     return session;
   }
