@@ -1,6 +1,6 @@
 //! Privacy v2 (issue #19, docs/crypto.md §16): a room as an MLS group (RFC 9420), on
 //! ts-mls 1.6.4. Sans-I/O: bytes in, bytes out; nothing here touches the network or the
-//! DOM, and nothing in the shipped client imports it yet.
+//! DOM. The client uses it for v2 rooms through lobby.ts (loaded only for them).
 //!
 //! Group configuration (the Rust engine uses exactly the same; changing any of it is a
 //! protocol change):
