@@ -505,22 +505,7 @@ impl Lobby {
                 }
             }
             Ok(Processed::OwnMessage) => Vec::new(),
-            Ok(Processed::Epoch {
-                epoch,
-                committer,
-                added,
-                removed,
-                own,
-                discarded_own,
-            }) => self.applied(
-                identity,
-                epoch,
-                committer,
-                added,
-                removed,
-                own,
-                discarded_own,
-            ),
+            Ok(change @ Processed::Epoch { .. }) => self.applied(identity, change),
             Ok(Processed::Removed { .. }) => self.lose(
                 identity,
                 "You were removed from the room's keys (away too long)",
@@ -534,17 +519,19 @@ impl Lobby {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn applied(
-        &mut self,
-        identity: &IdentityKey,
-        epoch: u64,
-        committer: PublicKey,
-        added: Vec<PublicKey>,
-        removed: Vec<PublicKey>,
-        own: bool,
-        discarded_own: bool,
-    ) -> Vec<Out> {
+    /// A commit was applied (`change` is a [`Processed::Epoch`]).
+    fn applied(&mut self, identity: &IdentityKey, change: Processed) -> Vec<Out> {
+        let Processed::Epoch {
+            epoch,
+            committer,
+            added,
+            removed,
+            own,
+            discarded_own,
+        } = change
+        else {
+            return Vec::new();
+        };
         // Whoever was added is in, whether or not their `in` comes.
         for other in self.others.values_mut() {
             if added.contains(&other.key) {
