@@ -17,7 +17,7 @@ import { type PendingJoin, type Processed, type RoomGroup, MlsError, createGroup
 /** A newcomer keeps at most this many MLS frames while it knocks (§17.3 item 2). */
 export const MAX_KEPT_FRAMES = 256;
 /** KeyPackages a knocker keeps, so that a Welcome for an earlier knock still works. */
-const MAX_PENDING_JOINS = 4;
+export const MAX_PENDING_JOINS = 4;
 /** Leavers' names remembered by key, for "Keys changed: Bob left"; bounded. */
 const MAX_DEPARTED = 256;
 /** Before trying again a send that did not go (offline, rate limited). */
@@ -209,6 +209,14 @@ export class Lobby {
         .filter((p) => p.knock !== null && !inGroup.has(p.key))
         .map(({ member, key, name, fingerprint }) => ({ member, key, name, fingerprint })),
       outside: group === null ? [] : Array.from(this.#present.values()).filter((p) => !inGroup.has(p.key) || p.state !== 'in').map((p) => p.member),
+    };
+  }
+
+  /** How much this lobby holds (for tests and the fuzz target: every one of these must stay bounded). */
+  get footprint(): { kept: number; pendingJoins: number; held: number; present: number; departed: number; letIn: number; timers: number } {
+    return {
+      kept: this.#kept.length, pendingJoins: this.#pendingJoins.length, held: this.#held.length, present: this.#present.size,
+      departed: this.#departed.size, letIn: this.#letIn.size, timers: this.#timers.size,
     };
   }
 
