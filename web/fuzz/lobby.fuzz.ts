@@ -32,7 +32,7 @@ import { it, vi } from 'vitest';
 import { type Identity, generateIdentity } from '../src/crypto';
 import { type Bytes, fromUtf8, toBase64Url, utf8 } from '../src/encoding';
 import { type Frame, type LobbyHost, type LobbyPerson, Lobby, MAX_KEPT_FRAMES, MAX_PENDING_JOINS, decodeLobbyBody, encodeLobbyBody } from '../src/lobby';
-import { type PendingJoin, createGroup } from '../src/mls';
+import { createGroup } from '../src/mls';
 import { TEST_TIMEOUT_MS, bytesFrom, fuzz, type Outcomes, valueFrom } from './harness';
 
 // Vic's KeyPackage, made once: every run's Lobby knocks with it.
@@ -70,8 +70,8 @@ interface Fixture {
 }
 
 type Step =
-  | { readonly kind: 'mls'; readonly from: number; readonly data: Bytes; readonly pos: number | null; readonly direct: boolean }
-  | { readonly kind: 'lobby'; readonly from: number; readonly data: Bytes; readonly pos: number | null };
+  | { readonly kind: 'mls'; readonly from: number; readonly data: Uint8Array; readonly pos: number | null; readonly direct: boolean }
+  | { readonly kind: 'lobby'; readonly from: number; readonly data: Uint8Array; readonly pos: number | null };
 
 async function makeFixture(): Promise<Fixture> {
   const [alice, bob, mallory, vic] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()]);
@@ -267,7 +267,9 @@ async function run(steps: readonly Step[], outcomes: Outcomes): Promise<void> {
       const pos = step.pos ?? ++h.pos;
       if (step.kind === 'mls') {
         outcomes.hit(step.data[0] === 0x00 ? 'mls:frame' : 'mls:not-0x00');
-        h.event(() => v.mlsFrame({ from, data: step.data, pos, ts: pos, direct: step.direct }));
+        // A copy: what the lobby keeps or reads is not the seed's.
+        const data = new Uint8Array(step.data);
+        h.event(() => v.mlsFrame({ from, data, pos, ts: pos, direct: step.direct }));
       } else {
         const body = decodeLobbyBody(step.data);
         if (body === null || body === 'other') {
