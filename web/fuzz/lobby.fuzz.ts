@@ -27,6 +27,9 @@
 // - The lobby is never wedged: afterwards, if it lost the group (a commit for a later
 //   epoch, or its removal, is a lost group by design, §17.3 item 6) it knocked again and
 //   the Welcome lets it back in; then a well-formed application message of Bob opens.
+//   Note what this allows: a PrivateMessage's epoch is in the clear, so one frame with
+//   that field raised (one byte edited), from any member present, even one never let in,
+//   makes the client drop its group and knock again (`alert:lost` from edited seeds).
 import fc from 'fast-check';
 import { it, vi } from 'vitest';
 import { type Identity, generateIdentity } from '../src/crypto';

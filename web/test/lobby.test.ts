@@ -366,6 +366,7 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     await room.settle();
     for (let i = 0; i < MAX_KEPT_FRAMES + 10; i++) await alice.say(`m${i}`);
     await room.settle();
+    expect(bob.lobby.footprint.kept).toBe(MAX_KEPT_FRAMES);
     await new Promise<void>((resolve) => { alice.enqueue(async () => { await alice.lobby.letIn(bob.member); resolve(); }); });
     await room.settle();
     expect(bob.lobby.view.status).toBe('in');
