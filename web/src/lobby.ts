@@ -577,6 +577,17 @@ export class Lobby {
     this.#host.changed();
   }
 
+  /**
+   * The server reported a gap this client could not get back (a resume whose window no
+   * longer reached back): a commit may be among what was missed, so the group is not to be
+   * trusted any more; knock again (§17.3 item 6).
+   */
+  async missedCommits(): Promise<void> {
+    if (this.#group === null) return;
+    this.#group = null;
+    await this.#lose();
+  }
+
   /** §17.3 item 7: nobody present holds the group; the earliest knocker makes a new one. */
   async #fallback(): Promise<void> {
     if (this.#group !== null || !this.#knocking || this.#knockPos === null) return;
@@ -613,7 +624,11 @@ export class Lobby {
     // knocked: §17.3); a commit that lost a race is refused by everyone.
     const epoch = mlsFrameEpoch(frame.data);
     if (error.code === 'stale' && (kept || kind === 'commit' || (epoch !== null && epoch < this.#firstEpoch))) return;
-    if (error.code === 'future' || (error.code === 'not-member' && this.#group?.active === false)) {
+    // A removal this client applied (authenticated by the group) ends its membership. A
+    // frame of a later epoch does not: its epoch is in the clear and anyone present can
+    // forge it, and the room log delivers every commit in order, so a missed commit
+    // comes only with a gap the server reports (`missedCommits`).
+    if (error.code === 'not-member' && this.#group?.active === false) {
       await this.#lose();
       return;
     }

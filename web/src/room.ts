@@ -252,7 +252,7 @@ export class RoomSession {
       {
         state: (state) => this.#onState(state),
         joined: (ack, rejoin) => this.#enqueue(() => this.#onJoined(ack, rejoin)),
-        resumed: (ack) => this.#enqueue(async () => this.#onResumed(ack)),
+        resumed: (ack) => this.#enqueue(() => this.#onResumed(ack)),
         presence: (presence) => this.#enqueue(() => this.#onPresence(presence)),
         message: (message) => this.#enqueue(() => this.#onMessage(message)),
         // In order with messages, so a file's announcement is opened before its chunks.
@@ -648,9 +648,10 @@ export class RoomSession {
    * Back as the same member: nobody saw this person leave, and the server replays what
    * was missed right after this (the roster catches up through the replayed presence).
    */
-  #onResumed(ack: ResumeAck): void {
+  async #onResumed(ack: ResumeAck): Promise<void> {
     if (this.#wentOfflineAt !== null) this.#presenceAlert({ kind: 'self-resume', at: this.#now() });
     this.#reportGap(ack.missed);
+    if (ack.missed !== null) await this.#lobby?.missedCommits();
     this.#wentOfflineAt = null;
     this.#offlineSince = null;
     this.#serverRestarting = false;

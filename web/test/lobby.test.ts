@@ -384,7 +384,10 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     const carol = await room.join('Carol');
     await room.settle();
     bob.deaf = false;
-    await carol.say('Bob cannot open this yet');
+    // The server says so when Bob resumes: a gap it could not replay.
+    bob.enqueue(() => bob.lobby.missedCommits());
+    await room.settle();
+    await carol.say('after the gap');
     await room.settle();
     expect(bob.alerts).toContain('You missed a key change: asking to be let in again');
     // Alice (designated) removed Bob's old leaf and added his new KeyPackage.
@@ -393,7 +396,7 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     expect(alice.lobby.group?.members()).toHaveLength(3);
     await carol.say('now you can');
     await room.settle();
-    expect(bob.received).toEqual(['now you can']);
+    expect(bob.received).toEqual(['after the gap', 'now you can']);
   });
 
   it('the designated member loses the group: it is not designated while it knocks, the next one removes its old leaf', async () => {
@@ -411,6 +414,8 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     bob.enqueue(() => bob.lobby.letIn(carol.member));
     await room.settle();
     alice.deaf = false;
+    alice.enqueue(() => alice.lobby.missedCommits());
+    await room.settle();
     await carol.say('Alice missed the change');
     await room.settle();
     expect(alice.alerts).toContain('You missed a key change: asking to be let in again');
@@ -427,6 +432,33 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     await bob.say('welcome back');
     await room.settle();
     expect(alice.received).toEqual(['welcome back']);
+  });
+
+  it('a frame with a forged later epoch is refused with a warning; nobody loses the group (a present non-member cannot make everyone knock)', async () => {
+    const room = new SimRoom(true);
+    const alice = await room.join('Alice');
+    await room.settle();
+    const bob = await room.join('Bob');
+    await room.settle();
+    const sealed = await alice.lobby.seal(utf8('real'));
+    if (sealed === null) throw new Error('Alice is in');
+    // The epoch (a clear u64 after version, wire format and the 32-byte group id) raised
+    // by one byte edit, sent to everyone by someone who was never let in.
+    const forged = Uint8Array.from(sealed);
+    const epochEnd = 4 + 1 + 32 + 8;
+    forged[epochEnd - 1] = (forged[epochEnd - 1] ?? 0) + 5;
+    const mallory = await room.join('Mallory');
+    await room.settle();
+    await room.send(mallory, null, forged, null);
+    await room.settle();
+    for (const client of [alice, bob]) {
+      expect(client.lobby.view.status).toBe('in');
+      expect(client.alerts).not.toContain('You missed a key change: asking to be let in again');
+    }
+    expect(bob.alerts.some((a) => a.includes('Mallory') && a.includes('not shown'))).toBe(true);
+    await alice.say('still here');
+    await room.settle();
+    expect(bob.received).toContain('still here');
   });
 
   it('when nobody present holds the group, the earliest knocker makes a new one (§17.3 item 7)', async () => {

@@ -557,6 +557,15 @@ impl Driver {
         })
         .await;
         if let Some(missed) = ack.missed {
+            let identity = &self.shared.identity;
+            let outs = self
+                .shared
+                .lobby()
+                .map(|mut lobby| lobby.missed_commits(identity));
+            if let Some(outs) = outs {
+                self.current = Some((client.clone(), ack.member.clone(), ack.limits));
+                self.run_outs(outs, None).await;
+            }
             self.fail_incoming(INCOMPLETE).await;
             self.emit(SessionEvent::Gap {
                 messages: missed.messages,

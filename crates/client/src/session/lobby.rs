@@ -512,7 +512,13 @@ impl Lobby {
             ),
             // Someone's commit lost a race for its epoch: everyone refuses it, quietly.
             Err(MlsError::Stale { .. }) => Vec::new(),
-            Err(MlsError::FutureEpoch { .. }) => self.lose(identity, "You missed a key change"),
+            // A later epoch does not mean a commit was missed: the epoch is in the clear,
+            // anyone present can forge it, and the room log brings every commit in
+            // order. A missed commit comes only with a gap the server reports
+            // (`missed_commits`).
+            Err(e @ MlsError::FutureEpoch { .. }) => vec![Out::Show(Shown::Warning(format!(
+                "A message for keys this client does not have ({e}) was not shown."
+            )))],
             Err(e) => vec![Out::Show(Shown::Warning(format!(
                 "A message could not be opened ({e}) and was not shown."
             )))],
@@ -575,6 +581,16 @@ impl Lobby {
         let mut outs = vec![Out::Show(Shown::Lost { why })];
         outs.extend(self.knock(identity));
         outs
+    }
+
+    /// The server reported a gap it could not replay (a resume whose window no longer
+    /// reached back): a commit may be among what was missed, so the group is not to be
+    /// trusted any more; knock again (§17.3 item 6).
+    pub(crate) fn missed_commits(&mut self, identity: &IdentityKey) -> Vec<Out> {
+        if self.group.is_none() {
+            return Vec::new();
+        }
+        self.lose(identity, "You missed a key change")
     }
 
     /// This member's commit was acknowledged: the log reached it, so it is applied now
@@ -797,6 +813,35 @@ mod tests {
         let outs = b.mls_frame(&a_id, sealed, false, &b_key);
         assert!(
             matches!(&outs[..], [Out::Show(Shown::Message { from, .. })] if *from == a_id),
+            "{outs:?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_later_epoch_is_refused_and_the_group_kept() {
+        let (a_key, m_key) = (
+            IdentityKey::generate().unwrap(),
+            IdentityKey::generate().unwrap(),
+        );
+        let mut a = Lobby::new("room", true);
+        a.joined(&a_key, id("aaaa"), &[]);
+        a.sent(Sent::Genesis, 1, &a_key);
+        a.member_joined(id("mmmm"), m_key.public_key());
+        // Someone present who was never let in raises the clear epoch of a real frame.
+        let mut forged = a.seal(b"{}").unwrap();
+        let epoch_end = 4 + 1 + 32 + 8;
+        forged[epoch_end - 1] += 5;
+        let outs = a.mls_frame(&id("mmmm"), forged, false, &a_key);
+        assert!(
+            matches!(&outs[..], [Out::Show(Shown::Warning(_))]),
+            "{outs:?}"
+        );
+        assert!(a.is_in());
+        // A gap the server reports is what makes a member knock again.
+        let outs = a.missed_commits(&a_key);
+        assert!(!a.is_in());
+        assert!(
+            matches!(bodies(&outs)[..], [LobbyBody::Knock { .. }]),
             "{outs:?}"
         );
     }
