@@ -519,7 +519,9 @@ export class Lobby {
       await this.#knock();
       return;
     }
-    if (this.#group === null && this.#knocking) await this.#knock();
+    // Knocking already: the founder saw that knock (it was in the room first), so a second
+    // knock would only arrive after the first was answered, and undo it (the Rust client's
+    // two_founders_at_once test caught exactly that under load).
     this.#host.changed();
   }
 

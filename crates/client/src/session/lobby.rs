@@ -345,11 +345,14 @@ impl Lobby {
                     // Ours came first: they will knock.
                     return Vec::new();
                 }
-                if self.founding || self.group.is_none() {
-                    // Theirs came first (ours is not acknowledged yet, so it follows),
-                    // or we were knocking: knock (again) to be let into theirs.
+                if self.founding {
+                    // Theirs came first (ours is not acknowledged yet, so it follows):
+                    // knock to be let into theirs.
                     return self.knock(identity);
                 }
+                // Knocking already: the founder saw that knock (it was in the room before
+                // it), so knocking again would only make a second knock that arrives after
+                // the first was answered, and undo it.
                 Vec::new()
             }
             LobbyBody::Knock { key_package, .. } => {
