@@ -121,8 +121,13 @@ fn start_recovery(s: &SocketRef, state: &AppState) {
     let Ok(conn) = connection(s) else {
         return;
     };
-    let recovering = conn.recovering.lock().take();
-    if let Some((room, offset)) = recovering {
+    // Held while the recovery runs: a `msg` that overtook the connect handler (or the
+    // handler, if the `msg` came first) waits here until the member is back, rather than
+    // finding the recovery taken but not yet done and acking `not_member` (seen once in
+    // tests/node/reliability.test.mjs under load). On one node `recover` is synchronous;
+    // in a cluster it hands the resume to a task and returns.
+    let mut recovering = conn.recovering.lock();
+    if let Some((room, offset)) = recovering.take() {
         recover(s, state, &conn, &room, offset);
     }
 }
