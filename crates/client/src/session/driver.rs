@@ -753,18 +753,8 @@ impl Driver {
         let Some(member) = self.member.as_ref().map(crypto_member) else {
             return;
         };
-        let sealed = match self.shared.lobby() {
-            // Not in the group yet: nobody could read it.
-            Some(mut lobby) => lobby.seal(body.as_bytes()).ok_or(()),
-            None => seal(
-                &self.shared.keys,
-                &member,
-                &self.shared.identity,
-                body.as_bytes(),
-            )
-            .map_err(|_| ()),
-        };
-        if let Ok(sealed) = sealed {
+        // Not in a v2 room's group yet: nobody could read it, so nothing goes.
+        if let Ok(Some(sealed)) = self.shared.seal_body(&member, body.as_bytes()) {
             // Typing news is best effort: a refusal or loss only hides a hint.
             let _ = client
                 .emit_no_ack(

@@ -403,20 +403,11 @@ impl Lobby {
             self.kept.push_back((from.clone(), bytes));
             return Vec::new();
         }
-        if direct {
-            // A Welcome for an earlier knock, or a direct application message.
-            if let Some(outs) = self.try_late_welcome(&bytes) {
-                return outs;
-            }
+        if direct && is_welcome(&bytes) {
+            // A Welcome for an earlier knock, come while in: nothing to do with it.
+            return Vec::new();
         }
         self.process(from, &bytes, identity)
-    }
-
-    /// A Welcome that comes while in: nothing to do with it.
-    fn try_late_welcome(&self, bytes: &[u8]) -> Option<Vec<Out>> {
-        // A Welcome's wire format (0x0003) follows the version: an MLSMessage whose third
-        // and fourth bytes are 0x00 0x03.
-        (bytes.get(2..4) == Some(&[0x00, 0x03])).then(Vec::new)
     }
 
     /// Tries the Welcome with each KeyPackage this member published; on success, joins,
@@ -724,6 +715,12 @@ impl Lobby {
             Vec::new()
         }
     }
+}
+
+/// Whether an MLS frame is a Welcome: its wire format (0x0003) follows the version, so
+/// its third and fourth bytes are 0x00 0x03.
+fn is_welcome(bytes: &[u8]) -> bool {
+    bytes.get(2..4) == Some(&[0x00, 0x03])
 }
 
 fn malformed_knock() -> Out {

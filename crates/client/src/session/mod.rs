@@ -778,6 +778,19 @@ impl Shared {
         now.max(previous + 1)
     }
 
+    /// Seals an application body (§8) from `member`: under MLS in a v2 room (`Ok(None)`
+    /// while this member is not in the group), else as v1's sealed payload (§5).
+    fn seal_body(
+        &self,
+        member: &streamchat_crypto::MemberId,
+        body: &[u8],
+    ) -> Result<Option<Vec<u8>>, streamchat_crypto::SealError> {
+        match self.lobby() {
+            Some(mut lobby) => Ok(lobby.seal(body)),
+            None => streamchat_crypto::seal(&self.keys, member, &self.identity, body).map(Some),
+        }
+    }
+
     /// A v2 room's lobby (held briefly, never across an await); `None` in a v1 room.
     fn lobby(&self) -> Option<MutexGuard<'_, lobby::Lobby>> {
         self.lobby

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use streamchat_crypto::{
     Body, DEFAULT_CHUNK_SIZE, FileCipher, FileId as BodyFileId, FileKey, FileManifest, FileOffer,
-    NoncePrefix, Sha256Digest, encoding, seal,
+    NoncePrefix, Sha256Digest, encoding,
 };
 use streamchat_protocol::{ErrorBody, ErrorCode, FileId, Limits, MemberId};
 use tokio::sync::{mpsc, watch};
@@ -208,15 +208,10 @@ async fn send_body(
     let mut backoff = Backoff::new();
     let mut relinks = 0;
     loop {
-        let sealed = match shared.lobby() {
-            // A v2 room: sealed for the group's epoch now. Out of the group (the link
-            // is about to go), wait for the next link.
-            Some(mut lobby) => lobby.seal(body),
-            None => Some(
-                seal(&shared.keys, &link.member, &shared.identity, body)
-                    .map_err(|e| SendError::Local(e.to_string()))?,
-            ),
-        };
+        let sealed = shared
+            .seal_body(&link.member, body)
+            .map_err(|e| SendError::Local(e.to_string()))?;
+        // A v2 room's member out of the group (the link is about to go): wait for the next.
         let Some(sealed) = sealed else {
             link = wait_link(links, Some(link.generation)).await?;
             continue;
