@@ -1,5 +1,5 @@
 //! A benchmark, not a test: the cost of one epoch change with this project's Rust MLS
-//! engine ([`RoomGroup`], openmls with `OpenMlsRustCrypto`, `docs/crypto.md` §16) in a
+//! engine ([`RoomGroup`], openmls with RustCrypto and this crate's storage, `docs/crypto.md` §16) in a
 //! room of N members, for issue #19. Prints one JSON object a line per N and tree shape.
 //!
 //! For each N, member A creates the group and adds the other N-1 with one commit of N-1
@@ -24,7 +24,8 @@
 //!
 //! Also, in the shape's group of N, a 256-byte application message: A seals
 //! (`seal_us`), B opens (`open_us`), and its bytes (`sealed_bytes`; `overhead_bytes` =
-//! sealed − 256); medians of 200.
+//! sealed − 256); medians of 200. Beside it, the same message sealed and opened as a
+//! v1 room does (`v1_seal_us`, `v1_open_us`): what a message costs today.
 //!
 //! `cargo run --release -p streamchat-mls --example epoch_cost -- [--filled] [--runs-large R] N...`
 //! (default: 2 50 500; 5 runs for N ≤ 50, `--runs-large` (3) above). Run it with
@@ -36,7 +37,7 @@ use std::io::{self, Write as _};
 use std::time::Instant;
 
 use serde_json::json;
-use streamchat_crypto::IdentityKey;
+use streamchat_crypto::{IdentityKey, MemberId, RoomSecret, sealed};
 use streamchat_mls::{PendingJoin, Processed, RoomGroup};
 
 const ROOM: &str = "AAECAwQFBgcICQoLDA0ODw";
@@ -200,6 +201,22 @@ fn measure(n: usize, runs: usize, fill: bool) -> Fallible<serde_json::Value> {
         }
         len = sealed.len();
     }
+    // The same message sealed as a v1 room does today (docs/crypto.md §5: Ed25519 and
+    // AES-256-GCM under the link's room key), for comparison.
+    let (v1_keys, v1_member) = (RoomSecret::generate()?.room_keys(), MemberId::new("m1")?);
+    let a_key = IdentityKey::generate()?;
+    let (mut v1_seal, mut v1_open) = (Vec::new(), Vec::new());
+    for _ in 0..MESSAGES {
+        let t = Instant::now();
+        let sealed = sealed::seal(&v1_keys, &v1_member, &a_key, &plaintext)?;
+        v1_seal.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let opened = sealed::open_from(&v1_keys, &v1_member, &a_key.public_key(), &sealed)?;
+        v1_open.push(t.elapsed().as_secs_f64() * 1e6);
+        if opened.body() != plaintext {
+            return Err("the v1 message did not open to its plaintext".into());
+        }
+    }
     let [
         j_commit,
         j_own,
@@ -238,6 +255,8 @@ fn measure(n: usize, runs: usize, fill: bool) -> Fallible<serde_json::Value> {
             "open_us": round(median(open), 1),
             "sealed_bytes": len,
             "overhead_bytes": len - MESSAGE_BYTES,
+            "v1_seal_us": round(median(v1_seal), 1),
+            "v1_open_us": round(median(v1_open), 1),
         },
     }))
 }

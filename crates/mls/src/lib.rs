@@ -67,12 +67,15 @@ use std::fmt;
 
 use ed25519_dalek::Signer as _;
 use openmls::prelude::*;
-use openmls_rust_crypto::OpenMlsRustCrypto;
 use openmls_traits::signatures::{Signer, SignerError};
 use openmls_traits::storage::StorageProvider as _;
 use sha2::{Digest, Sha256};
 use streamchat_crypto::{IdentityKey, PublicKey};
 use tls_codec::{Deserialize as _, Serialize as _};
+
+use storage::Provider;
+
+mod storage;
 
 /// The ciphersuite, 0x0001: X25519, AES-128-GCM, SHA-256, Ed25519.
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -246,7 +249,7 @@ pub fn key_package_identity(bytes: &[u8]) -> Result<PublicKey> {
     let MlsMessageBodyIn::KeyPackage(kp) = decode(bytes)? else {
         return Err(Error::Malformed("not a KeyPackage".into()));
     };
-    let provider = OpenMlsRustCrypto::default();
+    let provider = Provider::default();
     let kp = kp
         .validate(provider.crypto(), ProtocolVersion::Mls10)
         .map_err(|e| Error::Malformed(format!("invalid KeyPackage: {e}")))?;
@@ -260,7 +263,7 @@ pub fn key_package_identity(bytes: &[u8]) -> Result<PublicKey> {
 /// A newcomer's private half of its KeyPackage, waiting for a Welcome.
 pub struct PendingJoin {
     /// Holds the KeyPackage's private keys; `None` once used.
-    provider: Option<OpenMlsRustCrypto>,
+    provider: Option<Provider>,
     /// The KeyPackage and its private keys, put back in the provider's storage when a
     /// Welcome fails (openmls deletes them as soon as a Welcome names the KeyPackage, and
     /// anyone who saw the KeyPackage can make such a Welcome).
@@ -310,7 +313,7 @@ impl PendingJoin {
         }
     }
 
-    fn try_join(&self, provider: &OpenMlsRustCrypto, welcome: &[u8]) -> Result<MlsGroup> {
+    fn try_join(&self, provider: &Provider, welcome: &[u8]) -> Result<MlsGroup> {
         let MlsMessageBodyIn::Welcome(welcome) = decode(welcome)? else {
             return Err(Error::Malformed("not a Welcome".into()));
         };
@@ -381,7 +384,7 @@ pub enum Processed {
 
 /// One member's MLS state for one room.
 pub struct RoomGroup {
-    provider: OpenMlsRustCrypto,
+    provider: Provider,
     signer: MlsSigner,
     group: MlsGroup,
     /// The bytes of this member's commit waiting for the room log.
@@ -403,7 +406,7 @@ impl RoomGroup {
     /// A newcomer's KeyPackage for `room`, as TLS-serialized MLSMessage bytes to publish;
     /// the returned [`PendingJoin`] keeps its private keys until the Welcome comes.
     pub fn key_package(identity: &IdentityKey, room: &str) -> Result<(PendingJoin, Vec<u8>)> {
-        let provider = OpenMlsRustCrypto::default();
+        let provider = Provider::default();
         let signer = MlsSigner::new(identity);
         let bundle = KeyPackage::builder()
             .build(
@@ -426,7 +429,7 @@ impl RoomGroup {
 
     /// The first member founds the room's group, alone, at epoch 0.
     pub fn create(identity: &IdentityKey, room: &str) -> Result<Self> {
-        let provider = OpenMlsRustCrypto::default();
+        let provider = Provider::default();
         let signer = MlsSigner::new(identity);
         let group = MlsGroup::new_with_group_id(
             &provider,
