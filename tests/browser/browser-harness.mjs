@@ -97,10 +97,19 @@ async function builtFile(root, built, pathname) {
 }
 
 /** Opens `url`, enters `name` and creates or joins the room; resolves when connected. */
-export async function enterRoom(person, url, name) {
+/** The landing page's label for a v1 room (new rooms are knock rooms unless chosen otherwise). */
+export const V1_ROOM = 'Anyone with the link, one key for the whole room';
+
+/**
+ * Opens `url` and enters with `name`. On the landing page (a new room) it chooses the kind
+ * labelled `kind`, a v1 room unless told otherwise: the tests of everything but v2 rooms
+ * (tests/browser/mls-rooms.test.mjs) let people in by link.
+ */
+export async function enterRoom(person, url, name, kind = V1_ROOM) {
   const { page } = person;
   await page.goto(url);
   await page.getByLabel('Your name').fill(name);
+  if (await page.locator('fieldset.room-kinds').count() > 0) await page.getByLabel(kind, { exact: true }).check();
   await page.locator('form.name-form button[type=submit]').click();
   await waitConnected(page);
 }

@@ -20,7 +20,7 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const shortFingerprint = (fingerprint) => fingerprint.split(' ').slice(0, 2).join(' ');
 
 test('a Rust client and a browser chat and share files, verifying each other', async () => {
-  const { code, stdout } = await runCli(['room', 'new', '--server', env.server.url]);
+  const { code, stdout } = await runCli(['room', 'new', '--server', env.server.url, '--kind', 'v1']);
   assert.equal(code, 0);
   const link = stdout.trim();
 
@@ -107,7 +107,7 @@ test('a Rust client and a browser chat and share files, verifying each other', a
 });
 
 test('replies, reactions, edits and deletions go both ways; a forged edit or deletion changes nothing', async () => {
-  const { stdout } = await runCli(['room', 'new', '--server', env.server.url]);
+  const { stdout } = await runCli(['room', 'new', '--server', env.server.url, '--kind', 'v1']);
   const link = stdout.trim();
   const rusty = startBot(link, 'Rusty');
   const ready = await rusty.next('ready');

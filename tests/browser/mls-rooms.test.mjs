@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { recordingProxy, startServer } from '../harness.mjs';
 import {
-  assertNoErrors, attach, download, encodings, enterRoom, fileCard, memberList, newPerson, say, serverAndBrowser,
+  V1_ROOM, assertNoErrors, attach, download, encodings, enterRoom, fileCard, memberList, newPerson, say, serverAndBrowser,
   waitConnected, waitForAlert, waitForMembers, waitForMessage,
 } from './browser-harness.mjs';
 
@@ -227,12 +227,17 @@ test('open room after a server restart: whoever comes back second is let in agai
   await Promise.all([alice, bob].map((p) => p.context.close()));
 });
 
-test('v1 stays the default on the landing page', async () => {
+test('a new room asks before letting people in unless its maker chooses otherwise', async () => {
   const alice = await newPerson(env.browser);
   await createRoom(alice, 'Alice');
-  assert.match(new URL(alice.page.url()).hash, /^#[A-Za-z0-9_-]{43}$/);
-  assert.equal(await alice.page.locator('.key-epoch').isHidden(), true);
+  assert.match(new URL(alice.page.url()).hash, /^#2\.[A-Za-z0-9_-]{43}$/);
+  await alice.page.locator('.key-epoch').waitFor();
   await alice.context.close();
+  const bob = await newPerson(env.browser);
+  await createRoom(bob, 'Bob', V1_ROOM);
+  assert.match(new URL(bob.page.url()).hash, /^#[A-Za-z0-9_-]{43}$/);
+  assert.equal(await bob.page.locator('.key-epoch').isHidden(), true);
+  await bob.context.close();
 });
 
 test('the server saw no text and no name of the v2 rooms', () => {

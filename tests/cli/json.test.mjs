@@ -27,7 +27,7 @@ after(async () => {
 });
 
 async function newLink() {
-  const { code, stdout } = await runCli(['room', 'new', '--server', server.url]);
+  const { code, stdout } = await runCli(['room', 'new', '--server', server.url, '--kind', 'v1']);
   assert.equal(code, 0);
   const link = stdout.trim();
   assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/#[A-Za-z0-9_-]{43}$/);
@@ -36,11 +36,15 @@ async function newLink() {
 
 const b64url = (buf) => buf.toString('base64url');
 
-test('room new prints a fresh invite link each time', async () => {
+test('room new prints a fresh invite link each time: a knock room unless --kind says otherwise', async () => {
   const { stdout: a } = await runCli(['room', 'new']);
   const { stdout: b } = await runCli(['room', 'new']);
-  assert.match(a.trim(), /^http:\/\/localhost:8000\/#[A-Za-z0-9_-]{43}$/);
+  assert.match(a.trim(), /^http:\/\/localhost:8000\/#2\.[A-Za-z0-9_-]{43}$/);
   assert.notEqual(a, b);
+  const { stdout: open } = await runCli(['room', 'new', '--kind', 'open']);
+  assert.match(open.trim(), /^http:\/\/localhost:8000\/#2o\.[A-Za-z0-9_-]{43}$/);
+  const { stdout: v1 } = await runCli(['room', 'new', '--kind', 'v1']);
+  assert.match(v1.trim(), /^http:\/\/localhost:8000\/#[A-Za-z0-9_-]{43}$/);
 });
 
 test('two JSON clients chat, share a file and see presence', async () => {
@@ -147,7 +151,7 @@ test('a bad link and a full room are refused with a closed event and an exit cod
 
   const full = await startServer(['--max-members-per-room', '1']);
   try {
-    const { stdout } = await runCli(['room', 'new', '--server', full.url]);
+    const { stdout } = await runCli(['room', 'new', '--server', full.url, '--kind', 'v1']);
     const link = stdout.trim();
     const first = startBot(link, 'First');
     await first.next('ready');
@@ -164,7 +168,7 @@ test('a bad link and a full room are refused with a closed event and an exit cod
 test('a server restart is survived: the client rejoins with a new member id', async () => {
   const own = await startServer();
   const port = own.port;
-  const { stdout } = await runCli(['room', 'new', '--server', own.url]);
+  const { stdout } = await runCli(['room', 'new', '--server', own.url, '--kind', 'v1']);
   const link = stdout.trim();
   const alice = startBot(link, 'Alice');
   const first = await alice.next('ready');
@@ -200,7 +204,7 @@ test('https:// links work, with the certificate checked against a CA given by --
   const tls = await startServer(['--tls-cert', path.join(dir, 'server.pem'), '--tls-key', path.join(dir, 'server.key')]);
   try {
     assert.match(tls.url, /^https:/);
-    const { stdout } = await runCli(['room', 'new', '--server', tls.url]);
+    const { stdout } = await runCli(['room', 'new', '--server', tls.url, '--kind', 'v1']);
     const link = stdout.trim();
     assert.match(link, /^https:\/\//);
 

@@ -24,7 +24,7 @@ after(async () => {
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('the TUI joins, shows the other member and exchanges messages', async () => {
-  const { stdout } = await runCli(['room', 'new', '--server', server.url]);
+  const { stdout } = await runCli(['room', 'new', '--server', server.url, '--kind', 'v1']);
   const link = stdout.trim();
   tmux.start('tui', [binaryPath(), 'chat', link, '--name', 'Terminal Tess'], { env: { TZ: 'UTC', TERM: 'xterm-256color' } });
   let screen = await tmux.waitFor('tui', /You joined the chat at \d{2}:\d{2}:\d{2} on \d{4}-\d{2}-\d{2}/);
@@ -99,7 +99,7 @@ test('a file sent to the TUI is kept in memory and saved with /save', async () =
   const { randomBytes } = await import('node:crypto');
   const dir = mkdtempSync(path.join(tmpdir(), 'streamchat-tui-'));
   try {
-    const { stdout } = await runCli(['room', 'new', '--server', server.url]);
+    const { stdout } = await runCli(['room', 'new', '--server', server.url, '--kind', 'v1']);
     const link = stdout.trim();
     tmux.start('files', [binaryPath(), 'chat', link, '--name', 'Tess'], { env: { TZ: 'UTC', TERM: 'xterm-256color' } });
     await tmux.waitFor('files', 'You joined the chat');
@@ -137,7 +137,7 @@ test('a file sent to the TUI is kept in memory and saved with /save', async () =
 });
 
 test('the TUI numbers messages and shows replies, reactions, edits and deletions both ways', async () => {
-  const { stdout } = await runCli(['room', 'new', '--server', server.url]);
+  const { stdout } = await runCli(['room', 'new', '--server', server.url, '--kind', 'v1']);
   const link = stdout.trim();
   tmux.start('threads', [binaryPath(), 'chat', link, '--name', 'Tess'], { env: { TZ: 'UTC', TERM: 'xterm-256color' } });
   await tmux.waitFor('threads', /You joined the chat at/);

@@ -596,7 +596,7 @@ const ROWS = [
     input: "another member's sealed message replayed as one's own",
     expected: 'relayed (the server cannot tell), but no client shows it: it does not open as the replayer',
     async run() {
-      const { stdout } = await runCli(['room', 'new', '--server', env.url]);
+      const { stdout } = await runCli(['room', 'new', '--server', env.url, '--kind', 'v1']);
       const link = stdout.trim();
       const alice = startBot(link, 'Alice');
       const ready = await alice.next('ready');

@@ -17,14 +17,15 @@
 // machine disturbs less than wall time. Only the "fresh" tree (most of it blank after the add-all
 // commit): the browser engine has no self-update (its commits carry Add and Remove
 // only), so the Rust benchmark's "filled" shape cannot be built with it.
-// Also a 256-byte application message: A seals, B opens (medians of 200).
+// Also a 256-byte application message: A seals, B opens (medians of 200), and beside it
+// the same message sealed and opened as a v1 room does (v1_seal_us, v1_open_us).
 //
 // Run: `npx vitest run --config vitest.bench.config.ts` in web/ (scripts/bench-mls-epochs
 // does it), with EPOCH_COST_SIZES (default "2,50,500") and EPOCH_COST_OUT (a file that
 // receives one JSON object a line per N; without it they go to the console).
 import { appendFileSync } from 'node:fs';
 import { it } from 'vitest';
-import { generateIdentity } from '../src/crypto';
+import { deriveRoomKeys, generateIdentity, open as openV1, randomBytes, seal as sealV1 } from '../src/crypto';
 import { type PendingJoin, type Processed, type RoomGroup, createGroup, keyPackage } from '../src/mls';
 
 const ROOM = 'AAECAwQFBgcICQoLDA0ODw';
@@ -113,6 +114,29 @@ async function measure(n: number, runs: number): Promise<Record<string, unknown>
     if (opened.kind !== 'message' || opened.plaintext.length !== MESSAGE_BYTES) throw new Error(`expected the message, got ${opened.kind}`);
     sealedBytes = sealed.length;
   }
+  // The same message sealed and opened as a v1 room does today (docs/crypto.md §5).
+  const v1Keys = await deriveRoomKeys(randomBytes(32));
+  const v1Identity = await generateIdentity();
+  const v1Seal: number[] = [];
+  const v1Open: number[] = [];
+  for (let i = 0; i < MESSAGES; i++) {
+    const sealed = await timed(v1Seal, () => sealV1(v1Keys, v1Identity, 'm1', plaintext));
+    const opened = await timed(v1Open, () => openV1(v1Keys, 'm1', v1Identity.publicKey, sealed));
+    if (opened.length !== MESSAGE_BYTES) throw new Error('the v1 message did not open to its plaintext');
+  }
+  // The floor under both: one WebCrypto call of each kind this engine makes per message.
+  // Sealing makes five in MLS (the sender data's and the content's AES key imported and
+  // used, and the signature) and two in v1; opening the same with a verification.
+  const floor = { importAes: [] as number[], encrypt: [] as number[], sign: [] as number[], verify: [] as number[] };
+  const aesKey = await crypto.subtle.importKey('raw', randomBytes(16), 'AES-GCM', false, ['encrypt']);
+  const iv = randomBytes(12);
+  const signature = new Uint8Array(await crypto.subtle.sign('Ed25519', v1Identity.privateKey, plaintext));
+  for (let i = 0; i < MESSAGES; i++) {
+    await timed(floor.importAes, () => crypto.subtle.importKey('raw', randomBytes(16), 'AES-GCM', false, ['encrypt']));
+    await timed(floor.encrypt, () => crypto.subtle.encrypt({ name: 'AES-GCM', iv }, aesKey, plaintext));
+    await timed(floor.sign, () => crypto.subtle.sign('Ed25519', v1Identity.privateKey, plaintext));
+    await timed(floor.verify, () => crypto.subtle.verify('Ed25519', v1Identity.publicKey, signature, plaintext));
+  }
   return {
     engine: 'browser',
     n,
@@ -143,6 +167,14 @@ async function measure(n: number, runs: number): Promise<Record<string, unknown>
       open_us: round(median(open) * 1e3, 1),
       sealed_bytes: sealedBytes,
       overhead_bytes: sealedBytes - MESSAGE_BYTES,
+      v1_seal_us: round(median(v1Seal) * 1e3, 1),
+      v1_open_us: round(median(v1Open) * 1e3, 1),
+      webcrypto_us: {
+        import_aes_key: round(median(floor.importAes) * 1e3, 1),
+        aes_gcm_encrypt: round(median(floor.encrypt) * 1e3, 1),
+        ed25519_sign: round(median(floor.sign) * 1e3, 1),
+        ed25519_verify: round(median(floor.verify) * 1e3, 1),
+      },
     },
   };
 }

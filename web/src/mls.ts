@@ -56,6 +56,9 @@ import {
 import type { AuthenticatedContent } from 'ts-mls/authenticatedContent.js';
 import { protect, unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { MlsError as LibraryError } from 'ts-mls/mlsError.js';
+import { expand as hkdfExpand, extract as hkdfExtract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { Identity } from './crypto';
 import { type Bytes, bytesEqual, concatBytes, toHex, utf8 } from './encoding';
 
@@ -124,9 +127,54 @@ export type Processed =
 
 let baseSuite: Promise<CiphersuiteImpl> | null = null;
 
+/**
+ * The library's ciphersuite, with SHA-256, HMAC and HKDF computed in JavaScript
+ * (@noble/hashes) instead of through WebCrypto. Every message derives its key and nonce
+ * with several HKDF calls on a few dozen bytes; through `crypto.subtle` each is an
+ * asynchronous job (and HMAC a key import first), which made a message cost 1.2–1.5 ms
+ * against v1's 0.2–0.4 (docs/benchmarks.md, "MLS epoch changes"). SHA-256 has no
+ * secret-dependent branches or table lookups, so the JavaScript one leaks no more timing
+ * than WebCrypto's. AES-GCM, Ed25519 and X25519 stay in WebCrypto.
+ */
 function suiteBase(): Promise<CiphersuiteImpl> {
-  baseSuite ??= getCiphersuiteImpl(getCiphersuiteFromName(CIPHERSUITE));
+  baseSuite ??= getCiphersuiteImpl(getCiphersuiteFromName(CIPHERSUITE)).then((suite) => ({
+    ...suite,
+    hash: {
+      digest: (data) => Promise.resolve(sha256(data)),
+      mac: (key, data) => Promise.resolve(hmac(sha256, key, data)),
+      verifyMac: (key, mac, data) => Promise.resolve(constantTimeEqual(hmac(sha256, key, data), mac)),
+    },
+    kdf: {
+      extract: (salt, ikm) => Promise.resolve(hkdfExtract(sha256, ikm, salt)),
+      expand: (prk, info, length) => Promise.resolve(hkdfExpand(sha256, prk, info, length)),
+      size: sha256.outputLen,
+    },
+  }));
   return baseSuite;
+}
+
+/** Imported Ed25519 public keys by their bytes: every message opened is verified with its sender's. */
+const verifyingKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_VERIFYING_KEYS = 4096;
+
+function verifyingKey(publicKey: Uint8Array): Promise<CryptoKey> {
+  const id = toHex(publicKey);
+  let key = verifyingKeys.get(id);
+  if (key === undefined) {
+    if (verifyingKeys.size >= MAX_VERIFYING_KEYS) verifyingKeys.clear();
+    key = crypto.subtle.importKey('raw', new Uint8Array(publicKey), ED25519, false, ['verify']);
+    key.catch(() => verifyingKeys.delete(id));
+    verifyingKeys.set(id, key);
+  }
+  return key;
+}
+
+/** Equal lengths and bytes, in time that depends only on the length. */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 const ED25519: AlgorithmIdentifier = { name: 'Ed25519' };
@@ -143,7 +191,8 @@ async function suiteFor(identity: Identity): Promise<CiphersuiteImpl> {
         if (signKey !== KEY_PLACEHOLDER) throw new MlsError('invalid', 'unexpected signing key');
         return new Uint8Array(await crypto.subtle.sign(ED25519, identity.privateKey, new Uint8Array(message)));
       },
-      verify: (publicKey, message, signature) => base.signature.verify(publicKey, message, signature),
+      verify: async (publicKey, message, signature) =>
+        crypto.subtle.verify(ED25519, await verifyingKey(publicKey), new Uint8Array(signature), new Uint8Array(message)),
       keygen: () => Promise.reject(new MlsError('invalid', 'MLS signature keys are the identity keys')),
     },
   };
@@ -318,7 +367,7 @@ function wipe(consumed: Uint8Array[]): void {
 }
 
 async function digestHex(bytes: Uint8Array): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(bytes))));
+  return Promise.resolve(toHex(sha256(bytes)));
 }
 
 // ---- Joining ---------------------------------------------------------------------------

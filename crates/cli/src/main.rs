@@ -53,10 +53,11 @@ enum RoomCommand {
         /// The server the link points to.
         #[arg(long, default_value = "http://localhost:8000")]
         server: String,
-        /// The kind of room: `v1` (one key from the link for the room's life), `knock`
-        /// (v2: keys change whenever someone comes or goes, and a member lets each
-        /// newcomer in), `open` (v2, and anyone with the link is let in).
-        #[arg(long, value_enum, default_value_t = Kind::V1)]
+        /// The kind of room: `knock` (v2: keys change whenever someone comes or goes,
+        /// and a member lets each newcomer in), `open` (v2, and anyone with the link is
+        /// let in), `v1` (one key from the link for the room's life, as rooms made
+        /// before v2).
+        #[arg(long, value_enum, default_value_t = Kind::Knock)]
         kind: Kind,
     },
 }
@@ -64,9 +65,9 @@ enum RoomCommand {
 /// `room new --kind`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Kind {
-    V1,
     Knock,
     Open,
+    V1,
 }
 
 impl From<Kind> for streamchat_client::RoomKind {

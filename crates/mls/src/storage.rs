@@ -163,7 +163,10 @@ mod tests {
         let (a_before, b_before) = (stored_bytes(&a), stored_bytes(&b));
         for i in 0..20u8 {
             let sealed = a.seal(&[i; 100]).unwrap();
-            assert!(matches!(b.process(&sealed).unwrap(), Processed::Message { .. }));
+            assert!(matches!(
+                b.process(&sealed).unwrap(),
+                Processed::Message { .. }
+            ));
         }
         assert_eq!((stored_bytes(&a), stored_bytes(&b)), (a_before, b_before));
 
@@ -174,7 +177,10 @@ mod tests {
         a.process(&proposed.commit).unwrap();
         let mut c = pending.join(&proposed.welcome.unwrap()).unwrap();
         let sealed = a.seal(b"hello carol").unwrap();
-        assert!(matches!(c.process(&sealed).unwrap(), Processed::Message { .. }));
+        assert!(matches!(
+            c.process(&sealed).unwrap(),
+            Processed::Message { .. }
+        ));
 
         for group in [&a, &b, &c] {
             let loaded = MlsGroup::load(&group.provider.storage, group.group.group_id());

@@ -19,12 +19,12 @@ export interface NameFormOptions {
 
 /** The kinds of room a new room can be (docs/crypto.md §17.1); the first is the default. */
 const ROOM_KINDS: readonly { readonly kind: RoomKind; readonly label: string; readonly hint: string }[] = [
-  { kind: 'v1', label: 'Anyone with the link can join', hint: 'One key for the whole room, in the link.' },
   { kind: 'knock', label: 'Ask before letting people in', hint: 'Someone in the room lets each newcomer in; keys change whenever someone joins or leaves.' },
   { kind: 'open', label: 'Anyone with the link, new keys on every join and leave', hint: 'Newcomers are let in automatically; whoever left cannot read what follows.' },
+  { kind: 'v1', label: 'Anyone with the link, one key for the whole room', hint: 'As rooms were before: the key is in the link, so whoever ever had the link can read along.' },
 ];
 
-/** The choice of a new room's kind: three radio buttons, v1 checked. */
+/** The choice of a new room's kind: three radio buttons, the first (knock) checked. */
 function roomKindField(): { readonly element: HTMLElement; readonly value: () => RoomKind } {
   const radios = ROOM_KINDS.map(({ kind, label, hint }, index) => {
     const input = h('input', { attrs: { type: 'radio', name: 'room-kind', value: kind, id: `room-kind-${kind}`, 'aria-describedby': `room-kind-${kind}-hint` } });
@@ -36,7 +36,7 @@ function roomKindField(): { readonly element: HTMLElement; readonly value: () =>
   });
   return {
     element: h('fieldset', { class: 'room-kinds' }, h('legend', { text: 'Who can get in' }), ...radios.map((r) => r.element)),
-    value: () => radios.find((r) => r.input.checked)?.kind ?? 'v1',
+    value: () => radios.find((r) => r.input.checked)?.kind ?? 'knock',
   };
 }
 
