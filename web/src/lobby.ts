@@ -22,6 +22,8 @@ export const MAX_PENDING_JOINS = 4;
 const MAX_DEPARTED = 256;
 /** Before trying again a send that did not go (offline, rate limited). */
 const RETRY_MS = 1000;
+/** How many times a Welcome is sent before it is given up (RETRY_MS apart): two minutes. */
+const WELCOME_ATTEMPTS = 120;
 
 // ---- Lobby bodies (§17.2): lobby-body.ts --------------------------------------------------
 
@@ -509,6 +511,18 @@ export class Lobby {
     this.#timers.add(timer);
   }
 
+  /**
+   * Sends a Welcome until the server takes it, once a second while its newcomer is present
+   * (offline, refused for rate, …), for at most WELCOME_ATTEMPTS tries: a lost Welcome
+   * would leave the newcomer waiting while everyone else counts it in.
+   */
+  #sendWelcome(welcome: Bytes, member: string, attempt: number): void {
+    void this.#host.sendMls(welcome, member).then((pos) => {
+      if (pos !== null || attempt + 1 >= WELCOME_ATTEMPTS || !this.#present.has(member)) return;
+      this.#retry(() => this.#sendWelcome(welcome, member, attempt + 1));
+    });
+  }
+
   async #onGenesis(sender: Present, pos: number): Promise<void> {
     sender.state = 'in';
     sender.knock = null;
@@ -674,7 +688,7 @@ export class Lobby {
           this.#host.alert(`${committer} let ${names.join(', ')} in`, 'info', result.own ? names : [committer, ...names]);
           if (result.own && this.#inflight?.welcome != null) {
             const welcome = this.#inflight.welcome;
-            for (const p of knockers) void this.#host.sendMls(welcome, p.member);
+            for (const p of knockers) this.#sendWelcome(welcome, p.member, 0);
           }
         }
         if (removed.length > 0) {

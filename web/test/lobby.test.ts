@@ -91,8 +91,15 @@ class SimRoom {
     for (const other of this.present) other.enqueue(() => other.lobby.memberLeft(client.member, pos));
   }
 
+  /** How many direct frames the room refuses before it takes them again (as a server refuses for rate). */
+  refuseDirect = 0;
+
   send(from: Client, lobby: Bytes | null, mls: Bytes | null, to: string | null): Promise<number | null> {
     if (!this.present.includes(from)) return Promise.resolve(null);
+    if (to !== null && this.refuseDirect > 0) {
+      this.refuseDirect--;
+      return Promise.resolve(null);
+    }
     const entry: Entry = { pos: ++this.#pos, from: from.member, to, lobby, mls };
     this.log.push(entry);
     for (const other of this.present) {
@@ -195,6 +202,27 @@ describe('v2 room lobby (§17.3) with real MLS groups', () => {
     expect(alice.received).toEqual(['hello Alice']);
     expect(bob.received).toEqual(['hello Bob']);
   });
+
+  it('a Welcome the room refuses at first is sent again: the newcomer gets in', async () => {
+    const room = new SimRoom();
+    const alice = await room.join('Alice');
+    await room.settle();
+    const bob = await room.join('Bob');
+    await room.settle();
+    room.refuseDirect = 2;
+    await new Promise<void>((resolve) => { alice.enqueue(async () => { await alice.lobby.letIn(bob.member); resolve(); }); });
+    for (let waited = 0; bob.lobby.view.status !== 'in' && waited < 15_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await room.settle();
+    expect(room.refuseDirect).toBe(0);
+    expect(room.log.filter((e) => e.to === bob.member)).toHaveLength(1);
+    expect(bob.lobby.view.status).toBe('in');
+    expect(epochs([alice, bob])).toEqual([1n, 1n]);
+    await alice.say('hello Bob');
+    await room.settle();
+    expect(bob.received).toEqual(['hello Bob']);
+  }, 20_000);
 
   it('genesis race: the genesis placed first wins, the other founder knocks', async () => {
     const room = new SimRoom(true);

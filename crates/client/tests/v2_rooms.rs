@@ -317,3 +317,37 @@ async fn a_member_resuming_across_a_key_change_reads_on() {
     text_from(&mut alice_rx, "Bob", "back").await;
     text_from(&mut carol_rx, "Bob", "back").await;
 }
+
+/// The Welcome is sent until the server takes it. Here the member who lets Bob in has
+/// just used up its message budget, so the server refuses the Welcome the first time
+/// (`rate_limited`); sent once and forgotten, it left Bob waiting while Alice counted him
+/// in.
+#[tokio::test]
+async fn a_welcome_the_server_refuses_at_first_is_sent_again() {
+    let server = TestServer::start(&["--messages-per-second", "1", "--message-burst", "4"]).await;
+    let secret = RoomSecret::generate().unwrap();
+    let (alice, mut alice_rx) = start(&server.url, &secret, RoomKind::Knock, "Alice").await;
+    let_in(&mut alice_rx, "Alice").await;
+    let (_bob, mut bob_rx) = start(&server.url, &secret, RoomKind::Knock, "Bob").await;
+    let knocker = expect(&mut alice_rx, "Bob's knock", |e| match e {
+        SessionEvent::Knock { member } => Some(member.clone()),
+        _ => None,
+    })
+    .await;
+    // A full budget of 4 (the genesis' token is back), then 3 texts: the commit takes
+    // the last token and the Welcome right after it finds none.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in 0..3 {
+        let id = alice.send_text(format!("before Bob {n}")).await.unwrap();
+        expect(&mut alice_rx, "the text acknowledged", |e| match e {
+            SessionEvent::Sent { id: sent, .. } if *sent == id => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+    alice.let_in(&knocker.member).await.unwrap();
+    let epoch = let_in(&mut bob_rx, "Bob").await;
+    assert!(epoch >= 1);
+    alice.send_text("welcome Bob").await.unwrap();
+    text_from(&mut bob_rx, "Alice", "welcome Bob").await;
+}

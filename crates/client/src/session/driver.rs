@@ -17,7 +17,7 @@
 
 use super::incoming::{ChunkOutcome, IncomingFiles};
 use super::lobby::{LOBBY_FRAME, LobbyBody, MLS_FRAME, Out, Sent, Shown};
-use super::outgoing::{Link, LinkState};
+use super::outgoing::{Link, LinkState, send_frame};
 use super::replay::ReplayGuard;
 use super::roster::{Roster, open_member_profile};
 use super::{
@@ -1000,14 +1000,15 @@ impl Driver {
                 Out::Lobby(what, body) => self.send_lobby(what, &body),
                 Out::Commit(bytes) => self.send_own(OwnSend::Commit, bytes, None),
                 Out::Welcome { to, welcome } => {
-                    if let Some((client, _, _)) = &self.current {
-                        let (client, room) = (client.clone(), self.shared.room.clone());
-                        // A lost Welcome leaves the newcomer knocking: it knocks again
-                        // when it has to rejoin, and the person is told it waits.
-                        tokio::spawn(async move {
-                            let _ = client.msg(&room, Bytes::from(welcome), Some(&to)).await;
-                        });
-                    }
+                    // Sent until the server takes it, across a lost connection and its
+                    // resume, like a text: a lost Welcome would leave the newcomer
+                    // waiting while everyone else counts it in. A second copy after a
+                    // lost ack is relayed once (one client id) and ignored if it came.
+                    let (shared, mut links) = (self.shared.clone(), self.link.subscribe());
+                    tokio::spawn(async move {
+                        let frame = |_: &Link| Ok(Some(welcome.clone()));
+                        let _ = send_frame(&shared, &mut links, Some(&to), frame).await;
+                    });
                 }
                 Out::Show(shown) => self.show(shown, context).await,
             }

@@ -93,7 +93,7 @@ pub(crate) struct OutgoingFile {
 
 /// Why one send gave up.
 #[derive(Debug, thiserror::Error)]
-enum SendError {
+pub(crate) enum SendError {
     #[error("the session has ended")]
     Closed,
     #[error("not connected")]
@@ -203,16 +203,31 @@ async fn send_body(
     links: &mut watch::Receiver<LinkState>,
     body: &[u8],
 ) -> Result<(u64, Link), SendError> {
+    send_frame(shared, links, None, |link| {
+        shared
+            .seal_body(&link.member, body)
+            .map_err(|e| SendError::Local(e.to_string()))
+    })
+    .await
+}
+
+/// Sends the frame `frame` makes for each link (`None`: wait for the next link) as `msg`,
+/// to `to` alone when given, with one client id until it is accepted: across lost
+/// connections and resumes, and through rate refusals (a resend the server had already
+/// relayed counts as accepted).
+pub(crate) async fn send_frame(
+    shared: &Shared,
+    links: &mut watch::Receiver<LinkState>,
+    to: Option<&MemberId>,
+    frame: impl Fn(&Link) -> Result<Option<Vec<u8>>, SendError>,
+) -> Result<(u64, Link), SendError> {
     let id = shared.new_msg_id();
     let mut link = wait_link(links, None).await?;
     let mut backoff = Backoff::new();
     let mut relinks = 0;
     loop {
-        let sealed = shared
-            .seal_body(&link.member, body)
-            .map_err(|e| SendError::Local(e.to_string()))?;
         // A v2 room's member out of the group (the link is about to go): wait for the next.
-        let Some(sealed) = sealed else {
+        let Some(sealed) = frame(&link)? else {
             link = wait_link(links, Some(link.generation)).await?;
             continue;
         };
@@ -224,7 +239,7 @@ async fn send_body(
         }
         let result = link
             .client
-            .msg_with_id(&shared.room, Bytes::from(sealed), None, Some(&id))
+            .msg_with_id(&shared.room, Bytes::from(sealed), to, Some(&id))
             .await;
         match classify(result)? {
             Attempt::Done(ack) => {
