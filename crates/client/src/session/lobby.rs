@@ -869,4 +869,237 @@ mod tests {
             "{outs:?}"
         );
     }
+
+    /// A room where A (the lobby under test, the designated member of an open room) let B
+    /// in; Mallory is present. What B and Mallory can send: B's real application
+    /// messages, the commit and Welcome that let B in, Mallory's and B's KeyPackages.
+    struct Hostile {
+        a_key: IdentityKey,
+        a: Lobby,
+        /// B's sealed messages and their plaintexts.
+        sealed: Vec<(Vec<u8>, Vec<u8>)>,
+        /// Frames to send: B's messages, then the commit, the Welcome.
+        frames: Vec<Vec<u8>>,
+        /// KeyPackages (base64url): Mallory's, B's.
+        key_packages: Vec<String>,
+        /// B, Mallory, A itself, someone never present.
+        members: [(MemberId, PublicKey); 4],
+    }
+
+    fn hostile(open: bool) -> Hostile {
+        let keys: Vec<IdentityKey> = (0..4).map(|_| IdentityKey::generate().unwrap()).collect();
+        let members = [
+            (id("bbbb"), keys[1].public_key()),
+            (id("mmmm"), keys[2].public_key()),
+            (id("aaaa"), keys[0].public_key()),
+            (id("gggg"), keys[3].public_key()),
+        ];
+        let mut a = Lobby::new("room", open);
+        a.joined(&keys[0], id("aaaa"), &[]);
+        a.sent(Sent::Genesis, 1, &keys[0]);
+        a.member_joined(id("bbbb"), keys[1].public_key());
+        let mut b = Lobby::new("room", open);
+        let outs = b.joined(&keys[1], id("bbbb"), &[(id("aaaa"), keys[0].public_key())]);
+        let [LobbyBody::Knock { key_package, .. }] = &bodies(&outs)[..] else {
+            panic!("B knocks: {outs:?}");
+        };
+        let b_key_package = key_package.clone();
+        b.sent(Sent::Knock, 2, &keys[1]);
+        let knock = LobbyBody::Knock {
+            key_package: b_key_package.clone(),
+            sent_at: 1,
+        };
+        let mut outs = a.lobby_body(&id("bbbb"), knock, 2, &keys[0]);
+        if !open {
+            outs = a.let_in(&id("bbbb"), &keys[0]);
+        }
+        let commit_bytes = commit(&outs);
+        b.mls_frame(&id("aaaa"), commit_bytes.clone(), false, &keys[1]);
+        let welcome = a
+            .commit_acked(&keys[0])
+            .into_iter()
+            .find_map(|o| match o {
+                Out::Welcome { welcome, .. } => Some(welcome),
+                _ => None,
+            })
+            .expect("a Welcome");
+        b.mls_frame(&id("aaaa"), welcome.clone(), true, &keys[1]);
+        assert!(a.is_in() && b.is_in());
+        a.member_joined(id("mmmm"), keys[2].public_key());
+        let (_, m_key_package) = RoomGroup::key_package(&keys[2], "room").unwrap();
+        let sealed: Vec<(Vec<u8>, Vec<u8>)> = (0..3u8)
+            .map(|n| {
+                let plaintext = format!("{{\"n\":{n}}}").into_bytes();
+                (b.seal(&plaintext).unwrap(), plaintext)
+            })
+            .collect();
+        let mut frames: Vec<Vec<u8>> = sealed.iter().map(|(s, _)| s.clone()).collect();
+        frames.extend([commit_bytes, welcome]);
+        let [a_key, ..] = <[IdentityKey; 4]>::try_from(keys).ok().unwrap();
+        Hostile {
+            a_key,
+            a,
+            sealed,
+            frames,
+            key_packages: vec![encoding::encode(&m_key_package), b_key_package],
+            members,
+        }
+    }
+
+    /// One thing a room can do to A: mostly frames from anyone present (edited or not, at
+    /// any position), and presence, acks and gaps in any order.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Mls {
+            from: usize,
+            frame: usize,
+            edit: Option<(usize, u8)>,
+            cut: Option<usize>,
+            direct: bool,
+        },
+        Garbage {
+            from: usize,
+            bytes: Vec<u8>,
+        },
+        Genesis {
+            from: usize,
+            pos: Pos,
+        },
+        Knock {
+            from: usize,
+            key_package: usize,
+            edit: Option<(usize, u8)>,
+            pos: Pos,
+        },
+        In {
+            from: usize,
+            epoch: u64,
+            pos: Pos,
+        },
+        Joined(usize),
+        Left(usize),
+        LetIn(usize),
+        CommitAcked,
+        CommitFailed,
+        MissedCommits,
+        Sent(u8, Pos),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let edit = proptest::option::of((0usize..600, 1u8..=255));
+        prop_oneof![
+            4 => (0usize..4, 0usize..5, edit.clone(), proptest::option::of(0usize..600), any::<bool>())
+                .prop_map(|(from, frame, edit, cut, direct)| Op::Mls { from, frame, edit, cut, direct }),
+            1 => (0usize..4, proptest::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(from, mut bytes)| {
+                    if let Some(first) = bytes.first_mut() {
+                        *first = MLS_FRAME;
+                    }
+                    Op::Garbage { from, bytes }
+                }),
+            1 => (0usize..4, 0u64..40).prop_map(|(from, pos)| Op::Genesis { from, pos }),
+            2 => (0usize..4, 0usize..3, edit, 0u64..40)
+                .prop_map(|(from, key_package, edit, pos)| Op::Knock { from, key_package, edit, pos }),
+            1 => (0usize..4, 0u64..6, 0u64..40).prop_map(|(from, epoch, pos)| Op::In { from, epoch, pos }),
+            1 => (0usize..4).prop_map(Op::Joined),
+            1 => (0usize..4).prop_map(Op::Left),
+            1 => (0usize..4).prop_map(Op::LetIn),
+            1 => Just(Op::CommitAcked),
+            1 => Just(Op::CommitFailed),
+            1 => Just(Op::MissedCommits),
+            1 => (0u8..3, 0u64..40).prop_map(|(what, pos)| Op::Sent(what, pos)),
+        ]
+    }
+
+    fn edited(mut bytes: Vec<u8>, edit: Option<(usize, u8)>, cut: Option<usize>) -> Vec<u8> {
+        if let Some((at, xor)) = edit
+            && !bytes.is_empty()
+        {
+            let at = at % bytes.len();
+            bytes[at] ^= xor;
+        }
+        if let Some(len) = cut {
+            bytes.truncate(len);
+        }
+        bytes
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 128,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever the members present send, in whatever order, A never panics, shows a
+        /// message only if it is byte for byte one B sealed and it is attributed to B,
+        /// and keeps its buffers within their bounds.
+        #[test]
+        fn hostile_frames_and_orders_never_panic_forge_or_grow(
+            open in proptest::prelude::any::<bool>(),
+            ops in proptest::collection::vec(op(), 1..40),
+        ) {
+            let mut h = hostile(open);
+            for op in ops {
+                let key = &h.a_key;
+                let member = |i: usize| h.members[i % 4].0.clone();
+                let (outs, fed) = match op {
+                    Op::Mls { from, frame, edit, cut, direct } => {
+                        let bytes = edited(h.frames[frame].clone(), edit, cut);
+                        let outs = h.a.mls_frame(&member(from), bytes.clone(), direct, key);
+                        (outs, Some((from, bytes)))
+                    }
+                    Op::Garbage { from, bytes } => (h.a.mls_frame(&member(from), bytes, false, key), None),
+                    Op::Genesis { from, pos } => {
+                        (h.a.lobby_body(&member(from), LobbyBody::Genesis { sent_at: 1 }, pos, key), None)
+                    }
+                    Op::Knock { from, key_package, edit, pos } => {
+                        let key_package = match h.key_packages.get(key_package) {
+                            Some(kp) => {
+                                let bytes = encoding::decode("key package", kp).unwrap();
+                                encoding::encode(&edited(bytes, edit, None))
+                            }
+                            None => "not base64!".to_owned(),
+                        };
+                        let knock = LobbyBody::Knock { key_package, sent_at: 1 };
+                        (h.a.lobby_body(&member(from), knock, pos, key), None)
+                    }
+                    Op::In { from, epoch, pos } => {
+                        (h.a.lobby_body(&member(from), LobbyBody::In { epoch, sent_at: 1 }, pos, key), None)
+                    }
+                    Op::Joined(i) => {
+                        h.a.member_joined(member(i), h.members[i % 4].1);
+                        (Vec::new(), None)
+                    }
+                    Op::Left(i) => (h.a.member_left(&member(i), key), None),
+                    Op::LetIn(i) => (h.a.let_in(&member(i), key), None),
+                    Op::CommitAcked => (h.a.commit_acked(key), None),
+                    Op::CommitFailed => (h.a.commit_failed(key), None),
+                    Op::MissedCommits => (h.a.missed_commits(key), None),
+                    Op::Sent(what, pos) => {
+                        let what = [Sent::Genesis, Sent::Knock, Sent::In][usize::from(what) % 3];
+                        (h.a.sent(what, pos, key), None)
+                    }
+                };
+                for out in &outs {
+                    if let Out::Show(Shown::Message { from, plaintext }) = out {
+                        let Some((sender, bytes)) = &fed else {
+                            panic!("a message shown for something that was not a frame: {outs:?}");
+                        };
+                        proptest::prop_assert_eq!(*sender, 0, "shown as {}'s", from);
+                        proptest::prop_assert_eq!(from, &id("bbbb"));
+                        proptest::prop_assert!(
+                            h.sealed.iter().any(|(s, p)| s == bytes && p == plaintext),
+                            "a message shown that B did not seal"
+                        );
+                    }
+                }
+                proptest::prop_assert!(h.a.kept.len() <= KEPT_FRAMES);
+                proptest::prop_assert!(h.a.joins.len() <= PENDING_JOINS);
+                proptest::prop_assert!(h.a.others.len() <= 4);
+                proptest::prop_assert!(h.a.let_in.iter().all(|m| h.a.others.contains_key(m)));
+            }
+        }
+    }
 }
