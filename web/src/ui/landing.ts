@@ -86,10 +86,20 @@ export function nameForm(options: NameFormOptions): HTMLElement {
       form,
       h('ul', { class: 'points' },
         h('li', { text: 'Messages are end-to-end encrypted: the server only relays ciphertext.' }),
-        h('li', { text: options.invited ? 'Only people with the invite link can read along.' : 'You get an invite link to share; the key is in the link and never reaches the server.' }),
+        h('li', { text: pointAboutTheLink(options) }),
         h('li', { text: 'No accounts and no history: close the tab and you are gone.' }))));
   queueMicrotask(() => input.focus());
   return page;
+}
+
+/** Who can read along, as the landing page says it for a new room or the invite's kind. */
+function pointAboutTheLink(options: NameFormOptions): string {
+  if (!options.invited) return 'You get an invite link to share; its secret never reaches the server.';
+  switch (options.kind) {
+    case 'knock': return 'Only people someone here lets in can read along, and only from then on.';
+    case 'open': return 'People with the invite link can read along from when they join, not before and not after they leave.';
+    default: return 'Only people with the invite link can read along.';
+  }
 }
 
 /** Shown after pressing Leave. */
