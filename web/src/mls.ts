@@ -142,7 +142,7 @@ function suiteBase(): Promise<CiphersuiteImpl> {
     hash: {
       digest: (data) => Promise.resolve(sha256(data)),
       mac: (key, data) => Promise.resolve(hmac(sha256, key, data)),
-      verifyMac: (key, mac, data) => Promise.resolve(constantTimeEqual(hmac(sha256, key, data), mac)),
+      verifyMac: (key, mac, data) => Promise.resolve(bytesEqual(hmac(sha256, key, data), mac)),
     },
     kdf: {
       extract: (salt, ikm) => Promise.resolve(hkdfExtract(sha256, ikm, salt)),
@@ -167,14 +167,6 @@ function verifyingKey(publicKey: Uint8Array): Promise<CryptoKey> {
     verifyingKeys.set(id, key);
   }
   return key;
-}
-
-/** Equal lengths and bytes, in time that depends only on the length. */
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 const ED25519: AlgorithmIdentifier = { name: 'Ed25519' };
@@ -366,8 +358,8 @@ function wipe(consumed: Uint8Array[]): void {
   for (const secret of consumed) zeroOutUint8Array(secret);
 }
 
-async function digestHex(bytes: Uint8Array): Promise<string> {
-  return Promise.resolve(toHex(sha256(bytes)));
+function digestHex(bytes: Uint8Array): string {
+  return toHex(sha256(bytes));
 }
 
 // ---- Joining ---------------------------------------------------------------------------
@@ -581,7 +573,7 @@ export class RoomGroup {
   }
 
   async #keep(commit: Bytes, state: ClientState, intent: DiscardedCommit): Promise<void> {
-    this.#pending.push({ digest: await digestHex(commit), state, intent });
+    this.#pending.push({ digest: digestHex(commit), state, intent });
   }
 
   /** Seals an application message in the current epoch (a PrivateMessage as MLSMessage bytes). */
@@ -596,7 +588,7 @@ export class RoomGroup {
       this.#state = { ...result.newState, clientConfig: this.#state.clientConfig };
       wipe(result.consumed);
       const sealed = encode({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: result.privateMessage });
-      this.#sent.set(await digestHex(sealed), new Uint8Array(plaintext));
+      this.#sent.set(digestHex(sealed), new Uint8Array(plaintext));
       for (const key of this.#sent.keys()) {
         if (this.#sent.size <= SENT_MEMORY) break;
         this.#sent.delete(key);
@@ -618,7 +610,7 @@ export class RoomGroup {
     const pm = message.privateMessage;
     if (!bytesEqual(pm.groupId, this.#state.groupContext.groupId)) throw new MlsError('wrong-group', 'message for another group');
     if (pm.contentType === 'application') {
-      const mine = this.#sent.get(await digestHex(bytes));
+      const mine = this.#sent.get(digestHex(bytes));
       if (mine !== undefined) {
         return { kind: 'message', sender: this.#identity.publicKeyBytes.slice(), plaintext: mine.slice(), epoch: pm.epoch };
       }
@@ -634,7 +626,7 @@ export class RoomGroup {
       throw new MlsError('invalid', 'standalone proposals are not used');
     }
 
-    const digest = await digestHex(bytes);
+    const digest = digestHex(bytes);
     if (this.#discarded.includes(digest)) return { kind: 'lost-race', epoch: this.epoch };
     const own = this.#pending.find((p) => p.digest === digest);
     if (own !== undefined) {
