@@ -83,11 +83,23 @@ const EVENT_BUFFER: usize = 1024;
 /// Capacity of the outgoing frame queue.
 const OUTGOING_BUFFER: usize = 256;
 
+/// One unit of the outgoing queue. A binary packet's header and attachments are one
+/// unit, written together: the server pairs a header with the binary frames that follow
+/// it, so a frame of another packet between them (two chunks emitted at once) would hand
+/// it one chunk's bytes under another's number.
+#[derive(Debug)]
+enum Outgoing {
+    /// One frame.
+    Frame(Message),
+    /// A Socket.IO packet's text frame and the binary frames of its attachments.
+    Packet(String, Vec<Bytes>),
+}
+
 /// A connected client.
 #[derive(Debug)]
 pub struct Client {
     sid: MemberId,
-    outgoing: mpsc::Sender<Message>,
+    outgoing: mpsc::Sender<Outgoing>,
     pending: PendingAcks,
     next_id: AtomicU64,
     ack_timeout: Duration,
@@ -213,13 +225,29 @@ impl Client {
                 }
             }
         };
-        let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTGOING_BUFFER);
+        let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(OUTGOING_BUFFER);
         let (ev_tx, ev_rx) = mpsc::channel::<ServerEvent>(EVENT_BUFFER);
         let pending: PendingAcks = Arc::default();
         tokio::spawn(async move {
-            while let Some(frame) = out_rx.recv().await {
-                let close = matches!(frame, Message::Close(_));
-                if sink.send(frame).await.is_err() || close {
+            while let Some(out) = out_rx.recv().await {
+                let (close, sent) = match out {
+                    Outgoing::Frame(frame) => {
+                        (matches!(frame, Message::Close(_)), sink.send(frame).await)
+                    }
+                    Outgoing::Packet(text, attachments) => {
+                        let mut sent = sink.feed(Message::text(text)).await;
+                        for a in attachments {
+                            if sent.is_ok() {
+                                sent = sink.feed(Message::binary(a)).await;
+                            }
+                        }
+                        if sent.is_ok() {
+                            sent = sink.flush().await;
+                        }
+                        (false, sent)
+                    }
+                };
+                if sent.is_err() || close {
                     break;
                 }
             }
@@ -288,16 +316,9 @@ impl Client {
     ) -> Result<(), ClientError> {
         let text = packet::encode_event(event, payload, attachments.len(), id);
         self.outgoing
-            .send(Message::text(text))
+            .send(Outgoing::Packet(text, attachments))
             .await
-            .map_err(|_| ClientError::Closed)?;
-        for a in attachments {
-            self.outgoing
-                .send(Message::binary(a))
-                .await
-                .map_err(|_| ClientError::Closed)?;
-        }
-        Ok(())
+            .map_err(|_| ClientError::Closed)
     }
 
     async fn request<T: DeserializeOwned>(
@@ -398,7 +419,10 @@ impl Client {
     /// Closes the transport without a Socket.IO goodbye, as a network drop looks to the
     /// server (it holds the member's place for the grace).
     pub async fn drop_transport(&self) {
-        let _ = self.outgoing.send(Message::Close(None)).await;
+        let _ = self
+            .outgoing
+            .send(Outgoing::Frame(Message::Close(None)))
+            .await;
     }
 
     /// Closes the connection (the server sees a client disconnect).
@@ -410,8 +434,14 @@ impl Client {
     /// [`ClientError::Closed`].
     pub async fn disconnect(&self) {
         // Either frame failing means the connection is already gone, which is the goal.
-        let _ = self.outgoing.send(Message::text("41")).await;
-        let _ = self.outgoing.send(Message::Close(None)).await;
+        let _ = self
+            .outgoing
+            .send(Outgoing::Frame(Message::text("41")))
+            .await;
+        let _ = self
+            .outgoing
+            .send(Outgoing::Frame(Message::Close(None)))
+            .await;
     }
 }
 
@@ -424,7 +454,7 @@ type WsStream = futures_util::stream::SplitStream<WebSocket>;
 
 async fn read_loop(
     mut stream: WsStream,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Outgoing>,
     events_tx: mpsc::Sender<ServerEvent>,
     pending: PendingAcks,
 ) {
@@ -439,7 +469,7 @@ async fn read_loop(
         match incoming {
             Incoming::Nothing => {}
             Incoming::Ping => {
-                let _ = out.send(Message::text("3")).await;
+                let _ = out.send(Outgoing::Frame(Message::text("3"))).await;
             }
             Incoming::Close => break,
             Incoming::Ack(id, first) => {
@@ -636,6 +666,62 @@ fn decode_event(data: Value, bins: &[Bytes]) -> ServerEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many tasks emitting binary packets on one connection at once (a file's chunk
+    /// window does): each packet's attachment must follow its own header, with no other
+    /// packet's frame between them, or the server pairs a header with another chunk's bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_binary_packets_keep_their_attachments_together() {
+        const PACKETS: usize = 600;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.send(Message::text(r#"0{"sid":"e","pingInterval":25000}"#))
+                .await
+                .unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("40"));
+            ws.send(Message::text(r#"40{"sid":"AAAAAAAAAAAAAAAAAAAA"}"#))
+                .await
+                .unwrap();
+            let mut frames = Vec::new();
+            while frames.len() < 2 * PACKETS {
+                // Slow enough that the client's queue fills and its senders wait.
+                tokio::time::sleep(Duration::from_micros(20)).await;
+                frames.push(ws.next().await.unwrap().unwrap());
+            }
+            frames
+        });
+        let (client, _events) = Client::connect(&url).await.unwrap();
+        let client = Arc::new(client);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..PACKETS {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let payload = serde_json::json!({ "i": i, "data": packet::placeholder(0) });
+                let bytes = Bytes::from(i.to_string().into_bytes());
+                client
+                    .emit_no_ack("chunk", payload, vec![bytes])
+                    .await
+                    .unwrap();
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        let frames = server.await.unwrap();
+        for pair in frames.chunks(2) {
+            let Message::Text(header) = &pair[0] else {
+                panic!("a binary frame where a packet header belongs: {pair:?}");
+            };
+            let p = packet::decode(&header[1..]).unwrap();
+            let i = p.data[1]["i"].as_u64().unwrap();
+            assert_eq!(
+                pair[1],
+                Message::binary(Bytes::from(i.to_string().into_bytes())),
+                "packet {i}'s header is not followed by its attachment"
+            );
+        }
+    }
 
     #[test]
     fn websocket_urls() {
