@@ -119,6 +119,11 @@ export class Peer {
     return this.log.filter((e) => e.event === event && pred(e.payload)).map((e) => e.payload);
   }
 
+  /** The last `n` logged events, one line each (for failure messages). */
+  lastEvents(n) {
+    return this.log.slice(-n).map((e) => `${e.event} ${brief(e.payload)}`);
+  }
+
   /** Waits until `check(peer)` returns a truthy value (re-evaluated on every event) and returns it. */
   until(check, { ms = 5000, what = 'condition' } = {}) {
     return new Promise((resolve, reject) => {
@@ -134,7 +139,7 @@ export class Peer {
       this.watchers.add(attempt);
       timer = setTimeout(() => {
         cleanup();
-        const tail = this.log.slice(-5).map((e) => `${e.event} ${brief(e.payload)}`).join('\n  ');
+        const tail = this.lastEvents(5).join('\n  ');
         reject(new Error(`peer ${this.id ?? '(unconnected)'}: timed out after ${ms} ms waiting for ${what}; last events:\n  ${tail}`));
       }, ms);
     });
